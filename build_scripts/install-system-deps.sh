@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing e-secure needs.
+# Idempotent: installs only what is missing; safe to run on every `make test`.
+set -euo pipefail
+
+packages=(
+  firefox-esr      # the portable browser the image carries (Debian's ESR build)
+  libnss3-tools    # certutil / pk12util: the fallback certificate delivery path
+  xorriso          # independent ISO 9660 reader used by the image tests
+  mtools           # writes files into the FAT data partition image
+  dosfstools       # mkfs.fat / fsck.fat
+  zstd             # the delta tool behind update patches
+  xvfb             # a virtual display for GUI tests
+  xauth            # needed by xvfb-run
+  curl             # the RFC 7030 interoperability tests
+  openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+
+echo "system packages: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=sudo
+else
+  sudo=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system packages: done"

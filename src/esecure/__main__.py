@@ -1,0 +1,5 @@
+"""`python -m esecure` runs the command-line tool."""
+
+from esecure.cli import main
+
+main()

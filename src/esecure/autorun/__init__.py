@@ -1,0 +1,1 @@
+"""Autorun files: Windows `autorun.inf` and the freedesktop autorun prompt."""

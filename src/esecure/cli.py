@@ -1,0 +1,244 @@
+"""The `esecure` command line. Only ``main()`` turns errors into messages and exit codes.
+
+Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from esecure import __version__
+from esecure.errors import CATALOGUE, EsecureError
+
+__all__ = ["cli", "main"]
+
+log = logging.getLogger("esecure")
+
+
+class _State:
+    def __init__(self, *, verbose: bool, lang: str) -> None:
+        self.verbose = verbose
+        self.lang = lang
+
+
+def _default_lang() -> str:
+    import locale  # noqa: PLC0415 - only needed to pick the message language
+
+    name = (locale.getlocale()[0] or "").lower()
+    return "fr" if name.startswith("fr") else "en"
+
+
+class _Group(click.Group):
+    """The root group: turns product errors into a message and an exit code, once."""
+
+    def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 - click.Group.invoke returns Any
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except EsecureError as exc:
+            state = ctx.find_object(_State)
+            if state is not None and state.verbose:
+                click.echo(traceback.format_exc(), err=True, nl=False)
+            click.echo(exc.render(state.lang if state else "en"), err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless --verbose
+            state = ctx.find_object(_State)
+            if state is not None and state.verbose:
+                click.echo(traceback.format_exc(), err=True, nl=False)
+            entry = CATALOGUE["ES906"]
+            click.echo(
+                f"error {entry.code}: {entry.message.en}\n  {type(exc).__name__}: {exc}\n"
+                f"  action: {entry.action.en}",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="esecure", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logs and tracebacks.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "fr"]),
+    default=None,
+    help="Language of messages (default: from the locale, else English).",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, lang: str | None) -> None:
+    """Build, sign, personalise and update e-secure keys.
+
+    Start with `esecure init DIR` (a key project), then `esecure check DIR`.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = _State(verbose=verbose, lang=lang or _default_lang())
+
+
+def _echo_step(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--demo", is_flag=True, help="Demo project: 1-of-1 TUF root, keys NOT encrypted.")
+@click.option("--force", is_flag=True, help="Write into a non-empty directory (keys are kept).")
+@click.option(
+    "--ca-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Import the bank's CA certificate instead of making a CA.",
+)
+@click.option(
+    "--ca-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The imported CA's private key, to let the reference server issue with it.",
+)
+@click.option(
+    "--id",
+    "product_id",
+    default="demo-bank",
+    show_default=True,
+    help="Project identifier (keyring entry name).",
+)
+@click.option("--bank", "bank_name", default="Demo Bank", show_default=True, help="Bank name.")
+def init(
+    directory: Path,
+    demo: bool,
+    force: bool,
+    ca_cert: Path | None,
+    ca_key: Path | None,
+    product_id: str,
+    bank_name: str,
+) -> None:
+    """Create a key project in DIRECTORY: esecure.toml, assets and trust material."""
+    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415 - lazy: fast --help
+
+    options = InitOptions(
+        demo=demo,
+        force=force,
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        product_id=product_id,
+        bank_name=bank_name,
+    )
+    click.echo(f"Creating key project {directory}", err=True)
+    written = init_project(
+        directory, options, passphrase=_passphrase_source(product_id), report=_echo_step
+    )
+    click.echo(f"Wrote {len(written)} files.")
+    if demo:
+        click.echo("Demo project: private keys are NOT encrypted. Never ship it.")
+    click.echo(f"Next: esecure check {directory}")
+
+
+def _passphrase_source(product_id: str) -> Callable[[], bytes]:
+    def ask() -> bytes:
+        from esecure.trust import get_passphrase  # noqa: PLC0415
+
+        prompt = None
+        if sys.stdin.isatty():
+
+            def prompt(text: str) -> str:
+                value: str = click.prompt(text, hide_input=True, confirmation_prompt=True)
+                return value
+
+        phrase = get_passphrase(product_id, prompt=prompt)
+        click.echo(f"  passphrase: from {phrase.source}", err=True)
+        return phrase.value
+
+    return ask
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+def check(directory: Path) -> None:
+    """Validate the key project in DIRECTORY (default: the current directory)."""
+    _check_project(directory)
+
+
+def _check_project(directory: Path) -> None:
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.errors import ConfigError  # noqa: PLC0415
+    from esecure.trust import check_trust  # noqa: PLC0415
+
+    project = load_project(directory)
+    t = project.trust
+    problems = check_trust(
+        ca_cert_path=t.ca_certificate,
+        ca_key_path=t.ca_key,
+        signing_key_path=t.image_signing_key,
+        signing_pub_path=t.image_signing_public_key,
+        server_cert_path=t.server_certificate,
+        server_key_path=t.server_key,
+        encrypted=t.encrypted_keys,
+    )
+    if problems:
+        raise ConfigError(problems)
+    for warning in project.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(
+        f"ok: {project.config_path} — {project.product.name} {project.product.version} "
+        f"for {project.product.bank_name}"
+    )
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown is docs/errors.md.",
+)
+@click.argument("code", required=False)
+@click.pass_obj
+def errors(state: _State, fmt: str, code: str | None) -> None:
+    """Print the error catalogue, or one entry by CODE (e.g. ES101)."""
+    from esecure import _catalogue_doc  # noqa: PLC0415
+
+    if code is not None:
+        key = code.upper()
+        if key not in CATALOGUE:
+            raise click.BadParameter(
+                f"{code!r} is not a catalogue code; run `esecure errors` for the list",
+                param_hint="CODE",
+            )
+        click.echo(_catalogue_doc.render_entry(CATALOGUE[key], state.lang))
+        return
+    if fmt == "markdown":
+        click.echo(_catalogue_doc.render_markdown(), nl=False)
+    else:
+        click.echo(_catalogue_doc.render_text(state.lang), nl=False)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default="build/demo")
+def demo(directory: Path) -> None:
+    """Run the main job on the embedded defaults: a demo key project, made and checked.
+
+    Reuses DIRECTORY if it already holds a project.
+    """
+    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
+
+    project_dir = directory / "project"
+    if (project_dir / "esecure.toml").exists():
+        click.echo(f"Reusing the demo key project {project_dir}", err=True)
+    else:
+        click.echo(f"Creating the demo key project {project_dir}", err=True)
+        init_project(project_dir, InitOptions(demo=True), passphrase=None, report=_echo_step)
+    _check_project(project_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `esecure` console script."""
+    cli.main(args=argv, prog_name="esecure")

@@ -1,0 +1,638 @@
+"""One exception hierarchy for the whole product, and the error catalogue behind it.
+
+The hierarchy::
+
+    EsecureError                  every error raised on purpose; carries a catalogue code
+    ├── UsageError                exit 2: the command line or an input file is wrong
+    │   └── ConfigError           the key project (esecure.toml, its files) is wrong
+    └── OperationError            exit 1: the operation was attempted and failed
+        ├── ToolError             an external tool is missing or failed
+        ├── StorageError          a file could not be read or written (disk full, permissions)
+        ├── IntegrityError        a signature, hash or manifest check failed
+        ├── NetworkError          a server could not be reached or the exchange broke
+        ├── EnrolmentError        the certificate service refused the key or its request
+        ├── SessionError          the key is in use elsewhere, or the portal did not answer
+        └── UpdateError           an update could not be checked or applied
+            └── UpdateSecurityError  the update channel failed a security check
+
+Each raise names a catalogue entry by its stable code. The entry holds what the user reads
+(title and message in French and English), the cause, the action, whether to call support,
+and the row of the original guide's error table (E1-E12 in USER-JOURNEY.md) it answers.
+Only the CLI's ``main()`` and the launcher's UI turn errors into exit codes or windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+__all__ = [
+    "CATALOGUE",
+    "ConfigError",
+    "EnrolmentError",
+    "Entry",
+    "EsecureError",
+    "IntegrityError",
+    "NetworkError",
+    "OperationError",
+    "Problem",
+    "SessionError",
+    "StorageError",
+    "Text",
+    "ToolError",
+    "UpdateError",
+    "UpdateSecurityError",
+    "UsageError",
+    "entry",
+]
+
+Lang = Literal["en", "fr"]
+LANGUAGES: tuple[Lang, ...] = ("en", "fr")
+
+
+@dataclass(frozen=True)
+class Text:
+    """One sentence in each language the product speaks."""
+
+    en: str
+    fr: str
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang``, English for any language we do not speak."""
+        return self.fr if lang == "fr" else self.en
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the error catalogue. Codes are stable: never renumber or reuse one."""
+
+    code: str
+    name: str
+    audience: Literal["user", "operator"]
+    title: Text
+    message: Text
+    cause: Text
+    action: Text
+    call_support: bool
+    seed_row: str | None = None
+    detection: str = ""
+
+
+def _t(en: str, fr: str) -> Text:
+    return Text(en=en, fr=fr)
+
+
+_ENTRIES: tuple[Entry, ...] = (
+    # --- the key and its image (ES1xx) -----------------------------------------------------
+    Entry(
+        code="ES101",
+        name="key-defective",
+        audience="user",
+        seed_row="E1",
+        title=_t("The key is damaged", "La clé est endommagée"),
+        message=_t(
+            "A problem occurred during installation; this device may not work properly.",
+            "Un problème est survenu lors de l'installation ; ce périphérique risque de ne "
+            "pas fonctionner correctement.",
+        ),
+        cause=_t(
+            "A file on the key does not match the signed list of its contents: the key is "
+            "damaged or was altered.",
+            "Un fichier de la clé ne correspond pas à la liste signée de son contenu : la clé "
+            "est endommagée ou a été modifiée.",
+        ),
+        action=_t(
+            "Do not use this key. Call support to get a replacement key.",
+            "N'utilisez plus cette clé. Appelez l'assistance pour obtenir une clé de remplacement.",
+        ),
+        call_support=True,
+        detection="The launcher's self-check: manifest signature, every file's presence and "
+        "size, full hashes of its own files and trust/ (esecure verify: every file).",
+    ),
+    Entry(
+        code="ES102",
+        name="file-blocked",
+        audience="user",
+        seed_row="E4",
+        title=_t("A security program blocks the key", "Un logiciel de sécurité bloque la clé"),
+        message=_t(
+            "A file on the key could not be read: a threat was reported or access was denied.",
+            "Un fichier de la clé n'a pas pu être lu : une menace a été signalée ou l'accès a "
+            "été refusé.",
+        ),
+        cause=_t(
+            "The antivirus on this computer blocks or quarantines a file of the key.",
+            "L'antivirus de cet ordinateur bloque ou met en quarantaine un fichier de la clé.",
+        ),
+        action=_t(
+            "Call support: they will tell your IT department which file to allow.",
+            "Appelez l'assistance : elle indiquera à votre service informatique quel fichier "
+            "autoriser.",
+        ),
+        call_support=True,
+        detection="Self-check: a listed file is missing or cannot be opened (access denied).",
+    ),
+    Entry(
+        code="ES103",
+        name="key-not-seen",
+        audience="user",
+        seed_row="E9",
+        title=_t("The computer does not see the key", "L'ordinateur ne voit pas la clé"),
+        message=_t(
+            "The key's light does not come on.",
+            "Le voyant de la clé ne s'allume pas.",
+        ),
+        cause=_t(
+            "Windows and the key do not agree (USB port, hub or driver).",
+            "Conflit entre Windows et la clé (port USB, concentrateur ou pilote).",
+        ),
+        action=_t(
+            "Plug the key directly into another USB port of the computer; if the light stays "
+            "off, call support.",
+            "Branchez la clé directement sur un autre port USB de l'ordinateur ; si le voyant "
+            "reste éteint, appelez l'assistance.",
+        ),
+        call_support=True,
+        detection="None by software: when the key is not seen, no program of the key runs. "
+        "Documented for support.",
+    ),
+    Entry(
+        code="ES104",
+        name="autorun-disabled",
+        audience="user",
+        seed_row="E10",
+        title=_t("The key does not start by itself", "La clé ne démarre pas automatiquement"),
+        message=_t(
+            "Nothing happens within 30 seconds after plugging the key in.",
+            "Rien ne se passe dans les 30 secondes qui suivent le branchement de la clé.",
+        ),
+        cause=_t(
+            "Automatic start (autorun) was disabled by your company's IT security officer; "
+            "only they can change it.",
+            "Le démarrage automatique a été désactivé par le responsable de la sécurité "
+            "informatique de votre entreprise ; lui seul peut le modifier.",
+        ),
+        action=_t(
+            "Open the key's drive (often the last letter, e.g. F:) and double-click e-secure.exe.",
+            "Ouvrez le lecteur de la clé (souvent la dernière lettre, par exemple F:) et "
+            "double-cliquez sur e-secure.exe.",
+        ),
+        call_support=False,
+        detection="None at insertion (no program runs). Diagnostics report the host's autorun "
+        "policy; the manual start works the same from any drive letter.",
+    ),
+    # --- certificate enrolment (ES2xx) -----------------------------------------------------
+    Entry(
+        code="ES201",
+        name="enrolment-intercepted",
+        audience="user",
+        seed_row="E2",
+        title=_t(
+            "The certificate service cannot be reached safely",
+            "Le service de délivrance des certificats n'est pas joignable en sécurité",
+        ),
+        message=_t(
+            "An error occurred while communicating with the certificate delivery service.",
+            "Une erreur est survenue lors de la communication avec le service de délivrance "
+            "des certificats.",
+        ),
+        cause=_t(
+            "Something on this computer (antivirus, proxy) intercepts the connection: the "
+            "server's certificate is not the bank's, or the connection was cut mid-way.",
+            "Un élément de cet ordinateur (antivirus, proxy) intercepte la connexion : le "
+            "certificat du serveur n'est pas celui de la banque, ou la connexion a été coupée.",
+        ),
+        action=_t(
+            "Call support with the support report.",
+            "Appelez l'assistance avec le rapport d'assistance.",
+        ),
+        call_support=True,
+        detection="Enrolment client: certificate chain not issued by the CA pinned in trust/, "
+        "or connection reset during the exchange.",
+    ),
+    Entry(
+        code="ES202",
+        name="serial-not-recognised",
+        audience="user",
+        seed_row="E3",
+        title=_t("The key is not recognised", "La clé n'est pas reconnue"),
+        message=_t(
+            "The certificate delivery service does not recognise your key's serial number as "
+            "valid.",
+            "Le service de délivrance des certificats ne reconnaît pas le numéro de série de "
+            "votre clé comme valide.",
+        ),
+        cause=_t(
+            "This key is not registered, is blocked, or was handed to another customer.",
+            "Cette clé n'est pas enregistrée, est bloquée, ou a été remise à un autre client.",
+        ),
+        action=_t(
+            "Call support and give them the key's serial number shown below.",
+            "Appelez l'assistance et donnez-lui le numéro de série de la clé affiché ci-dessous.",
+        ),
+        call_support=True,
+        detection="EST answers 403 with the binding refusal (serial unknown, blocked or bound "
+        "to another identifier).",
+    ),
+    # --- network (ES3xx) -------------------------------------------------------------------
+    Entry(
+        code="ES301",
+        name="server-unreachable",
+        audience="user",
+        seed_row="E5",
+        title=_t("The bank's server cannot be reached", "Le serveur de la banque est injoignable"),
+        message=_t(
+            "Timeout exceeded, or server not found.",
+            "Délai d'attente dépassé, ou serveur introuvable.",
+        ),
+        cause=_t(
+            "This computer's internet settings (proxy, firewall) do not let the key reach the "
+            "bank, or the internet connection is down.",
+            "Les paramètres internet de cet ordinateur (proxy, pare-feu) ne permettent pas à "
+            "la clé de joindre la banque, ou la connexion internet est coupée.",
+        ),
+        action=_t(
+            "Check that other sites open; then call support to check the proxy settings.",
+            "Vérifiez que d'autres sites s'ouvrent ; puis appelez l'assistance pour vérifier "
+            "les paramètres du proxy.",
+        ),
+        call_support=True,
+        detection="Name resolution failure or connect/read time-out on any bank URL.",
+    ),
+    Entry(
+        code="ES302",
+        name="tls-handshake-failed",
+        audience="user",
+        seed_row="E8",
+        title=_t("Secure connection failed", "Échec de la connexion sécurisée"),
+        message=_t(
+            "The secure (SSL) connection to the bank failed (handshake failure).",
+            "La connexion sécurisée (SSL) avec la banque a échoué (échec de la négociation).",
+        ),
+        cause=_t(
+            "The computer and the bank's server could not agree on a secure connection "
+            "(protocol, cipher or certificate refused).",
+            "L'ordinateur et le serveur de la banque n'ont pas pu établir une connexion "
+            "sécurisée (protocole, chiffrement ou certificat refusé).",
+        ),
+        action=_t(
+            "Call support with the support report.",
+            "Appelez l'assistance avec le rapport d'assistance.",
+        ),
+        call_support=True,
+        detection="TLS handshake error other than an untrusted chain (alert, protocol, "
+        "cipher); in Firefox -12227 / -8183.",
+    ),
+    # --- session and portal (ES4xx) --------------------------------------------------------
+    Entry(
+        code="ES401",
+        name="session-conflict",
+        audience="user",
+        seed_row="E6",
+        title=_t("The key is already in use", "La clé est déjà utilisée"),
+        message=_t(
+            "The connection started, then stopped: another e-secure session is running.",
+            "La connexion a démarré puis s'est arrêtée : une autre session e-secure est en cours.",
+        ),
+        cause=_t(
+            "Several sessions are in conflict (the key's program or its browser is already "
+            "running), or an antivirus stopped the browser.",
+            "Plusieurs sessions sont en conflit (le programme de la clé ou son navigateur est "
+            "déjà lancé), ou un antivirus a arrêté le navigateur.",
+        ),
+        action=_t(
+            "Use the key's icon near the clock to open the site again, or close the other "
+            "session; if it persists, call support.",
+            "Utilisez l'icône de la clé près de l'horloge pour rouvrir le site, ou fermez "
+            "l'autre session ; si le problème persiste, appelez l'assistance.",
+        ),
+        call_support=True,
+        detection="Single-instance lock held by a live process, or the browser profile is "
+        "locked; the portal allows one live session per user.",
+    ),
+    Entry(
+        code="ES402",
+        name="portal-no-answer",
+        audience="user",
+        seed_row="E7",
+        title=_t("The bank did not answer", "La banque n'a pas répondu"),
+        message=_t(
+            "Validating your secret code takes too long.",
+            "La validation de votre code secret prend trop de temps.",
+        ),
+        cause=_t(
+            "A communication problem between this computer and the bank.",
+            "Un problème de communication entre cet ordinateur et la banque.",
+        ),
+        action=_t(
+            "Wait one minute and try again; if it happens again, call support.",
+            "Patientez une minute puis réessayez ; si cela se reproduit, appelez l'assistance.",
+        ),
+        call_support=True,
+        detection="Every portal request is bounded in time; the page shows this error "
+        "instead of an endless hourglass.",
+    ),
+    # --- documents (ES6xx): rows our design removes ----------------------------------------
+    Entry(
+        code="ES601",
+        name="pdf-plugin-missing",
+        audience="user",
+        seed_row="E11",
+        title=_t(
+            "PDF documents open in the browser", "Les documents PDF s'ouvrent dans le navigateur"
+        ),
+        message=_t(
+            "The PDF reader cannot find the PDF files in the web browser, or nothing happens.",
+            "Le lecteur PDF ne trouve pas les fichiers PDF dans le navigateur, ou rien ne se "
+            "passe.",
+        ),
+        cause=_t(
+            "Removed by design: the key's browser opens PDFs in its built-in viewer and never "
+            "uses the computer's PDF reader.",
+            "Supprimé par conception : le navigateur de la clé ouvre les PDF dans sa visionneuse "
+            "intégrée et n'utilise jamais le lecteur PDF de l'ordinateur.",
+        ),
+        action=_t(
+            "Nothing to install. If a PDF still does not open, call support.",
+            "Rien à installer. Si un PDF ne s'ouvre toujours pas, appelez l'assistance.",
+        ),
+        call_support=False,
+        detection="Removed by design: the browser policy forces the built-in PDF viewer "
+        "(no external reader, no plug-in).",
+    ),
+    Entry(
+        code="ES602",
+        name="pdf-blank",
+        audience="user",
+        seed_row="E12",
+        title=_t("A PDF shows a blank page", "Un PDF s'affiche en page blanche"),
+        message=_t(
+            "A PDF opens on a blank page, the print button does nothing, or a technical error "
+            "appears.",
+            "Un PDF s'ouvre sur une page blanche, le bouton d'impression ne fait rien, ou une "
+            "erreur technique apparaît.",
+        ),
+        cause=_t(
+            "Removed by design: no external PDF reader is involved; the browser's built-in "
+            "viewer is updated with the key.",
+            "Supprimé par conception : aucun lecteur PDF externe n'intervient ; la visionneuse "
+            "intégrée du navigateur est mise à jour avec la clé.",
+        ),
+        action=_t(
+            "Accept the key's update when it is offered; if the page stays blank, call support.",
+            "Acceptez la mise à jour de la clé quand elle est proposée ; si la page reste "
+            "blanche, appelez l'assistance.",
+        ),
+        call_support=False,
+        detection="Removed by design: the built-in viewer ships with the key's Firefox and "
+        "is renewed by updates.",
+    ),
+    # --- the release engineer's tools (ES9xx) ----------------------------------------------
+    Entry(
+        code="ES901",
+        name="config-invalid",
+        audience="operator",
+        title=_t("The key project is invalid", "Le projet de clé est invalide"),
+        message=_t(
+            "The key project's configuration has errors.",
+            "La configuration du projet de clé comporte des erreurs.",
+        ),
+        cause=_t(
+            "esecure.toml, or a file it names, is missing, unreadable or holds a wrong value.",
+            "esecure.toml, ou un fichier qu'il désigne, est absent, illisible ou contient une "
+            "valeur incorrecte.",
+        ),
+        action=_t(
+            "Fix each line listed, then run `esecure check PROJECT` again.",
+            "Corrigez chaque ligne indiquée, puis relancez `esecure check PROJET`.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES902",
+        name="project-exists",
+        audience="operator",
+        title=_t("The directory is not empty", "Le répertoire n'est pas vide"),
+        message=_t(
+            "Refusing to create a key project in a directory that is not empty.",
+            "Refus de créer un projet de clé dans un répertoire qui n'est pas vide.",
+        ),
+        cause=_t(
+            "The target directory already holds files, perhaps another key project.",
+            "Le répertoire cible contient déjà des fichiers, peut-être un autre projet de clé.",
+        ),
+        action=_t(
+            "Choose an empty directory, or pass --force (existing keys are always kept).",
+            "Choisissez un répertoire vide, ou ajoutez --force (les clés existantes sont "
+            "toujours conservées).",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES903",
+        name="passphrase-unavailable",
+        audience="operator",
+        title=_t(
+            "No passphrase for the private keys", "Aucune phrase secrète pour les clés privées"
+        ),
+        message=_t(
+            "The passphrase that protects the project's private keys could not be obtained.",
+            "La phrase secrète qui protège les clés privées du projet n'a pas pu être obtenue.",
+        ),
+        cause=_t(
+            "It is not in the OS keyring, the ESECURE_PASSPHRASE environment variable is not "
+            "set, and there is no terminal to ask on.",
+            "Elle n'est pas dans le trousseau du système, la variable d'environnement "
+            "ESECURE_PASSPHRASE n'est pas définie et aucun terminal ne permet de la demander.",
+        ),
+        action=_t(
+            "Store it with `keyring set e-secure PROJECT-ID`, or set ESECURE_PASSPHRASE, or "
+            "run the command in a terminal.",
+            "Enregistrez-la avec `keyring set e-secure ID-DU-PROJET`, ou définissez "
+            "ESECURE_PASSPHRASE, ou lancez la commande dans un terminal.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES904",
+        name="passphrase-wrong",
+        audience="operator",
+        title=_t("Wrong passphrase", "Phrase secrète incorrecte"),
+        message=_t(
+            "A private key of the project could not be decrypted with the passphrase given.",
+            "Une clé privée du projet n'a pas pu être déchiffrée avec la phrase secrète fournie.",
+        ),
+        cause=_t(
+            "The passphrase does not match the one the key was encrypted with, or the key "
+            "file is damaged.",
+            "La phrase secrète ne correspond pas à celle du chiffrement de la clé, ou le "
+            "fichier de clé est endommagé.",
+        ),
+        action=_t(
+            "Check which source was used (keyring, ESECURE_PASSPHRASE, prompt) and give the "
+            "right passphrase.",
+            "Vérifiez la source utilisée (trousseau, ESECURE_PASSPHRASE, saisie) et donnez la "
+            "bonne phrase secrète.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES905",
+        name="write-failed",
+        audience="operator",
+        title=_t("A file could not be written", "Un fichier n'a pas pu être écrit"),
+        message=_t(
+            "Writing a file failed; nothing was left under its final name.",
+            "L'écriture d'un fichier a échoué ; rien n'a été laissé sous son nom définitif.",
+        ),
+        cause=_t(
+            "The disk is full, read-only, or the directory is not writable.",
+            "Le disque est plein, en lecture seule, ou le répertoire n'est pas accessible en "
+            "écriture.",
+        ),
+        action=_t(
+            "Free space or fix the permissions of the directory named, then run the command again.",
+            "Libérez de l'espace ou corrigez les droits du répertoire indiqué, puis relancez "
+            "la commande.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES906",
+        name="internal-error",
+        audience="operator",
+        title=_t("Internal error", "Erreur interne"),
+        message=_t(
+            "e-secure stopped on an unexpected error.",
+            "e-secure s'est arrêté sur une erreur inattendue.",
+        ),
+        cause=_t(
+            "A defect in e-secure, not in your input.",
+            "Un défaut d'e-secure, pas de vos données.",
+        ),
+        action=_t(
+            "Run the command again with --verbose and report the traceback to the e-secure "
+            "maintainers.",
+            "Relancez la commande avec --verbose et transmettez la trace aux mainteneurs "
+            "d'e-secure.",
+        ),
+        call_support=False,
+    ),
+)
+
+CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
+if len(CATALOGUE) != len(_ENTRIES):  # pragma: no cover - guards edits of the table above
+    raise RuntimeError("duplicate code in the error catalogue")
+
+
+def entry(code: str) -> Entry:
+    """The catalogue entry for ``code``; a KeyError names the unknown code."""
+    return CATALOGUE[code]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One precise finding about an input: where, what was expected, what was found, the fix."""
+
+    where: str
+    expected: str
+    found: str
+    fix: str
+    line: int | None = None
+
+    def render(self) -> str:
+        """``file:line: key: expected X, found Y. Fix: Z``."""
+        return f"{self.where}: expected {self.expected}, found {self.found}. Fix: {self.fix}"
+
+
+class EsecureError(Exception):
+    """Base of every error e-secure raises on purpose.
+
+    ``code`` selects the catalogue entry (what the user reads); ``detail`` says exactly
+    what happened here (which file, which value). Subclasses set the exit code.
+    """
+
+    exit_code: ClassVar[int] = 1
+    default_code: ClassVar[str] = "ES906"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        self.code = code or self.default_code
+        self.entry = entry(self.code)
+        self.detail = detail
+        super().__init__(f"{self.code}: {detail}")
+
+    def render(self, lang: str = "en", support_phone: str | None = None) -> str:
+        """The full text for a terminal or a support report, in ``lang``."""
+        e = self.entry
+        lines = [f"error {e.code}: {e.message.get(lang)}", f"  {self.detail}"]
+        fr = lang == "fr"
+        lines.append(f"  cause: {e.cause.get(lang)}")
+        lines.append(f"  {'que faire' if fr else 'action'}: {e.action.get(lang)}")
+        if e.call_support and support_phone:
+            lines.append(f"  {'assistance' if fr else 'support'}: {support_phone}")
+        return "\n".join(lines)
+
+
+class UsageError(EsecureError):
+    """The command line or an input file is wrong: the user can fix it (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The key project is wrong; carries every problem found, each with its fix."""
+
+    default_code = "ES901"
+
+    def __init__(self, problems: list[Problem] | Problem, *, code: str | None = None) -> None:
+        self.problems = problems if isinstance(problems, list) else [problems]
+        detail = "\n  ".join(p.render() for p in self.problems)
+        super().__init__(detail, code=code)
+
+
+class OperationError(EsecureError):
+    """The operation was attempted and failed (exit 1)."""
+
+    exit_code = 1
+
+
+class ToolError(OperationError):
+    """An external tool (xorriso, mtools, PyInstaller, NSS) is missing or failed."""
+
+
+class StorageError(OperationError):
+    """A file could not be read or written: disk full, read-only medium, permissions."""
+
+    default_code = "ES905"
+
+
+class IntegrityError(OperationError):
+    """A signature, hash or manifest check failed: the data is not what was signed."""
+
+    default_code = "ES101"
+
+
+class NetworkError(OperationError):
+    """A server could not be reached, or the exchange with it broke."""
+
+    default_code = "ES301"
+
+
+class EnrolmentError(OperationError):
+    """The certificate service refused the key or its request."""
+
+    default_code = "ES202"
+
+
+class SessionError(OperationError):
+    """The key is in use by another session, or the portal did not answer."""
+
+    default_code = "ES401"
+
+
+class UpdateError(OperationError):
+    """An update could not be checked or applied; the current version keeps running."""
+
+
+class UpdateSecurityError(UpdateError):
+    """The update channel failed a security check (signature, version, hash, expiry)."""
