@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 from esecure import __version__
 from esecure.launcher.bootstrap import Choice
 
