@@ -242,3 +242,9 @@ def demo(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `esecure` console script."""
     cli.main(args=argv, prog_name="esecure")
+
+
+from esecure.server._commands import admin, serve  # noqa: E402 - commands register after the group
+
+cli.add_command(serve)
+cli.add_command(admin)

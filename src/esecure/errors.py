@@ -234,6 +234,219 @@ _ENTRIES: tuple[Entry, ...] = (
         detection="EST answers 403 with the binding refusal (serial unknown, blocked or bound "
         "to another identifier).",
     ),
+    Entry(
+        code="ES203",
+        name="activation-code-wrong",
+        audience="user",
+        seed_row="E3",
+        title=_t("Wrong activation code", "Code d'activation incorrect"),
+        message=_t(
+            "Please enter your identifier and activation code: the pair given was not accepted.",
+            "Veuillez saisir votre identifiant et votre code d'activation : le couple saisi n'a "
+            "pas été accepté.",
+        ),
+        cause=_t(
+            "The identifier or the activation code received by mail with the key is mistyped.",
+            "L'identifiant ou le code d'activation reçu par courrier avec la clé est mal saisi.",
+        ),
+        action=_t(
+            "Type the identifier and the activation code again exactly as in the letter "
+            "(after 5 wrong tries you must wait a few minutes).",
+            "Saisissez de nouveau l'identifiant et le code d'activation exactement comme dans "
+            "le courrier (après 5 essais erronés, il faut patienter quelques minutes).",
+        ),
+        call_support=False,
+        detection="EST simpleenroll answers 401 to the HTTP Basic credentials.",
+    ),
+    Entry(
+        code="ES204",
+        name="activation-locked",
+        audience="user",
+        seed_row="E3",
+        title=_t("Too many wrong codes", "Trop de codes incorrects"),
+        message=_t(
+            "Too many wrong activation codes: try again in a few minutes.",
+            "Trop de codes d'activation incorrects : réessayez dans quelques minutes.",
+        ),
+        cause=_t(
+            "Five wrong activation codes were typed for this identifier; the service waits "
+            "before it accepts another try (this is not a permanent lock).",
+            "Cinq codes d'activation incorrects ont été saisis pour cet identifiant ; le "
+            "service attend avant d'accepter un nouvel essai (ce n'est pas un blocage "
+            "définitif).",
+        ),
+        action=_t(
+            "Wait for the time shown, then type the code again carefully; if you have lost "
+            "the letter, call support for a new code.",
+            "Attendez le délai indiqué, puis saisissez de nouveau le code avec soin ; si vous "
+            "avez perdu le courrier, appelez l'assistance pour obtenir un nouveau code.",
+        ),
+        call_support=False,
+        detection="EST simpleenroll answers 429 with Retry-After.",
+    ),
+    Entry(
+        code="ES205",
+        name="activation-code-used",
+        audience="user",
+        seed_row="E3",
+        title=_t("Activation code already used", "Code d'activation déjà utilisé"),
+        message=_t(
+            "This activation code was already used to enrol a key.",
+            "Ce code d'activation a déjà servi à enrôler une clé.",
+        ),
+        cause=_t(
+            "An activation code works once; the certificate it gave was lost (data area "
+            "erased) or someone else used the code.",
+            "Un code d'activation ne sert qu'une fois ; le certificat obtenu a été perdu (zone "
+            "de données effacée) ou quelqu'un d'autre a utilisé le code.",
+        ),
+        action=_t(
+            "Call support: they check the key and send a new activation code.",
+            "Appelez l'assistance : elle vérifie la clé et envoie un nouveau code d'activation.",
+        ),
+        call_support=True,
+        detection="EST simpleenroll answers 401 with reason code-used (the code matched).",
+    ),
+    Entry(
+        code="ES206",
+        name="activation-code-expired",
+        audience="user",
+        seed_row="E3",
+        title=_t("Activation code expired", "Code d'activation expiré"),
+        message=_t(
+            "This activation code has expired.",
+            "Ce code d'activation a expiré.",
+        ),
+        cause=_t(
+            "Activation codes are valid for a limited time after they are sent.",
+            "Les codes d'activation ne sont valables qu'un temps limité après leur envoi.",
+        ),
+        action=_t(
+            "Call support to receive a new activation code.",
+            "Appelez l'assistance pour recevoir un nouveau code d'activation.",
+        ),
+        call_support=True,
+        detection="EST simpleenroll answers 401 with reason code-expired (the code matched).",
+    ),
+    Entry(
+        code="ES207",
+        name="enrolment-request-refused",
+        audience="user",
+        seed_row="E2",
+        title=_t("Certificate request refused", "Demande de certificat refusée"),
+        message=_t(
+            "The certificate delivery service refused the key's request.",
+            "Le service de délivrance des certificats a refusé la demande de la clé.",
+        ),
+        cause=_t(
+            "The request made by the key does not match what the service expects (a "
+            "different service, or a damaged key program).",
+            "La demande faite par la clé ne correspond pas à ce qu'attend le service (un autre "
+            "service, ou un programme de la clé endommagé).",
+        ),
+        action=_t(
+            "Call support with the support report: it names the reason the service gave.",
+            "Appelez l'assistance avec le rapport d'assistance : il indique la raison donnée "
+            "par le service.",
+        ),
+        call_support=True,
+        detection="EST answers 400 or 415 (CSR or body refused), with the reason in the body.",
+    ),
+    Entry(
+        code="ES208",
+        name="renewal-refused",
+        audience="user",
+        seed_row="E3",
+        title=_t("The certificate cannot be renewed", "Le certificat ne peut pas être renouvelé"),
+        message=_t(
+            "The certificate delivery service refused to renew the key's certificate.",
+            "Le service de délivrance des certificats a refusé de renouveler le certificat de "
+            "la clé.",
+        ),
+        cause=_t(
+            "The key's certificate was revoked (key reported lost) or is no longer accepted.",
+            "Le certificat de la clé a été révoqué (clé déclarée perdue) ou n'est plus accepté.",
+        ),
+        action=_t(
+            "Call support: if the key was reported lost by mistake, they will send a new "
+            "activation code.",
+            "Appelez l'assistance : si la clé a été déclarée perdue par erreur, elle enverra "
+            "un nouveau code d'activation.",
+        ),
+        call_support=True,
+        detection="EST simplereenroll answers 401/403 to the TLS client certificate.",
+    ),
+    Entry(
+        code="ES209",
+        name="key-identity-missing",
+        audience="user",
+        seed_row="E1",
+        title=_t("The key has no serial number", "La clé n'a pas de numéro de série"),
+        message=_t(
+            "The key's identity (its serial number) cannot be read.",
+            "L'identité de la clé (son numéro de série) est illisible.",
+        ),
+        cause=_t(
+            "The data area of the key lacks its identity file, or the file is damaged.",
+            "La zone de données de la clé n'a pas de fichier d'identité, ou il est endommagé.",
+        ),
+        action=_t(
+            "Call support to get a replacement key.",
+            "Appelez l'assistance pour obtenir une clé de remplacement.",
+        ),
+        call_support=True,
+        detection='The launcher reads identity.json (key "serial") in the data area.',
+    ),
+    Entry(
+        code="ES210",
+        name="key-store-unreadable",
+        audience="user",
+        seed_row="E1",
+        title=_t("The key's certificate is damaged", "Le certificat de la clé est endommagé"),
+        message=_t(
+            "The certificate or the private key stored on the key cannot be read.",
+            "Le certificat ou la clé privée enregistrés sur la clé sont illisibles.",
+        ),
+        cause=_t(
+            "The files under pki/ in the key's data area are damaged or were altered.",
+            "Les fichiers de pki/ dans la zone de données de la clé sont endommagés ou ont été "
+            "modifiés.",
+        ),
+        action=_t(
+            "Call support: they will send a new activation code to enrol the key again.",
+            "Appelez l'assistance : elle enverra un nouveau code d'activation pour enrôler de "
+            "nouveau la clé.",
+        ),
+        call_support=True,
+        detection="Decrypting pki/key.p8.pem or parsing pki/chain.pem fails.",
+    ),
+    Entry(
+        code="ES211",
+        name="certificate-delivery-failed",
+        audience="user",
+        seed_row="E8",
+        title=_t(
+            "The certificate could not be given to the browser",
+            "Le certificat n'a pas pu être transmis au navigateur",
+        ),
+        message=_t(
+            "Installing the certificate into the key's browser failed.",
+            "L'installation du certificat dans le navigateur de la clé a échoué.",
+        ),
+        cause=_t(
+            "The browser's certificate store on the key could not be written (browser still "
+            "open, damaged profile, or a security program blocks it).",
+            "Le magasin de certificats du navigateur de la clé n'a pas pu être écrit "
+            "(navigateur encore ouvert, profil endommagé, ou un logiciel de sécurité le bloque).",
+        ),
+        action=_t(
+            "Close the key's browser and start the key again; if it fails again, call support.",
+            "Fermez le navigateur de la clé et relancez la clé ; en cas de nouvel échec, "
+            "appelez l'assistance.",
+        ),
+        call_support=True,
+        detection="NSS (ctypes or certutil/pk12util) reports an error while importing.",
+    ),
     # --- network (ES3xx) -------------------------------------------------------------------
     Entry(
         code="ES301",
@@ -282,6 +495,55 @@ _ENTRIES: tuple[Entry, ...] = (
         call_support=True,
         detection="TLS handshake error other than an untrusted chain (alert, protocol, "
         "cipher); in Firefox -12227 / -8183.",
+    ),
+    Entry(
+        code="ES303",
+        name="proxy-refused",
+        audience="user",
+        seed_row="E5",
+        title=_t("The proxy refused the connection", "Le proxy a refusé la connexion"),
+        message=_t(
+            "The proxy of this computer refused to connect to the bank.",
+            "Le proxy de cet ordinateur a refusé la connexion à la banque.",
+        ),
+        cause=_t(
+            "The internet settings name a proxy that refuses the bank's address or asks for "
+            "a password the key cannot give.",
+            "Les paramètres internet désignent un proxy qui refuse l'adresse de la banque ou "
+            "demande un mot de passe que la clé ne peut pas fournir.",
+        ),
+        action=_t(
+            "Call support to check the proxy settings with your IT department.",
+            "Appelez l'assistance pour vérifier les paramètres du proxy avec votre service "
+            "informatique.",
+        ),
+        call_support=True,
+        detection="The proxy answers the CONNECT request with an error status (e.g. 403, 407).",
+    ),
+    Entry(
+        code="ES304",
+        name="service-unavailable",
+        audience="user",
+        seed_row="E7",
+        title=_t("The service is busy", "Le service est surchargé"),
+        message=_t(
+            "The certificate delivery service is busy or did not answer properly.",
+            "Le service de délivrance des certificats est surchargé ou n'a pas répondu "
+            "correctement.",
+        ),
+        cause=_t(
+            "The bank's service is overloaded or in maintenance (it kept answering 503 or an "
+            "unexpected answer).",
+            "Le service de la banque est surchargé ou en maintenance (il a répondu 503 ou une "
+            "réponse inattendue).",
+        ),
+        action=_t(
+            "Try again in a few minutes; if it persists, call support.",
+            "Réessayez dans quelques minutes ; si le problème persiste, appelez l'assistance.",
+        ),
+        call_support=True,
+        detection="EST answers 503 after the bounded retries, a 5xx, or a body that is not "
+        "RFC 7030.",
     ),
     # --- session and portal (ES4xx) --------------------------------------------------------
     Entry(
@@ -515,6 +777,118 @@ _ENTRIES: tuple[Entry, ...] = (
             "maintainers.",
             "Relancez la commande avec --verbose et transmettez la trace aux mainteneurs "
             "d'e-secure.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES930",
+        name="database-url-unsupported",
+        audience="operator",
+        title=_t("Unsupported database URL", "URL de base de données non prise en charge"),
+        message=_t(
+            "The registry database URL cannot be used.",
+            "L'URL de la base de données du registre ne peut pas être utilisée.",
+        ),
+        cause=_t(
+            "The URL is neither sqlite:///PATH nor a file path; PostgreSQL URLs are not "
+            "supported by this version.",
+            "L'URL n'est ni sqlite:///CHEMIN ni un chemin de fichier ; les URL PostgreSQL ne "
+            "sont pas prises en charge par cette version.",
+        ),
+        action=_t(
+            "Pass --db sqlite:///path/to/registry.db (or omit it for the project's default).",
+            "Passez --db sqlite:///chemin/vers/registry.db (ou omettez-la pour la valeur par "
+            "défaut du projet).",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES931",
+        name="key-registry-invalid",
+        audience="operator",
+        title=_t("Invalid key registry", "Registre de clés invalide"),
+        message=_t(
+            "The personalisation registry cannot be imported.",
+            "Le registre de personnalisation ne peut pas être importé.",
+        ),
+        cause=_t(
+            "The file is not CSV with the header serial,batch,created nor a JSON list of "
+            "objects with those keys, or a serial is malformed (at most 32 characters A-Z, "
+            "0-9 and '-').",
+            "Le fichier n'est ni un CSV d'en-tête serial,batch,created ni une liste JSON "
+            "d'objets ayant ces clés, ou un numéro de série est mal formé (32 caractères au "
+            "plus parmi A-Z, 0-9 et '-').",
+        ),
+        action=_t(
+            "Import the registry written by `esecure personalize` unchanged; fix the line named.",
+            "Importez sans le modifier le registre écrit par `esecure personalize` ; corrigez "
+            "la ligne indiquée.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES932",
+        name="registry-not-found",
+        audience="operator",
+        title=_t("Not in the registry", "Absent du registre"),
+        message=_t(
+            "The user, key serial or certificate named is not in the registry.",
+            "L'utilisateur, le numéro de série ou le certificat indiqué n'est pas dans le "
+            "registre.",
+        ),
+        cause=_t(
+            "It was never added or imported, or it is mistyped.",
+            "Il n'a jamais été ajouté ou importé, ou il est mal saisi.",
+        ),
+        action=_t(
+            "Check with `esecure admin list`, then add the user or import the key registry.",
+            "Vérifiez avec `esecure admin list`, puis ajoutez l'utilisateur ou importez le "
+            "registre de clés.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES933",
+        name="registry-conflict",
+        audience="operator",
+        title=_t("Registry conflict", "Conflit dans le registre"),
+        message=_t(
+            "The change conflicts with the registry's current state.",
+            "La modification est en conflit avec l'état actuel du registre.",
+        ),
+        cause=_t(
+            "The user already exists, the key is bound to another identifier, or it is "
+            "blocked (reported lost).",
+            "L'utilisateur existe déjà, la clé est liée à un autre identifiant, ou elle est "
+            "bloquée (déclarée perdue).",
+        ),
+        action=_t(
+            "Check with `esecure admin list`; a lost key stays blocked: assign a replacement.",
+            "Vérifiez avec `esecure admin list` ; une clé perdue reste bloquée : attribuez "
+            "une clé de remplacement.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES934",
+        name="server-cannot-issue",
+        audience="operator",
+        title=_t("The server cannot start", "Le serveur ne peut pas démarrer"),
+        message=_t(
+            "The reference server lacks what it needs to issue certificates over HTTPS.",
+            "Le serveur de référence n'a pas ce qu'il faut pour délivrer des certificats en HTTPS.",
+        ),
+        cause=_t(
+            "The key project has no CA private key (ca_key) or no server TLS pair "
+            "(server_certificate, server_key), or the address is already in use.",
+            "Le projet de clé n'a pas de clé privée d'AC (ca_key) ou pas de paire TLS serveur "
+            "(server_certificate, server_key), ou l'adresse est déjà utilisée.",
+        ),
+        action=_t(
+            "Use a project made by `esecure init` (or pass --ca-key to it), or choose "
+            "another --port.",
+            "Utilisez un projet créé par `esecure init` (ou passez-lui --ca-key), ou choisissez "
+            "un autre --port.",
         ),
         call_support=False,
     ),

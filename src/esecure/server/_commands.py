@@ -1,0 +1,230 @@
+"""`esecure serve` and `esecure admin …`: the reference server and its registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from esecure.trust import Passphrase
+
+if TYPE_CHECKING:
+    from esecure.server.registry import Registry
+
+__all__ = ["admin", "serve"]
+
+
+def _passphrase(product_id: str) -> Callable[[], Passphrase]:
+    def ask() -> Passphrase:
+        from esecure.trust import get_passphrase  # noqa: PLC0415
+
+        prompt = None
+        if sys.stdin.isatty():
+
+            def prompt(text: str) -> str:
+                value: str = click.prompt(text, hide_input=True)
+                return value
+
+        phrase = get_passphrase(product_id, prompt=prompt)
+        click.echo(f"  passphrase: from {phrase.source}", err=True)
+        return phrase
+
+    return ask
+
+
+_PROJECT = click.argument("project", type=click.Path(path_type=Path), default=".")
+_DB = click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="Registry database URL (default: sqlite:///PROJECT/server/registry.db).",
+)
+
+
+@click.command()
+@_PROJECT
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8443, show_default=True, help="0: any."
+)
+@_DB
+@click.option(
+    "--trusted-proxy",
+    default=None,
+    help="Address of the reverse proxy whose X-SSL-Client-Cert header is trusted.",
+)
+def serve(
+    project: Path, host: str, port: int, db_url: str | None, trusted_proxy: str | None
+) -> None:
+    """Start the reference server (EST enrolment with the project's CA) for PROJECT.
+
+    Prints the URL it listens on; stops cleanly on Ctrl-C or SIGTERM.
+    """
+    from esecure.config import load_project  # noqa: PLC0415 - lazy: fast --help
+    from esecure.server.serve import serve_forever  # noqa: PLC0415
+
+    loaded = load_project(project)
+
+    def announce(url: str) -> None:
+        click.echo(f"EST: {url}.well-known/est/", err=True)
+        click.echo(f"Listening on {url}", err=False)
+        sys.stdout.flush()
+
+    serve_forever(
+        loaded,
+        host=host,
+        port=port,
+        db_url=db_url,
+        passphrase=_passphrase(loaded.product.id),
+        trusted_proxy=trusted_proxy,
+        announce=announce,
+    )
+    click.echo("Stopped.", err=True)
+
+
+class _Admin:
+    def __init__(self, project: Path, db_url: str | None) -> None:
+        self.project = project
+        self.db_url = db_url
+
+    def registry(self) -> Registry:
+        from esecure.server.registry import Registry  # noqa: PLC0415
+
+        url = self.db_url
+        if url is None:
+            from esecure.config import load_project  # noqa: PLC0415
+            from esecure.server.serve import default_db_url  # noqa: PLC0415
+
+            url = default_db_url(load_project(self.project))
+        return Registry.open(url)
+
+    def bank_name(self) -> str:
+        from esecure.config import load_project  # noqa: PLC0415
+        from esecure.errors import ConfigError  # noqa: PLC0415
+
+        try:
+            return load_project(self.project).product.bank_name
+        except ConfigError:
+            return "Your bank"
+
+
+@click.group()
+@click.option(
+    "-p",
+    "--project",
+    type=click.Path(path_type=Path),
+    default=".",
+    show_default=True,
+    help="The key project (its server/registry.db is the default registry).",
+)
+@_DB
+@click.pass_context
+def admin(ctx: click.Context, project: Path, db_url: str | None) -> None:
+    """Manage the enrolment registry: users, key serials, activation codes, lost keys."""
+    ctx.obj = _Admin(project, db_url)
+
+
+_pass_admin = click.make_pass_decorator(_Admin)
+
+
+@admin.command("add-user")
+@click.argument("identifier")
+@_pass_admin
+def add_user(state: _Admin, identifier: str) -> None:
+    """Add the customer IDENTIFIER."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.add_user(state.registry(), identifier, time.time())
+    click.echo(f"Added user {identifier}.")
+
+
+@admin.command("import-keys")
+@click.argument("registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_pass_admin
+def import_keys(state: _Admin, registry_file: Path) -> None:
+    """Import the personalisation registry REGISTRY_FILE (CSV or JSON of serials)."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    added, known = ops.import_keys(state.registry(), registry_file)
+    click.echo(f"Imported {added} new key serials ({known} already known).")
+
+
+@admin.command()
+@click.argument("serial")
+@click.argument("identifier")
+@_pass_admin
+def assign(state: _Admin, serial: str, identifier: str) -> None:
+    """Hand the key SERIAL to the customer IDENTIFIER."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.assign(state.registry(), serial, identifier)
+    click.echo(f"Key {serial} is bound to {identifier}.")
+
+
+@admin.command("issue-code")
+@click.argument("identifier")
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 2160),
+    default=72,
+    show_default=True,
+    help="How long the code is valid.",
+)
+@_pass_admin
+def issue_code(state: _Admin, identifier: str, hours: int) -> None:
+    """Issue a single-use activation code for IDENTIFIER and print the letter to mail."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    issued = ops.issue_code(state.registry(), identifier, time.time(), hours)
+    click.echo(issued.letter(state.bank_name()), nl=False)
+
+
+@admin.command()
+@click.argument("serial")
+@click.option("--replacement", default=None, help="Serial of the key handed out instead.")
+@_pass_admin
+def lost(state: _Admin, serial: str, replacement: str | None) -> None:
+    """Report the key SERIAL lost: block it, revoke its certificates, bind a replacement."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    report = ops.report_lost(state.registry(), serial, time.time(), replacement)
+    click.echo(f"Key {serial} blocked; {report.revoked} certificate(s) revoked.")
+    if replacement:
+        click.echo(f"Replacement key {replacement} bound to the same customer.")
+
+
+@admin.command("list")
+@click.argument(
+    "what", type=click.Choice(["users", "keys", "certificates", "audit"]), default="keys"
+)
+@_pass_admin
+def list_(state: _Admin, what: str) -> None:
+    """List users, keys (with their binding), certificates or the audit log."""
+    registry = state.registry()
+
+    def when(stamp: float) -> str:
+        return f"{dt.datetime.fromtimestamp(stamp, dt.UTC):%Y-%m-%d %H:%M:%S}"
+
+    if what == "users":
+        for user in registry.users():
+            click.echo(f"{user.identifier}\t{user.state}")
+    elif what == "keys":
+        for key in registry.list_keys():
+            state_name = "blocked" if key.blocked else ("bound" if key.identifier else "free")
+            extra = f"\treplaced by {key.replaced_by}" if key.replaced_by else ""
+            click.echo(f"{key.serial}\t{key.batch}\t{state_name}\t{key.identifier or '-'}{extra}")
+    elif what == "certificates":
+        for cert in registry.certificates():
+            status = f"revoked {when(cert.revoked)}" if cert.revoked else "valid"
+            click.echo(
+                f"{cert.serial_number}\t{cert.identifier}\t{cert.key_serial}\t"
+                f"until {when(cert.not_after)}\t{status}"
+            )
+    else:
+        for at, endpoint, identifier, code, outcome in reversed(registry.audit_log()):
+            click.echo(f"{when(at)}\t{endpoint}\t{identifier or '-'}\t{code}\t{outcome}")

@@ -1,0 +1,90 @@
+"""`esecure serve` as a real process and `esecure admin …` through the CLI."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from esecure.cli import cli
+from tests.server.est_support import est_request
+
+ESECURE = [sys.executable, "-m", "esecure"]
+
+
+def _admin(project: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["admin", "-p", str(project), *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.slow
+def test_serve_prints_its_url_answers_and_stops_cleanly(demo_project):
+    """`esecure serve --port 0` prints the URL, serves cacerts, exits 0 on SIGTERM."""
+    with subprocess.Popen(
+        [*ESECURE, "serve", str(demo_project), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("Listening on https://127.0.0.1:"), line
+            url = line.split()[-1]
+            answer = est_request(
+                url + ".well-known/est/cacerts", ca=demo_project / "trust/ca.pem", method="GET"
+            )
+            assert answer.status == 200
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+            assert "Stopped." in proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_serve_without_ca_key_is_es934(tmp_path, demo_project):
+    """A project whose CA key is empty cannot issue: ES934, exit 1."""
+    toml = demo_project / "esecure.toml"
+    toml.write_text(toml.read_text().replace('ca_key = "keys/ca.key.pem"', 'ca_key = ""'))
+    result = CliRunner().invoke(cli, ["serve", str(demo_project), "--port", "0"])
+    assert result.exit_code == 1
+    assert "ES934" in result.output
+
+
+def test_admin_walkthrough(demo_project, tmp_path):
+    """add-user, import-keys, assign, issue-code (prints the letter), list, lost."""
+    keys = tmp_path / "keys.csv"
+    keys.write_text("serial,batch,created\nK-1,B1,2026-11-27\nK-2,B1,2026-11-27\n")
+    assert _admin(demo_project, "add-user", "alice") == (0, "Added user alice.\n")
+    assert _admin(demo_project, "import-keys", str(keys))[1].startswith("Imported 2 new")
+    assert _admin(demo_project, "assign", "K-1", "alice")[0] == 0
+    code, letter = _admin(demo_project, "issue-code", "alice", "--hours", "24")
+    assert code == 0
+    assert "Activation code: " in letter
+    assert "Demo Bank" in letter
+    code, listing = _admin(demo_project, "list", "keys")
+    assert listing.splitlines() == ["K-1\tB1\tbound\talice", "K-2\tB1\tfree\t-"]
+    code, out = _admin(demo_project, "lost", "K-1", "--replacement", "K-2")
+    assert code == 0
+    assert "0 certificate(s) revoked" in out
+    listing = _admin(demo_project, "list", "keys")[1].splitlines()
+    assert listing == ["K-1\tB1\tblocked\talice\treplaced by K-2", "K-2\tB1\tbound\talice"]
+
+
+def test_admin_errors_have_codes_and_exit_status(demo_project):
+    """Unknown serial: ES932, exit 1, no traceback."""
+    code, out = _admin(demo_project, "assign", "NOPE", "alice")
+    assert code == 1
+    assert "ES932" in out
+    assert "Traceback" not in out
+
+
+def test_admin_unsupported_db_url_is_exit_2(demo_project):
+    """--db postgresql://… is a usage error (ES930)."""
+    result = CliRunner().invoke(cli, ["admin", "--db", "postgresql://x/y", "list"])
+    assert result.exit_code == 2
+    assert "ES930" in result.output
