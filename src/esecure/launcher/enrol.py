@@ -1,0 +1,423 @@
+"""The EST client (RFC 7030) of the launcher: first enrolment, renewal, error mapping.
+
+The key pair is made here, on the key; the request carries the identifier (CN) and the
+key's serial number (serialNumber, read from the data area's ``identity.json``). TLS trusts
+only the CA pinned in the image's ``trust/`` (never the host's store), the host's proxy
+settings are honoured, every wait is bounded, and 503 answers are retried after their
+Retry-After, a bounded number of times.
+
+Every outcome a user can meet has its own catalogue code (docs/errors.md):
+
+===========================================  =====  ====
+what happened                                code   row
+===========================================  =====  ====
+server chain not from the pinned CA, or       ES201  E2
+connection reset / cut mid-exchange
+serial unknown, blocked or bound elsewhere    ES202  E3
+wrong identifier or activation code           ES203  E3
+locked out for a while (429, Retry-After)     ES204  E3
+code already used / expired                   ES205  E3 / ES206
+request refused (400, 415)                    ES207
+renewal refused (revoked)                     ES208
+no serial in the data area                    ES209
+DNS failure, refused, time-out                ES301  E5
+other TLS handshake failure (alert, ...)      ES302  E8
+proxy refused the tunnel                      ES303  E5
+service busy / unexpected answer              ES304
+===========================================  =====  ====
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import http.client
+import json
+import logging
+import socket
+import ssl
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from esecure.errors import EnrolmentError, NetworkError
+from esecure.launcher.keystore import Credential, KeyStore, PrivateKey, generate_key
+
+__all__ = [
+    "EstSettings",
+    "Outcome",
+    "enrol",
+    "ensure_certificate",
+    "read_serial",
+    "renew",
+    "renewal_due",
+]
+
+log = logging.getLogger(__name__)
+
+IDENTITY_FILE = "identity.json"
+REFUSAL_HEADER = "X-Esecure-Refusal"
+
+
+@dataclass(frozen=True)
+class EstSettings:
+    """Where and how to enrol; the limits are the product's defaults."""
+
+    base_url: str  # .../.well-known/est/
+    ca_file: Path  # the CA pinned in the image's trust/
+    key_algorithm: str = "ec-p256"
+    renew_before_days: int = 30
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    max_attempts: int = 3  # for 503 + Retry-After
+    max_retry_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+# --- pure decisions ------------------------------------------------------------------------
+
+
+def renewal_due(certificate: x509.Certificate, now: dt.datetime, renew_before_days: int) -> bool:
+    """True when ``certificate`` ends within ``renew_before_days`` of ``now``."""
+    return certificate.not_valid_after_utc - now <= dt.timedelta(days=renew_before_days)
+
+
+def _refusal_code(status: int, rule: str, *, renewal: bool) -> str:
+    """The catalogue code of a non-200 EST answer (rule header when the server is ours)."""
+    if status == 429:
+        return "ES204"
+    if renewal and status in (401, 403) and rule != "binding":
+        return "ES208"
+    by_status = {
+        401: {"code-used": "ES205", "code-expired": "ES206"}.get(rule, "ES203"),
+        403: "ES202",
+        400: "ES207",
+        413: "ES207",
+        415: "ES207",
+    }
+    return by_status.get(status, "ES304")
+
+
+def _refusal_error(answer: _Answer, *, renewal: bool) -> Exception:
+    """The catalogue error for a non-200 EST answer, with the server's reason."""
+    rule = answer.headers.get(REFUSAL_HEADER.lower(), "")
+    reason = answer.body[:200].decode("utf-8", "replace").strip() or f"HTTP {answer.status}"
+    detail = f"the certificate service answered {answer.status}: {reason}"
+    if answer.status == 429:
+        detail += f" (retry after {answer.headers.get('retry-after', '?')} s)"
+    code = _refusal_code(answer.status, rule, renewal=renewal)
+    if code.startswith("ES3"):
+        return NetworkError(detail, code=code)
+    return EnrolmentError(detail, code=code)
+
+
+_CUT = (
+    ConnectionResetError,
+    BrokenPipeError,
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+def _transport_code(exc: BaseException) -> tuple[str, str]:
+    """(catalogue code, what happened) for a transport failure: E2, E5 or E8."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        # The chain is not the pinned CA's: something intercepts (antivirus, proxy).
+        return "ES201", f"the server's certificate is not the bank CA's ({exc.verify_message})"
+    if isinstance(exc, _CUT):
+        return "ES201", f"the connection was cut mid-way ({type(exc).__name__})"
+    if isinstance(exc, ssl.SSLError):
+        return "ES302", f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, OSError) and str(exc).startswith("Tunnel connection failed"):
+        return "ES303", f"the proxy refused: {exc}"
+    if isinstance(exc, socket.gaierror):
+        what = f"server not found ({exc.strerror})"
+    elif isinstance(exc, TimeoutError):
+        what = "time-out exceeded"
+    else:
+        what = f"cannot connect ({type(exc).__name__}: {exc})"
+    return "ES301", what
+
+
+def _network_error(exc: BaseException, where: str) -> NetworkError:
+    """Map a transport failure to E2 / E5 / E8 (see the table above)."""
+    code, what = _transport_code(exc)
+    return NetworkError(f"{where}: {what}", code=code)
+
+
+# --- the data area -------------------------------------------------------------------------
+
+
+def read_serial(data_area: Path) -> str:
+    """The key's serial number from ``identity.json`` (key "serial"); ES209 otherwise."""
+    path = Path(data_area) / IDENTITY_FILE
+    try:
+        identity = json.loads(path.read_text(encoding="utf-8"))
+        serial = identity["serial"]
+    except FileNotFoundError:
+        raise EnrolmentError(f"{path} is missing", code="ES209") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EnrolmentError(f"{path} is unreadable ({exc})", code="ES209") from None
+    if not isinstance(serial, str) or not 0 < len(serial) <= 32:
+        raise EnrolmentError(f"{path}: 'serial' is not a serial number", code="ES209")
+    return serial
+
+
+# --- transport -----------------------------------------------------------------------------
+
+
+def _context(settings: EstSettings, client: tuple[str, bytes] | None) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname check + CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=str(settings.ca_file))  # pinned CA only
+    if client is not None:
+        context.load_cert_chain(client[0], password=client[1])
+    return context
+
+
+def _connection(
+    url: str, settings: EstSettings, context: ssl.SSLContext
+) -> http.client.HTTPSConnection:
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 443
+    proxy = urllib.request.getproxies().get("https")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        conn = http.client.HTTPSConnection(
+            proxy_parts.hostname or "",
+            proxy_parts.port or 8080,
+            timeout=settings.connect_timeout,
+            context=context,
+        )
+        headers = {}
+        if proxy_parts.username:
+            token = f"{urllib.parse.unquote(proxy_parts.username)}:" + urllib.parse.unquote(
+                proxy_parts.password or ""
+            )
+            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        conn.set_tunnel(host, port, headers=headers)
+        log.debug("EST through proxy %s:%s", proxy_parts.hostname, proxy_parts.port)
+        return conn
+    return http.client.HTTPSConnection(
+        host, port, timeout=settings.connect_timeout, context=context
+    )
+
+
+def _post_once(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    settings: EstSettings,
+    client: tuple[str, bytes] | None,
+) -> _Answer:
+    context = _context(settings, client)
+    conn = _connection(url, settings, context)
+    try:
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(settings.read_timeout)
+        conn.request("POST", urllib.parse.urlsplit(url).path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read(256 * 1024)
+        return _Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _network_error(exc, urllib.parse.urlsplit(url).netloc) from exc
+    finally:
+        conn.close()
+
+
+def _retry_after(answer: _Answer, settings: EstSettings) -> float | None:
+    """Seconds to wait before retrying a 503, None when the server gave no usable value."""
+    value = answer.headers.get("retry-after", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, settings.max_retry_after))
+
+
+def _post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    settings: EstSettings,
+    client: tuple[str, bytes] | None,
+    sleep: Callable[[float], None],
+) -> _Answer:
+    answer = _post_once(url, body, headers, settings, client)
+    for _ in range(settings.max_attempts - 1):
+        if answer.status != 503:
+            break
+        wait = _retry_after(answer, settings)
+        if wait is None:
+            break
+        log.info("EST busy (503): retrying in %s s", wait)
+        sleep(wait)
+        answer = _post_once(url, body, headers, settings, client)
+    return answer
+
+
+# --- enrolment -----------------------------------------------------------------------------
+
+
+def _csr(key: PrivateKey, identifier: str, serial: str) -> bytes:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, identifier),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
+        ]
+    )
+    request = (
+        x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    )
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+def _issued(
+    answer: _Answer, key: PrivateKey, serial: str, ca: x509.Certificate
+) -> x509.Certificate:
+    """The certificate of a 200 answer, checked: from the pinned CA, for our key and serial."""
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(base64.b64decode(answer.body))
+    except (ValueError, binascii.Error) as exc:
+        raise NetworkError(
+            f"the service's answer is not RFC 7030 PKCS#7 ({exc})", code="ES304"
+        ) from None
+    ours = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for cert in certificates:
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if spki != ours:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            raise NetworkError(
+                f"the issued certificate is not the bank CA's ({exc})", code="ES201"
+            ) from None
+        values = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+        if not values or values[0].value != serial:
+            raise NetworkError(
+                "the issued certificate does not carry the key's serial", code="ES304"
+            )
+        return cert
+    raise NetworkError("the service's answer holds no certificate for the key", code="ES304")
+
+
+def _load_ca(settings: EstSettings) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(settings.ca_file).read_bytes())
+
+
+def enrol(
+    data_area: Path,
+    identifier: str,
+    activation_code: str,
+    settings: EstSettings,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Credential:
+    """First enrolment (simpleenroll): make the key pair, enrol, store; the credential."""
+    serial = read_serial(data_area)
+    key = generate_key(settings.key_algorithm)
+    token = base64.b64encode(f"{identifier}:{activation_code}".encode()).decode()
+    headers = {
+        "Content-Type": "application/pkcs10",
+        "Content-Transfer-Encoding": "base64",
+        "Authorization": f"Basic {token}",
+    }
+    body = base64.encodebytes(_csr(key, identifier, serial))
+    answer = _post(
+        settings.base_url + "simpleenroll",
+        body=body,
+        headers=headers,
+        settings=settings,
+        client=None,
+        sleep=sleep,
+    )
+    if answer.status != 200:
+        raise _refusal_error(answer, renewal=False)
+    ca = _load_ca(settings)
+    credential = Credential(key, (_issued(answer, key, serial, ca), ca))
+    KeyStore(data_area).save(credential)
+    log.info("enrolled key %s", serial)
+    return credential
+
+
+def renew(
+    data_area: Path, settings: EstSettings, *, sleep: Callable[[float], None] = time.sleep
+) -> Credential:
+    """Renewal (simplereenroll) with a new key pair, authenticated by the current credential."""
+    store = KeyStore(data_area)
+    current = store.load()
+    if current is None:
+        raise EnrolmentError(f"{store.credential_path} is missing: nothing to renew", code="ES210")
+    serial = read_serial(data_area)
+    identifier = current.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    key = generate_key(settings.key_algorithm)
+    headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}
+    body = base64.encodebytes(_csr(key, str(identifier), serial))
+    answer = _post(
+        settings.base_url + "simplereenroll",
+        body=body,
+        headers=headers,
+        settings=settings,
+        client=store.tls_files(),
+        sleep=sleep,
+    )
+    if answer.status != 200:
+        raise _refusal_error(answer, renewal=True)
+    ca = _load_ca(settings)
+    credential = Credential(key, (_issued(answer, key, serial, ca), ca))
+    store.save(credential)
+    log.info("renewed the certificate of key %s", serial)
+    return credential
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`ensure_certificate` did."""
+
+    credential: Credential
+    action: str  # "kept", "renewed", "enrolled"
+
+
+def ensure_certificate(
+    data_area: Path,
+    settings: EstSettings,
+    ask_credentials: Callable[[], tuple[str, str]],
+    *,
+    now: dt.datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """A usable credential: the stored one, renewed when due (asking nothing), or a first
+    enrolment with the identifier and activation code from ``ask_credentials``."""
+    now = now or dt.datetime.now(dt.UTC)
+    current = KeyStore(data_area).load()
+    if current is not None and current.certificate.not_valid_after_utc > now:
+        if not renewal_due(current.certificate, now, settings.renew_before_days):
+            return Outcome(current, "kept")
+        return Outcome(renew(data_area, settings, sleep=sleep), "renewed")
+    identifier, code = ask_credentials()
+    return Outcome(enrol(data_area, identifier, code, settings, sleep=sleep), "enrolled")
