@@ -138,26 +138,29 @@ def _scan(roots: list[Path], needles: list[bytes]) -> list[str]:
             if not path.is_file() or path.is_symlink():
                 continue
             data = path.read_bytes()
-            for needle in needles:
-                if needle in data:
-                    found.append(f"{path}: raw key bytes")
-            for marker in (b"BEGIN PRIVATE KEY", b"BEGIN EC PRIVATE KEY", b"BEGIN RSA PRIVATE"):
-                if marker in data:
-                    found.append(f"{path}: clear PEM key")
+            found += [f"{path}: raw key bytes" for needle in needles if needle in data]
+            markers = (b"BEGIN PRIVATE KEY", b"BEGIN EC PRIVATE KEY", b"BEGIN RSA PRIVATE")
+            found += [f"{path}: clear PEM key" for marker in markers if marker in data]
     return found
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
-def test_attack_scan_finds_no_clear_private_key(
-    method, tmp_path, data_area, customer, settings, monkeypatch
-):
+def test_attack_scan_finds_no_clear_private_key(method, tmp_path, data_area, customer, settings):
     """After enrolment, renewal and delivery: no raw key bytes nor clear key in the data
     area, the profile or the host's temporary directory."""
     host_tmp = tmp_path / "host-tmp"
     host_tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(host_tmp))
-    monkeypatch.setattr(tempfile, "tempdir", None)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TMPDIR", str(host_tmp))
+    patch.setattr(tempfile, "tempdir", None)
+    try:
+        _enrol_renew_deliver(method, data_area, customer, settings, host_tmp)
+    finally:
+        patch.undo()
+
+
+def _enrol_renew_deliver(method, data_area, customer, settings, host_tmp):
     profile = data_area / "profile"
     keys = []
     credential = est.enrol(data_area, customer.identifier, customer.code, settings)
