@@ -7,6 +7,7 @@ its key), the same one the image trusts in ``trust/``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ def certs_only(certificates: list[x509.Certificate]) -> bytes:
 
 
 @dataclass(frozen=True)
-class Issuer:
+class Issuer:  # not slots: cached_property needs the instance dict
     """The project's CA, ready to sign."""
 
     key: CAKey
@@ -54,6 +55,10 @@ class Issuer:
             certificate=load_certificate(project.trust.ca_certificate),
             validity_days=project.certificates.validity_days,
         )
+
+    @functools.cached_property
+    def _authority_key_id(self) -> x509.AuthorityKeyIdentifier:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
 
     def issue(
         self,
@@ -96,10 +101,7 @@ class Issuer:
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
+            .add_extension(self._authority_key_id, critical=False)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(public_key),
                 critical=False,

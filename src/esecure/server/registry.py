@@ -295,7 +295,8 @@ class Registry:
                 if locked_until:
                     return CodeCheck("locked", retry_after=COOL_DOWN_SECONDS)
                 return CodeCheck("wrong")
-            db.execute("DELETE FROM failures WHERE identifier=?", (identifier,))
+            if fail:
+                db.execute("DELETE FROM failures WHERE identifier=?", (identifier,))
             code_id, expires, used = match
             if used is not None:
                 return CodeCheck("used", code_id)
