@@ -172,3 +172,12 @@ def _enrol_renew_deliver(method, data_area, customer, settings, host_tmp):
     needles = [n for key in keys for n in _secrets_of(key)]
     assert (profile / "key4.db").exists()
     assert _scan([data_area, host_tmp], needles) == []
+
+
+@pytest.mark.slow
+def test_auto_falls_back_to_the_tools(tmp_path, data_area, customer, settings):
+    """auto: without Firefox's NSS in firefox_dir, certutil/pk12util deliver."""
+    credential = est.enrol(data_area, customer.identifier, customer.code, settings)
+    delivery = nss.deliver(tmp_path / "p", credential, _ca(settings), firefox_dir=tmp_path)
+    assert delivery.method == "tools"
+    assert "e-secure KEY-0001" in _listing(tmp_path / "p")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -88,3 +89,46 @@ def test_admin_unsupported_db_url_is_exit_2(demo_project):
     result = CliRunner().invoke(cli, ["admin", "--db", "postgresql://x/y", "list"])
     assert result.exit_code == 2
     assert "ES930" in result.output
+
+
+def test_serve_bad_trusted_proxy_is_a_usage_error(demo_project):
+    """--trusted-proxy must be an IP address: exit 2 naming the option."""
+    result = CliRunner().invoke(cli, ["serve", str(demo_project), "--trusted-proxy", "nginx"])
+    assert result.exit_code == 2
+    assert "--trusted-proxy" in result.output
+
+
+@pytest.mark.slow
+def test_serve_an_encrypted_project_with_the_passphrase(tmp_path):
+    """A non-demo project (encrypted CA and TLS keys) serves with ESECURE_PASSPHRASE."""
+    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
+
+    project = tmp_path / "bank"
+    init_project(project, InitOptions(), passphrase=lambda: b"correct horse")
+    env = {
+        **os.environ,
+        "ESECURE_PASSPHRASE": "correct horse",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    with subprocess.Popen(
+        [*ESECURE, "serve", str(project), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("Listening on https://127.0.0.1:"), proc.stderr.read()
+            answer = est_request(
+                line.split()[-1] + ".well-known/est/cacerts",
+                ca=project / "trust/ca.pem",
+                method="GET",
+            )
+            assert answer.status == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+        errors = proc.stderr.read()
+    assert errors.count("passphrase: from the ESECURE_PASSPHRASE variable") == 1

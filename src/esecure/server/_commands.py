@@ -20,7 +20,12 @@ __all__ = ["admin", "serve"]
 
 
 def _passphrase(product_id: str) -> Callable[[], Passphrase]:
+    """Asked once, then reused for the CA key and the TLS key."""
+    got: list[Passphrase] = []
+
     def ask() -> Passphrase:
+        if got:
+            return got[0]
         from esecure.trust import get_passphrase  # noqa: PLC0415
 
         prompt = None
@@ -32,9 +37,23 @@ def _passphrase(product_id: str) -> Callable[[], Passphrase]:
 
         phrase = get_passphrase(product_id, prompt=prompt)
         click.echo(f"  passphrase: from {phrase.source}", err=True)
+        got.append(phrase)
         return phrase
 
     return ask
+
+
+def _ip_address(value: str | None) -> str | None:
+    import ipaddress  # noqa: PLC0415
+
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an IP address (e.g. 127.0.0.1)", param_hint="--trusted-proxy"
+        ) from None
 
 
 _PROJECT = click.argument("project", type=click.Path(path_type=Path), default=".")
@@ -56,6 +75,7 @@ _DB = click.option(
 @click.option(
     "--trusted-proxy",
     default=None,
+    callback=lambda _ctx, _param, value: _ip_address(value),
     help="Address of the reverse proxy whose X-SSL-Client-Cert header is trusted.",
 )
 def serve(
