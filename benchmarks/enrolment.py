@@ -16,6 +16,7 @@ import base64
 import contextlib
 import http.client
 import json
+import os
 import shutil
 import ssl
 import statistics
@@ -183,7 +184,16 @@ async def _load(
     return statuses
 
 
-def throughput(project: Path, url: str, clients: int, requests: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(project: Path, url: str, clients: int, requests: int, server_pid: int) -> float:
     ca = project / "trust" / "ca.pem"
     db = f"sqlite:///{project / 'server' / 'registry.db'}"
     people = _customers(db, "TPT", requests)
@@ -191,12 +201,20 @@ def throughput(project: Path, url: str, clients: int, requests: int) -> float:
     jobs = [
         (identifier, code, _csr_body(identifier, serial)) for identifier, serial, code in people
     ]
+    cpu_before = _cpu_seconds(server_pid)
     start = time.perf_counter()
     statuses = asyncio.run(_load(url, ca, jobs, clients))
     elapsed = time.perf_counter() - start
+    server_cpu = _cpu_seconds(server_pid) - cpu_before
     rate = requests / elapsed
     print(f"\nThroughput: {requests} enrolments, {clients} concurrent clients (new TLS each)")
     print(f"  {elapsed:.2f} s -> {rate:.0f} enrolments/s; statuses {statuses}")
+    if server_cpu:
+        per = server_cpu / requests
+        print(
+            f"  server CPU {per * 1000:.2f} ms per enrolment -> capacity "
+            f"{1 / per:.0f} enrolments/s per core (the load generator shares the 2 cores)"
+        )
     return rate
 
 
@@ -206,6 +224,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     work = Path(tempfile.mkdtemp(prefix="esecure-bench-"))
     try:
         project = work / "project"
@@ -214,7 +233,8 @@ def main() -> None:
         proc, url = _start_server(project)
         try:
             latency(project, url, args.runs, work / "areas")
-            throughput(project, url, args.clients, args.requests)
+            throughput(project, url, args.clients, args.requests, proc.pid)
+            print(f"load average {os.getloadavg()[0]:.2f} at the end")
         finally:
             proc.terminate()
             proc.wait(timeout=20)
