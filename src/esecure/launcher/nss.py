@@ -38,12 +38,21 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from esecure.errors import OperationError
 from esecure.launcher.keystore import Credential
 
-__all__ = ["Delivery", "deliver", "nickname_for", "nss_libraries", "profile_in_use"]
+__all__ = [
+    "Delivery",
+    "deliver",
+    "delivered_serial",
+    "mark_delivered",
+    "nickname_for",
+    "nss_libraries",
+    "profile_in_use",
+]
 
 log = logging.getLogger(__name__)
 
 _TOOL_TIMEOUT = 30
 _MAX_OLD_CERTIFICATES = 16
+_MARKER = "esecure-certificate.txt"
 
 
 @dataclass(frozen=True)
@@ -443,3 +452,20 @@ def deliver(
                 raise
             log.warning("NSS through ctypes failed; falling back to certutil/pk12util")
     return _deliver_tools(profile, credential, ca)
+
+
+def mark_delivered(profile: Path, delivery: Delivery, certificate: x509.Certificate) -> None:
+    """Remember which certificate the profile holds (nickname + serial number)."""
+    from esecure._fs import atomic_write  # noqa: PLC0415
+
+    text = f"{delivery.nickname}\n{certificate.serial_number:x}\n"
+    atomic_write(Path(profile) / _MARKER, text.encode("utf-8"))
+
+
+def delivered_serial(profile: Path) -> str | None:
+    """The serial number (hex) of the certificate last delivered into ``profile``."""
+    try:
+        lines = (Path(profile) / _MARKER).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return lines[1] if len(lines) > 1 else None
