@@ -6,6 +6,7 @@ its interpreter). Baseline, measured in the same run: one HTTPS GET /cacerts on 
 TLS connection (what any enrolment costs at least: a handshake and a round trip).
 
 Usage: .venv/bin/python benchmarks/enrolment.py [--runs 30] [--clients 16] [--requests 1000]
+       [--workers 1]   (--runs 0: throughput only)
 """
 
 from __future__ import annotations
@@ -56,9 +57,19 @@ def _customers(db: str, prefix: str, count: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def _start_server(project: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_server(project: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "esecure", "serve", str(project), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "esecure",
+            "serve",
+            str(project),
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -185,12 +196,15 @@ async def _load(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc), 0 where unavailable."""
+    """User + system CPU time of process ``pid`` and its children, i.e. every worker
+    (Linux /proc), 0 where unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def throughput(project: Path, url: str, clients: int, requests: int, server_pid: int) -> float:
@@ -213,7 +227,8 @@ def throughput(project: Path, url: str, clients: int, requests: int, server_pid:
         per = server_cpu / requests
         print(
             f"  server CPU {per * 1000:.2f} ms per enrolment -> capacity "
-            f"{1 / per:.0f} enrolments/s per core (the load generator shares the 2 cores)"
+            f"{1 / per:.0f} enrolments/s per core busy serving (the load generator shares the "
+            "cores)"
         )
     return rate
 
@@ -223,6 +238,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="esecure serve --workers")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     work = Path(tempfile.mkdtemp(prefix="esecure-bench-"))
@@ -230,9 +246,10 @@ def main() -> None:
         project = work / "project"
         init_project(project, InitOptions(demo=True), passphrase=None)
         Registry.open(f"sqlite:///{project / 'server' / 'registry.db'}").close()
-        proc, url = _start_server(project)
+        proc, url = _start_server(project, args.workers)
         try:
-            latency(project, url, args.runs, work / "areas")
+            if args.runs:
+                latency(project, url, args.runs, work / "areas")
             throughput(project, url, args.clients, args.requests, proc.pid)
             print(f"load average {os.getloadavg()[0]:.2f} at the end")
         finally:

@@ -132,3 +132,36 @@ def test_serve_an_encrypted_project_with_the_passphrase(tmp_path):
             proc.wait(timeout=20)
         errors = proc.stderr.read()
     assert errors.count("passphrase: from the ESECURE_PASSPHRASE variable") == 1
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_shares_one_registry(demo_project):
+    """--workers 2: both processes answer on one port; all enrolments land in one registry;
+    SIGTERM stops every worker."""
+    from esecure.server.registry import Registry  # noqa: PLC0415
+    from tests.server.est_support import PKCS10, add_customer, basic, enrol_body, make_csr  # noqa: PLC0415
+
+    with subprocess.Popen(
+        [*ESECURE, "serve", str(demo_project), "--port", "0", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            url = proc.stdout.readline().split()[-1]
+            db = f"sqlite:///{demo_project / 'server' / 'registry.db'}"
+            for i in range(12):
+                who = add_customer(db, f"user{i}", f"KEY-{i:04d}")
+                answer = est_request(
+                    url + ".well-known/est/simpleenroll",
+                    ca=demo_project / "trust/ca.pem",
+                    body=enrol_body(make_csr(who.identifier, who.serial)),
+                    headers={**PKCS10, "Authorization": basic(who.identifier, who.code)},
+                )
+                assert answer.status == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    assert len(Registry.open(db).certificates()) == 12
+    with pytest.raises(OSError):
+        est_request(url + ".well-known/est/cacerts", ca=demo_project / "trust/ca.pem", method="GET")

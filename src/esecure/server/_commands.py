@@ -78,15 +78,27 @@ _DB = click.option(
     callback=lambda _ctx, _param, value: _ip_address(value),
     help="Address of the reverse proxy whose X-SSL-Client-Cert header is trusted.",
 )
-def serve(
-    project: Path, host: str, port: int, db_url: str | None, trusted_proxy: str | None
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (SO_REUSEPORT; Linux).",
+)
+def serve(  # noqa: PLR0917 - click passes every option by position
+    project: Path,
+    host: str,
+    port: int,
+    db_url: str | None,
+    trusted_proxy: str | None,
+    workers: int,
 ) -> None:
     """Start the reference server (EST enrolment with the project's CA) for PROJECT.
 
     Prints the URL it listens on; stops cleanly on Ctrl-C or SIGTERM.
     """
     from esecure.config import load_project  # noqa: PLC0415 - lazy: fast --help
-    from esecure.server.serve import serve_forever  # noqa: PLC0415
+    from esecure.server.serve import ServeOptions, serve_forever  # noqa: PLC0415
 
     loaded = load_project(project)
 
@@ -95,15 +107,10 @@ def serve(
         click.echo(f"Listening on {url}", err=False)
         sys.stdout.flush()
 
-    serve_forever(
-        loaded,
-        host=host,
-        port=port,
-        db_url=db_url,
-        passphrase=_passphrase(loaded.product.id),
-        trusted_proxy=trusted_proxy,
-        announce=announce,
+    options = ServeOptions(
+        host=host, port=port, db_url=db_url, trusted_proxy=trusted_proxy, workers=workers
     )
+    serve_forever(loaded, options, passphrase=_passphrase(loaded.product.id), announce=announce)
     click.echo("Stopped.", err=True)
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.queues
+import queue
 import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,7 +29,14 @@ from esecure.server.est import make_app
 from esecure.server.registry import Registry
 from esecure.trust import Passphrase
 
-__all__ = ["Running", "default_db_url", "serve_forever", "server_context", "start"]
+__all__ = [
+    "Running",
+    "ServeOptions",
+    "default_db_url",
+    "serve_forever",
+    "server_context",
+    "start",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +93,7 @@ async def start(
     passphrase: Callable[[], Passphrase] | None = None,
     trusted_proxy: str | None = None,
     app_factory: Callable[[Issuer, Registry], web.Application] | None = None,
+    reuse_port: bool = False,
 ) -> Running:
     """Start serving ``project`` on ``host:port`` (0: any free port)."""
     issuer = Issuer.from_project(project, passphrase)
@@ -92,7 +105,9 @@ async def start(
         app = make_app(issuer, registry, trusted_proxy=trusted_proxy)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=context, backlog=512)
+    site = web.TCPSite(
+        runner, host, port, ssl_context=context, backlog=512, reuse_port=reuse_port or None
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -105,37 +120,133 @@ async def start(
     return Running(url=f"https://{shown}:{bound[1]}/", runner=runner)
 
 
-def serve_forever(
-    project: Project,
-    *,
-    host: str,
-    port: int,
-    db_url: str | None,
-    passphrase: Callable[[], Passphrase] | None,
-    trusted_proxy: str | None,
-    announce: Callable[[str], None],
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `esecure serve` was asked for."""
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    db_url: str | None = None
+    trusted_proxy: str | None = None
+    workers: int = 1
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _worker(
+    root: str,
+    options: ServeOptions,
+    secret: bytes | None,
+    ready: multiprocessing.queues.Queue[str],
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then close cleanly."""
+    """A further worker process on the same port (SO_REUSEPORT), same registry."""
+    from esecure.config import load_project  # noqa: PLC0415
+
+    given = Passphrase(secret, "the serving process") if secret is not None else None
 
     async def main() -> None:
-        running = await start(
-            project,
-            host=host,
-            port=port,
-            db_url=db_url,
-            passphrase=passphrase,
-            trusted_proxy=trusted_proxy,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
-                loop.add_signal_handler(sig, stop.set)
-        announce(running.url)
         try:
-            await stop.wait()
+            running = await start(
+                load_project(Path(root)),
+                host=options.host,
+                port=options.port,
+                db_url=options.db_url,
+                passphrase=(lambda: given) if given else None,
+                trusted_proxy=options.trusted_proxy,
+                reuse_port=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails
+            ready.put(f"{type(exc).__name__}: {exc}")
+            return
+        ready.put("ok")
+        try:
+            await _until_signalled()
         finally:
             await running.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def serve_forever(
+    project: Project,
+    options: ServeOptions,
+    *,
+    passphrase: Callable[[], Passphrase] | None,
+    announce: Callable[[str], None],
+) -> None:
+    """Serve until SIGINT or SIGTERM with ``options.workers`` processes, then close cleanly."""
+    got: list[Passphrase] = []
+
+    def recorded() -> Passphrase:
+        assert passphrase is not None  # noqa: S101 - only called when one was given
+        value = passphrase()
+        got.append(value)
+        return value
+
+    async def main() -> None:
+        running = await start(
+            project,
+            host=options.host,
+            port=options.port,
+            db_url=options.db_url,
+            passphrase=recorded if passphrase else None,
+            trusted_proxy=options.trusted_proxy,
+            reuse_port=options.workers > 1,
+        )
+        children: list[multiprocessing.process.BaseProcess] = []
+        try:
+            port = int(running.url.rsplit(":", 1)[1].strip("/"))
+            children = _spawn(project, options, port, got[0].value if got else None)
+            announce(running.url)
+            await _until_signalled()
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.join(timeout=20)
+            await running.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def _spawn(
+    project: Project, options: ServeOptions, port: int, secret: bytes | None
+) -> list[multiprocessing.process.BaseProcess]:
+    """Start the further workers and wait until each listens (or fail, stopping them)."""
+    if options.workers <= 1:
+        return []
+    context = multiprocessing.get_context("spawn")
+    ready: multiprocessing.queues.Queue[str] = context.Queue()
+    child_options = ServeOptions(
+        host=options.host,
+        port=port,
+        db_url=options.db_url,
+        trusted_proxy=options.trusted_proxy,
+    )
+    children: list[multiprocessing.process.BaseProcess] = [
+        context.Process(
+            target=_worker, args=(str(project.root), child_options, secret, ready), daemon=True
+        )
+        for _ in range(options.workers - 1)
+    ]
+    for child in children:
+        child.start()
+    for _ in children:
+        try:
+            status = ready.get(timeout=60)
+        except queue.Empty:
+            status = "did not start within 60 s"
+        if status != "ok":
+            for child in children:
+                child.terminate()
+            raise OperationError(f"a server worker failed: {status}", code="ES934")
+    return children
