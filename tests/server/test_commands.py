@@ -165,3 +165,16 @@ def test_serve_with_two_workers_shares_one_registry(demo_project):
     assert len(Registry.open(db).certificates()) == 12
     with pytest.raises(OSError):
         est_request(url + ".well-known/est/cacerts", ca=demo_project / "trust/ca.pem", method="GET")
+
+
+def test_cli_import_stays_light():
+    """Registering serve/admin does not import cryptography or aiohttp (fast --help)."""
+    code = (
+        "import sys, esecure.cli; "
+        "print(any(m.startswith(('cryptography', 'aiohttp', 'esecure.server.est')) "
+        "for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from esecure.trust import Passphrase
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported lazily at run time: `esecure --help` stays fast
     from esecure.server.registry import Registry
+    from esecure.trust import Passphrase
 
 __all__ = ["admin", "serve"]
 
