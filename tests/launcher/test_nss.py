@@ -181,3 +181,15 @@ def test_auto_falls_back_to_the_tools(tmp_path, data_area, customer, settings):
     delivery = nss.deliver(tmp_path / "p", credential, _ca(settings), firefox_dir=tmp_path)
     assert delivery.method == "tools"
     assert "e-secure KEY-0001" in _listing(tmp_path / "p")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unusable_profile_is_es211(method, tmp_path, data_area, customer, settings):
+    """A profile path that is a file: ES211 on both paths, the file left as it was."""
+    credential = est.enrol(data_area, customer.identifier, customer.code, settings)
+    blocker = tmp_path / "profile"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(EsecureError) as info:
+        nss.deliver(blocker, credential, _ca(settings), firefox_dir=FIREFOX, method=method)
+    assert info.value.code == "ES211"
+    assert blocker.read_bytes() == b"not a directory"

@@ -439,7 +439,10 @@ def deliver(
             f"Firefox is running on {profile}: close it before the certificate is written",
             code="ES401",
         )
-    profile.mkdir(parents=True, exist_ok=True)
+    try:
+        profile.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _failed(f"cannot create the profile {profile}: {exc.strerror or exc}") from None
     if method == "tools":
         return _deliver_tools(profile, credential, ca)
     if method == "ctypes" or firefox_dir is not None:

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # Serials are opaque: upper-case letters, digits and '-', at most 32 characters.
-SERIAL_PATTERN = re.compile(r"[A-Z0-9](?:[A-Z0-9-]{0,30}[A-Z0-9])?")
+SERIAL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
 # Identifiers as advisers hand them out: letters, digits and . _ - @, at most 64.
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # Activation codes: 16 characters from an alphabet without look-alikes (80 bits).
