@@ -74,6 +74,9 @@ def test_admin_walkthrough(demo_project, tmp_path):
     assert "0 certificate(s) revoked" in out
     listing = _admin(demo_project, "list", "keys")[1].splitlines()
     assert listing == ["K-1\tB1\tblocked\talice\treplaced by K-2", "K-2\tB1\tbound\talice"]
+    assert _admin(demo_project, "disable-user", "alice") == (0, "User alice disabled.\n")
+    assert _admin(demo_project, "list", "users")[1] == "alice\tdisabled\n"
+    assert _admin(demo_project, "enable-user", "alice")[0] == 0
 
 
 def test_admin_errors_have_codes_and_exit_status(demo_project):

@@ -102,3 +102,12 @@ def test_audit_rows_are_kept(registry):
     """Each attempt is logged with its outcome."""
     registry.audit("simpleenroll", 401, "credentials: wrong", identifier="alice", now=NOW)
     assert registry.audit_log() == [(NOW, "simpleenroll", "alice", 401, "credentials: wrong")]
+
+
+def test_disabled_user_cannot_use_a_right_code(registry):
+    """A disabled customer's right code looks wrong; enabled again, it works."""
+    issued = ops.issue_code(registry, "alice", NOW)
+    ops.set_user_state(registry, "alice", active=False)
+    assert registry.check_code("alice", issued.code, NOW).outcome == "wrong"
+    ops.set_user_state(registry, "alice", active=True)
+    assert registry.check_code("alice", issued.code, NOW).outcome == "ok"

@@ -169,6 +169,28 @@ def add_user(state: _Admin, identifier: str) -> None:
     click.echo(f"Added user {identifier}.")
 
 
+@admin.command("disable-user")
+@click.argument("identifier")
+@_pass_admin
+def disable_user(state: _Admin, identifier: str) -> None:
+    """Disable the customer IDENTIFIER: no enrolment until enabled again."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.set_user_state(state.registry(), identifier, active=False)
+    click.echo(f"User {identifier} disabled.")
+
+
+@admin.command("enable-user")
+@click.argument("identifier")
+@_pass_admin
+def enable_user(state: _Admin, identifier: str) -> None:
+    """Enable the customer IDENTIFIER again."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.set_user_state(state.registry(), identifier, active=True)
+    click.echo(f"User {identifier} enabled.")
+
+
 @admin.command("import-keys")
 @click.argument("registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_pass_admin

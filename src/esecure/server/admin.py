@@ -31,6 +31,7 @@ __all__ = [
     "make_code",
     "parse_key_registry",
     "report_lost",
+    "set_user_state",
 ]
 
 # Serials are opaque: upper-case letters, digits and '-', at most 32 characters.
@@ -65,6 +66,12 @@ def add_user(registry: Registry, identifier: str, now: float) -> None:
     check_identifier(identifier)
     if not registry.add_user(identifier, now):
         raise _conflict(f"user {identifier!r} already exists")
+
+
+def set_user_state(registry: Registry, identifier: str, *, active: bool) -> None:
+    """Disable a customer (no enrolment, as if every code were wrong) or enable them again."""
+    if not registry.set_user_state(identifier, "active" if active else "disabled"):
+        raise _not_found(f"user {identifier!r}")
 
 
 def parse_key_registry(name: str, data: bytes) -> list[tuple[str, str, str]]:

@@ -207,6 +207,11 @@ class Registry:
         ).fetchone()
         return UserRow(*row) if row else None
 
+    def set_user_state(self, identifier: str, state: str) -> bool:
+        """Set a user's state ("active" or "disabled"); False if there is no such user."""
+        cur = self._db.execute("UPDATE users SET state=? WHERE identifier=?", (state, identifier))
+        return cur.rowcount == 1
+
     def users(self) -> list[UserRow]:
         """Every user, by identifier."""
         rows = self._db.execute("SELECT identifier, state FROM users ORDER BY identifier")
@@ -278,8 +283,12 @@ class Registry:
                 return CodeCheck("locked", retry_after=max(1, int(fail[1] - now + 0.999)))
             digest = self._digest(identifier, code)
             match = None
+            # A disabled user's codes never match: the answer is the one for a wrong code.
             for code_id, stored, expires, used in db.execute(
-                "SELECT id, digest, expires, used FROM codes WHERE identifier=?", (identifier,)
+                "SELECT codes.id, digest, expires, used FROM codes JOIN users "
+                "ON users.identifier = codes.identifier "
+                "WHERE codes.identifier=? AND users.state='active'",
+                (identifier,),
             ):
                 if hmac.compare_digest(bytes(stored), digest):
                     match = (code_id, expires, used)
