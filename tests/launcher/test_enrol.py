@@ -154,3 +154,23 @@ def test_identity_serial_must_be_a_string(tmp_path):
     """identity.json without a usable serial: ES209."""
     (tmp_path / "identity.json").write_text(json.dumps({"serial": 12}))
     assert _fails(est.read_serial, tmp_path) == "ES209"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("5", 5.0),
+        ("0", 0.0),
+        ("-3", 0.0),
+        ("99999", 30.0),
+        ("Fri, 01 Jan 2027 00:00:10 GMT", 10.0),
+        ("Fri, 01 Jan 2027 01:00:00 GMT", 30.0),
+        ("soon", None),
+        ("nan", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_bounded(value, expected):
+    """Retry-After in seconds or as an HTTP-date, never more than the configured cap."""
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    assert est.retry_delay(value, 30.0, now) == expected

@@ -32,9 +32,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.utils
 import http.client
 import json
 import logging
+import math
 import socket
 import ssl
 import time
@@ -61,6 +63,7 @@ __all__ = [
     "read_serial",
     "renew",
     "renewal_due",
+    "retry_delay",
 ]
 
 log = logging.getLogger(__name__)
@@ -244,14 +247,28 @@ def _post_once(
         conn.close()
 
 
-def _retry_after(answer: _Answer, settings: EstSettings) -> float | None:
-    """Seconds to wait before retrying a 503, None when the server gave no usable value."""
-    value = answer.headers.get("retry-after", "")
+def retry_delay(value: str, max_wait: float, now: dt.datetime) -> float | None:
+    """Seconds to wait for a Retry-After value (delta-seconds or HTTP-date, RFC 9110
+    10.2.3), capped at ``max_wait``; None when it is unusable."""
     try:
         seconds = float(value)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - now).total_seconds()
+    if math.isnan(seconds):
         return None
-    return max(0.0, min(seconds, settings.max_retry_after))
+    return max(0.0, min(seconds, max_wait))
+
+
+def _retry_after(answer: _Answer, settings: EstSettings) -> float | None:
+    """Seconds to wait before retrying a 503, None when the server gave no usable value."""
+    value = answer.headers.get("retry-after", "")
+    return retry_delay(value, settings.max_retry_after, dt.datetime.now(dt.UTC))
 
 
 def _post(
