@@ -80,3 +80,13 @@ def test_crl_is_served_as_der(est_server):
     )
     text = _run("openssl crl -inform DER -noout -issuer", input=answer.body).stdout.decode()
     assert "e-secure CA" in text
+
+
+def test_csrattrs_names_cn_and_serial_number(est_server):
+    """/csrattrs (RFC 7030 4.5) tells any EST client to put CN and serialNumber in the CSR."""
+    body = _run(
+        f"curl -sS --fail --cacert {est_server.project.trust.ca_certificate} "
+        f"{est_server.est_url}csrattrs | base64 -d | openssl asn1parse -inform DER"
+    ).stdout.decode()
+    assert ":commonName" in body
+    assert ":serialNumber" in body

@@ -1,6 +1,7 @@
 """The EST service (RFC 7030) as an aiohttp application, and the CRL.
 
-Endpoints under ``/.well-known/est/``: ``cacerts`` (4.1), ``simpleenroll`` (4.2.1, HTTP
+Endpoints under ``/.well-known/est/``: ``cacerts`` (4.1), ``csrattrs`` (4.5),
+``simpleenroll`` (4.2.1, HTTP
 Basic with the identifier and the activation code), ``simplereenroll`` (4.2.2, TLS client
 authentication with the current certificate). ``/crl`` serves the CA's CRL (DER).
 
@@ -84,6 +85,20 @@ async def _no_500_leaks(request: web.Request, handler: Handler) -> web.StreamRes
 async def cacerts(request: web.Request) -> web.Response:
     """RFC 7030 4.1: the CA certificate, as certs-only PKCS#7."""
     return _pkcs7_response([request.app[ISSUER].certificate])
+
+
+# RFC 7030 4.5.2: CsrAttrs ::= SEQUENCE OF AttrOrOID — here the two subject attributes
+# the request must carry: commonName (2.5.4.3, the identifier) and serialNumber (2.5.4.5,
+# the key serial). DER written out: it never changes.
+CSR_ATTRS = bytes.fromhex("300a06035504030603550405")
+
+
+async def csrattrs(_request: web.Request) -> web.Response:
+    """RFC 7030 4.5: what the CSR must contain, base64 DER ``application/csrattrs``."""
+    return web.Response(
+        body=base64.encodebytes(CSR_ATTRS),
+        headers={"Content-Type": "application/csrattrs", "Content-Transfer-Encoding": "base64"},
+    )
 
 
 async def crl(request: web.Request) -> web.Response:
@@ -275,6 +290,7 @@ def make_app(
     if trusted_proxy:
         app[TRUSTED_PROXY] = str(ipaddress.ip_address(trusted_proxy))
     app.router.add_get(f"{EST_PATH}/cacerts", cacerts)
+    app.router.add_get(f"{EST_PATH}/csrattrs", csrattrs)
     app.router.add_post(f"{EST_PATH}/simpleenroll", simpleenroll)
     app.router.add_post(f"{EST_PATH}/simplereenroll", simplereenroll)
     app.router.add_get("/crl", crl)
