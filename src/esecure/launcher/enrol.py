@@ -8,23 +8,25 @@ Retry-After, a bounded number of times.
 
 Every outcome a user can meet has its own catalogue code (docs/errors.md):
 
-===========================================  =====  ====
-what happened                                code   row
-===========================================  =====  ====
-server chain not from the pinned CA, or       ES201  E2
-connection reset / cut mid-exchange
-serial unknown, blocked or bound elsewhere    ES202  E3
-wrong identifier or activation code           ES203  E3
-locked out for a while (429, Retry-After)     ES204  E3
-code already used / expired                   ES205  E3 / ES206
-request refused (400, 415)                    ES207
-renewal refused (revoked)                     ES208
-no serial in the data area                    ES209
-DNS failure, refused, time-out                ES301  E5
-other TLS handshake failure (alert, ...)      ES302  E8
-proxy refused the tunnel                      ES303  E5
-service busy / unexpected answer              ES304
-===========================================  =====  ====
+=============================================  =====  ====
+what happened                                  code   row
+=============================================  =====  ====
+server chain not from the pinned CA            ES201  E2
+connection reset / cut mid-exchange            ES201  E2
+serial unknown, blocked or bound elsewhere     ES202  E3
+wrong identifier or activation code            ES203  E3
+locked out for a while (429, Retry-After)      ES204  E3
+code already used                              ES205  E3
+code expired                                   ES206  E3
+request refused (400, 415)                     ES207  E2
+renewal refused (revoked)                      ES208  E3
+no serial in the data area                     ES209  E1
+damaged key store                              ES210  E1
+DNS failure, connection refused, time-out      ES301  E5
+other TLS handshake failure (alert, cipher)    ES302  E8
+proxy refused the tunnel                       ES303  E5
+service busy (503 for ever) / unexpected       ES304  E7
+=============================================  =====  ====
 """
 
 from __future__ import annotations
