@@ -242,3 +242,9 @@ def demo(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `esecure` console script."""
     cli.main(args=argv, prog_name="esecure")
+
+
+from esecure.bundle import _commands as _bundle  # noqa: E402 - registered after cli exists
+
+cli.add_command(_bundle.build)
+cli.add_command(_bundle.verify)
