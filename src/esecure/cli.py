@@ -248,3 +248,4 @@ from esecure.bundle import _commands as _bundle  # noqa: E402 - registered after
 
 cli.add_command(_bundle.build)
 cli.add_command(_bundle.verify)
+cli.add_command(_bundle.personalize)

@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from esecure.trust import Passphrase
 
-__all__ = ["build", "verify"]
+__all__ = ["build", "personalize", "verify"]
 
 
 def _say(message: str) -> None:
@@ -99,4 +99,72 @@ def verify(image: Path, project: Path) -> None:
     click.echo(
         f"ok: {image} — {result.product} {result.version}, {result.files} files, "
         f"{result.bytes:,} bytes hashed, signed by the project's key"
+    )
+
+
+@click.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--count", type=click.IntRange(min=1), help="How many keys to personalise.")
+@click.option(
+    "--serials",
+    "serials_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use these serials (one per line, checked) instead of drawing them.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Output directory; run again with the same --out to resume a stopped run.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--data-images", is_flag=True, help="Also write data-<serial>.img for each key.")
+def personalize(  # noqa: PLR0917 - click passes every option by position
+    project: Path,
+    count: int | None,
+    serials_file: Path | None,
+    out: Path,
+    batch_size: int,
+    data_images: bool,
+) -> None:
+    """Give keys unique serial numbers: identity files, registry (CSV + JSON), ledger."""
+    from esecure.bundle import personalize as p  # noqa: PLC0415
+    from esecure.bundle.build import source_date_epoch  # noqa: PLC0415
+    from esecure.bundle.fat import write_fat  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+
+    loaded = load_project(project)
+    if (count is None) == (serials_file is None) and not (out / "personalize-state.json").exists():
+        raise click.UsageError("give exactly one of --count N and --serials FILE")
+    given = None
+    if serials_file is not None:
+        lines = serials_file.read_text(encoding="utf-8").split()
+        given = tuple(s.strip().upper() for s in lines if s.strip())
+    epoch = source_date_epoch(loaded)
+
+    def data_image(path: Path, record: p.Record) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        write_fat(
+            tmp,
+            label=loaded.image.data_label,
+            size_mib=loaded.image.data_size_mib,
+            epoch=epoch,
+            files={"identity.json": p.identity_json(record, loaded.product.id)},
+            serial_salt=record.serial,
+        )
+        tmp.replace(path)
+
+    result = p.personalize(
+        loaded.root,
+        loaded.product.id,
+        p.PersonalizeOptions(
+            out=out, count=count, serials=given, batch_size=batch_size, data_images=data_images
+        ),
+        data_image=data_image,
+        report=_say,
+    )
+    verb = "resumed and finished" if result.resumed else "finished"
+    click.echo(
+        f"run {result.run} {verb}: {result.keys} keys in {len(result.batches)} batches; "
+        f"registry in {out / 'registry'}, ledger {loaded.root / p.LEDGER}"
     )
