@@ -223,16 +223,20 @@ def _stage(
     host = platform_name()
     launchers = dict(options.launcher_dirs)
     info: dict[str, Any] = {"platforms": {}}
+    # Pre-flight: every input that can be wrong is checked before the long steps start.
+    platforms = sorted({*launchers, host})
+    sources = {plat: _firefox_source(project, plat) for plat in platforms}
+    for plat, source in sources.items():
+        if firefox.firefox_executable(source, plat) is None:
+            firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
+    for plat, directory in launchers.items():
+        freeze.check_launcher_dir(directory, plat, name)
+    iso.plan_iso([f"guide/{p}" for p in _guide_files(project.branding.guide)])
     if host not in launchers:
         with steps.step(f"freeze the {host} launcher"):
             launchers[host] = freeze.freeze_launcher(
                 work / f"launcher-{host}", launcher_name=name, epoch=epoch, log=steps.report
             )
-    # Every platform's Firefox must exist before the long steps start.
-    sources = {plat: _firefox_source(project, plat) for plat in sorted(launchers)}
-    for plat, source in sources.items():
-        if firefox.firefox_executable(source, plat) is None:
-            firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
     settings = firefox.BrowserSettings(
         site=project.urls.site, allowed_hosts=project.urls.allowed_hosts
     )
@@ -265,6 +269,14 @@ def _stage(
     with steps.step("write autorun, product, profile, trust and guide"):
         info["updates"] = _small_files(project, stage, settings, steps.report)
     return info
+
+
+def _guide_files(guide: Path) -> list[str]:
+    """The guide's files relative to its folder: a guide inside a folder named ``guide``
+    brings that whole folder (pages, images), any other guide only itself."""
+    if guide.parent.name == "guide":
+        return walk_files(guide.parent)
+    return [guide.name]
 
 
 def _small_files(
@@ -303,11 +315,10 @@ def _small_files(
         )
         report(f"warning: {updates}")
     guide = project.branding.guide
-    if guide.parent.name == "guide":
-        shutil.copytree(guide.parent, stage / "guide", symlinks=False)
-    else:
-        (stage / "guide").mkdir()
-        shutil.copyfile(guide, stage / "guide" / guide.name)
+    for rel in _guide_files(guide):
+        target = stage / "guide" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(guide.parent / rel, target)
     return updates
 
 
