@@ -206,6 +206,6 @@ def write_iso(
                 if progress is not None:
                     progress(done, total)
 
-            iso.write(str(out), progress_cb=report)
+            iso.write(str(out), blocksize=1 << 20, progress_cb=report)
         finally:
             iso.close()
