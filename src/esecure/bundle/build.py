@@ -366,41 +366,45 @@ def build_image(
     except OSError as exc:
         raise StorageError(f"cannot create {out}: {exc.strerror}") from exc
     cdrom, data = out / "cdrom.iso", out / "data.img"
-    with tempfile.TemporaryDirectory(prefix=".esecure-build-", dir=out) as tmp:
-        stage, work = Path(tmp) / "cd", Path(tmp) / "work"
-        stage.mkdir()
-        work.mkdir()
-        info = _stage(project, options, stage=stage, work=work, steps=steps, epoch=epoch)
-        with steps.step("sign the manifest"):
-            files = _sign(project, stage, passphrase)
-        with steps.step("write cdrom.iso"):
-            paths = walk_files(stage)
-            executables = frozenset(p for p in paths if (stage / p).stat().st_mode & 0o100)
-            plan = iso.plan_iso(paths, executables)
-            tmp_iso = Path(tmp) / "cdrom.iso"
-            iso.write_iso(
-                stage,
-                tmp_iso,
-                plan,
-                volume_label=project.image.volume_label,
-                epoch=epoch,
-                progress=_percent(report, "ISO"),
-            )
-        with steps.step("write data.img"):
-            tmp_data = Path(tmp) / "data.img"
-            fat.write_fat(
-                tmp_data,
-                label=project.image.data_label,
-                size_mib=project.image.data_size_mib,
-                epoch=epoch,
-            )
-        outputs = {"cdrom.iso": _output(tmp_iso), "data.img": _output(tmp_data)}
-        for src in (tmp_iso, tmp_data):
-            with Path(src).open("rb+") as handle:
-                os.fsync(handle.fileno())
-        tmp_iso.replace(cdrom)
-        tmp_data.replace(data)
-        fsync_dir(out)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".esecure-build-", dir=out) as tmp:
+            stage, work = Path(tmp) / "cd", Path(tmp) / "work"
+            stage.mkdir()
+            work.mkdir()
+            info = _stage(project, options, stage=stage, work=work, steps=steps, epoch=epoch)
+            with steps.step("sign the manifest"):
+                files = _sign(project, stage, passphrase)
+            with steps.step("write cdrom.iso"):
+                paths = walk_files(stage)
+                executables = frozenset(p for p in paths if (stage / p).stat().st_mode & 0o100)
+                plan = iso.plan_iso(paths, executables)
+                tmp_iso = Path(tmp) / "cdrom.iso"
+                iso.write_iso(
+                    stage,
+                    tmp_iso,
+                    plan,
+                    volume_label=project.image.volume_label,
+                    epoch=epoch,
+                    progress=_percent(report, "ISO"),
+                )
+            with steps.step("write data.img"):
+                tmp_data = Path(tmp) / "data.img"
+                fat.write_fat(
+                    tmp_data,
+                    label=project.image.data_label,
+                    size_mib=project.image.data_size_mib,
+                    epoch=epoch,
+                )
+            outputs = {"cdrom.iso": _output(tmp_iso), "data.img": _output(tmp_data)}
+            for src in (tmp_iso, tmp_data):
+                with Path(src).open("rb+") as handle:
+                    os.fsync(handle.fileno())
+            tmp_iso.replace(cdrom)
+            tmp_data.replace(data)
+            fsync_dir(out)
+    except OSError as exc:  # disk full, permissions: name the file, leave no image behind
+        where = exc.filename or out
+        raise StorageError(f"cannot write {where}: {exc.strerror or exc}") from exc
     doc = {
         "format": 1,
         "product": project.product.id,

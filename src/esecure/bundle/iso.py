@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from esecure.errors import UsageError
+from esecure.errors import ToolError, UsageError
 
 __all__ = ["IsoPlan", "PlannedEntry", "plan_iso", "write_iso"]
 
@@ -172,9 +172,33 @@ def write_iso(
     """Write ``plan`` (files read from ``root``) to ``out``; ``out`` is written in place,
     the caller renames it to its final name."""
     import pycdlib  # noqa: PLC0415 - heavy; only the build needs it
+    from pycdlib.pycdlibexception import PyCdlibException  # noqa: PLC0415
 
+    try:
+        _write(
+            pycdlib.PyCdlib(),
+            root=root,
+            out=out,
+            plan=plan,
+            volume_label=volume_label,
+            epoch=epoch,
+            progress=progress,
+        )
+    except PyCdlibException as exc:
+        raise ToolError(f"pycdlib could not write {out}: {exc}", code="ES913") from None
+
+
+def _write(
+    iso: Any,  # noqa: ANN401 - pycdlib.PyCdlib (untyped)
+    *,
+    root: Path,
+    out: Path,
+    plan: IsoPlan,
+    volume_label: str,
+    epoch: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     with _pycdlib_clock(epoch):
-        iso = pycdlib.PyCdlib()
         iso.new(
             interchange_level=3,
             joliet=3,
