@@ -72,3 +72,14 @@ def test_malformed_launcher_dir_option(demo_project, tmp_path):
     result = _build(demo_project, tmp_path / "out", "--launcher-dir", "/somewhere")
     assert result.exit_code == 2
     assert "PLATFORM=DIR" in result.output
+
+
+def test_missing_guide_or_icon_is_named(demo_project, tmp_path):
+    """A missing guide or icon stops the build at the check, naming the file (exit 2)."""
+    (demo_project / "assets" / "guide" / "index.html").unlink()
+    (demo_project / "assets" / "icon.ico").unlink()
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "[branding] guide" in result.output
+    assert "[branding] icon_ico" in result.output
+    assert _no_image(tmp_path / "out")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import filecmp
 import io
+import re
 import subprocess
 from pathlib import Path
 
 import pycdlib
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from esecure.bundle.iso import plan_iso, write_iso
 from esecure.errors import UsageError
@@ -154,3 +157,23 @@ def test_xorriso_lists_the_joliet_tree(iso):
         check=True,
     )
     assert "utilisation élève.html" in proc.stdout
+
+
+_NAME = st.text(alphabet="abcABC019.-_ é~", min_size=1, max_size=40).filter(
+    lambda n: n not in (".", "..") and n.strip() == n and "/" not in n
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(_NAME, min_size=1, max_size=30))
+def test_identifiers_stay_valid_and_distinct(names):
+    """Any set of names in one folder maps to distinct, valid ISO 9660 identifiers."""
+    plan = plan_iso([f"d/{n}" for n in names])
+    files = [e.iso_path.rsplit("/", 1)[1] for e in plan.entries if not e.is_dir]
+    assert len(set(files)) == len(files) == len(names)
+    for ident in files:
+        stem_ext, _, version = ident.partition(";")
+        stem, _, ext = stem_ext.partition(".")
+        assert version == "1"
+        assert re.fullmatch(r"[A-Z0-9_]*", stem + ext)
+        assert len(stem) > 0 and len(stem) + len(ext) <= 30
