@@ -109,6 +109,28 @@ def test_xorriso_agrees_with_pycdlib(demo_image, extracted):
         assert f"'{name}'" in joliet.stdout, name
 
 
+def _xorriso_files(iso, *mode: str) -> set[str]:
+    proc = subprocess.run(
+        ["xorriso", *mode, "-indev", str(iso), "-find", "/", "-type", "f"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return {line.strip("'") for line in proc.stdout.splitlines() if line.startswith("'/")}
+
+
+def test_xorriso_joliet_and_rock_ridge_trees_match_pycdlibs(demo_image):
+    """xorriso lists the same files as pycdlib, in the Joliet tree and in the Rock Ridge one."""
+    reader = _pycdlib(demo_image.cdrom)
+    try:
+        expected = _tree(reader, rr_path="/")
+    finally:
+        reader.close()
+    assert _xorriso_files(demo_image.cdrom) == expected
+    assert _xorriso_files(demo_image.cdrom, "-rockridge", "off") == expected
+
+
 def test_autorun_inf_is_the_writers(extracted):
     """autorun.inf on the image is exactly what the writer makes for the demo project."""
     spec = AutorunSpec(
