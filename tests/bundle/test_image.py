@@ -175,6 +175,7 @@ def test_build_shows_progress(demo_image):
     assert "Firefox: 100%" in demo_image.stderr
     assert "ISO: 100%" in demo_image.stderr
     assert "freezing the bootstrap" in demo_image.stderr
+    assert "PyInstaller: building the executable" in demo_image.stderr
 
 
 def test_launcher_from_the_image_prints_its_version(extracted):

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -197,31 +198,66 @@ def _run_pyinstaller(
         "--noconfirm",
         "--clean",
         "--log-level",
-        "WARN",
+        "INFO",
         "--distpath",
         str(work / "dist"),
         "--workpath",
         str(work / "build"),
     ]
     log("freezing the bootstrap with PyInstaller (about a minute)")
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=work,
+    )
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(FREEZE_TIMEOUT, stop)
+    timer.start()
+    tail: list[str] = []
+    shown: str | None = None
     try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=FREEZE_TIMEOUT,
-            check=False,
-            cwd=work,
-        )
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"PyInstaller did not finish in {FREEZE_TIMEOUT} s", code="ES913") from None
-    if proc.returncode != 0:
+        assert proc.stderr is not None  # noqa: S101 - Popen was given stderr=PIPE
+        for line in proc.stderr:
+            tail = [*tail[-20:], line.rstrip()]
+            phase = _phase(line)
+            if phase and phase != shown:
+                shown = phase
+                log(f"  PyInstaller: {phase}")
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise ToolError(f"PyInstaller did not finish in {FREEZE_TIMEOUT} s", code="ES913")
+    if code != 0:
         raise ToolError(
-            f"PyInstaller failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}",
-            code="ES913",
+            f"PyInstaller failed (exit {code}): {' | '.join(tail)[-800:]}", code="ES913"
         )
     return work / "dist" / name
+
+
+_PHASES = (
+    ("Initializing module dependency graph", "analysing the standard library"),
+    ("Looking for dynamic libraries", "collecting shared libraries"),
+    ("Building PYZ", "building the Python archive"),
+    ("Building EXE", "building the executable"),
+    ("Building COLLECT", "assembling the onedir tree"),
+)
+
+
+def _phase(line: str) -> str | None:
+    """The progress message for a PyInstaller log line, if it starts a phase."""
+    for marker, message in _PHASES:
+        if marker in line:
+            return message
+    return None
 
 
 def freeze_launcher(
