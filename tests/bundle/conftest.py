@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,20 +81,30 @@ def extract(iso: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_image(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def demo_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """The demo project's image (the first of the two reproducibility builds)."""
     if not FIREFOX.is_dir():
         pytest.fail(f"{FIREFOX} is missing: run build_scripts/install-system-deps.sh")
     base = tmp_path_factory.mktemp("image-a")
     project = base / "project"
     init_project(project, InitOptions(demo=True), passphrase=None)
-    return run_build(project, base / "out", base)
+    yield run_build(project, base / "out", base)
+    shutil.rmtree(base / "out", ignore_errors=True)  # ~0.5 GB: pytest keeps old temp dirs
 
 
 @pytest.fixture(scope="session")
-def extracted(demo_image: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def extracted(demo_image: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The demo image's CD-ROM, extracted by xorriso."""
-    return extract(demo_image.cdrom, tmp_path_factory.mktemp("extracted") / "cd")
+    base = tmp_path_factory.mktemp("extracted")
+    yield extract(demo_image.cdrom, base / "cd")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A temporary directory removed after the test (image builds are large)."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @pytest.fixture

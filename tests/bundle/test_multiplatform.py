@@ -17,28 +17,28 @@ from .conftest import copy_project, extract, run_build
 pytestmark = pytest.mark.slow
 
 
-def test_linux_and_windows_share_one_image(demo_image, extracted, tmp_path):
+def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
     """Both bootstraps, runtime-*/, lib/*/ and firefox/*/ (with policies) are on the CD-ROM."""
-    windows = tmp_path / "win-launcher"
+    windows = scratch / "win-launcher"
     (windows / "runtime-windows").mkdir(parents=True)
     (windows / "e-secure.exe").write_bytes(b"MZ stand-in")
     (windows / "runtime-windows" / "python311.dll").write_bytes(b"dll stand-in")
     app = windows / "lib" / "windows" / "esecure" / "launcher" / "app.py"
     app.parent.mkdir(parents=True)
     app.write_text("# stand-in\n")
-    firefox = tmp_path / "firefox-win"
+    firefox = scratch / "firefox-win"
     firefox.mkdir()
     (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
-    project = copy_project(demo_image.project, tmp_path / "proj")
+    project = copy_project(demo_image.project, scratch / "proj")
     config = project / "esecure.toml"
     config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
     built = run_build(
         project,
-        tmp_path / "out",
-        tmp_path,
+        scratch / "out",
+        scratch,
         args=("--launcher-dir", f"linux={extracted}", "--launcher-dir", f"windows={windows}"),
     )
-    cd = extract(built.cdrom, tmp_path / "cd")
+    cd = extract(built.cdrom, scratch / "cd")
     for rel in (
         "e-secure",
         "e-secure.exe",

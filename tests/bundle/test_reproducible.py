@@ -11,13 +11,13 @@ from .conftest import copy_project, extract, run_build
 pytestmark = pytest.mark.slow
 
 
-def test_second_build_elsewhere_is_byte_identical(demo_image, tmp_path):
+def test_second_build_elsewhere_is_byte_identical(demo_image, scratch):
     """Another directory, TMPDIR, umask, time zone and time, a fresh freeze: same bytes."""
-    project = copy_project(demo_image.project, tmp_path / "elsewhere" / "proj")
+    project = copy_project(demo_image.project, scratch / "elsewhere" / "proj")
     second = run_build(
         project,
-        tmp_path / "out2",
-        tmp_path / "elsewhere",
+        scratch / "out2",
+        scratch / "elsewhere",
         umask=0o077,
         extra_env={"TZ": "Asia/Tokyo", "LC_ALL": "C"},
     )
@@ -26,16 +26,16 @@ def test_second_build_elsewhere_is_byte_identical(demo_image, tmp_path):
     assert second.data.read_bytes() == demo_image.data.read_bytes()
 
 
-def test_one_changed_byte_changes_only_its_entry(demo_image, extracted, tmp_path):
+def test_one_changed_byte_changes_only_its_entry(demo_image, extracted, scratch):
     """A guide with one byte changed: only its manifest line and the signature differ."""
-    project = copy_project(demo_image.project, tmp_path / "proj")
+    project = copy_project(demo_image.project, scratch / "proj")
     guide = project / "assets" / "guide" / "index.html"
     data = guide.read_bytes()
     guide.write_bytes(data[:-2] + bytes([data[-2] ^ 0x01]) + data[-1:])
     built = run_build(
-        project, tmp_path / "out", tmp_path, args=("--launcher-dir", f"linux={extracted}")
+        project, scratch / "out", scratch, args=("--launcher-dir", f"linux={extracted}")
     )
-    changed = extract(built.cdrom, tmp_path / "cd")
+    changed = extract(built.cdrom, scratch / "cd")
     before = (extracted / MANIFEST_NAME).read_text().splitlines()
     after = (changed / MANIFEST_NAME).read_text().splitlines()
     differing = [b for a, b in zip(before, after, strict=True) if a != b]
