@@ -117,3 +117,16 @@ def test_verify_rejects_what_is_not_an_image(tmp_path, demo_image):
     code, output = _verify(bogus, demo_image.project)
     assert code == 2
     assert "ES918" in output
+
+
+def test_attack_verify_rejects_a_symlink(extracted, demo_image):
+    """A symbolic link planted in an extracted image is named, not followed: ES915."""
+    link = extracted / "trust" / "evil"
+    link.symlink_to("/etc/passwd")
+    try:
+        code, output = _verify(extracted, demo_image.project)
+    finally:
+        link.unlink()
+    assert code == 1
+    assert "ES915" in output
+    assert "evil is a symbolic link" in output

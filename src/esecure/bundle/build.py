@@ -366,6 +366,8 @@ def build_image(
     except OSError as exc:
         raise StorageError(f"cannot create {out}: {exc.strerror}") from exc
     cdrom, data = out / "cdrom.iso", out / "data.img"
+    for stale in out.glob(".esecure-build-*"):  # left by a killed build: never an output
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         with tempfile.TemporaryDirectory(prefix=".esecure-build-", dir=out) as tmp:
             stage, work = Path(tmp) / "cd", Path(tmp) / "work"

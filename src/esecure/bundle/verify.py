@@ -96,7 +96,10 @@ class _TreeReader:
         self._root = root
 
     def files(self) -> list[str]:
-        return walk_files(self._root)
+        try:
+            return walk_files(self._root)
+        except ValueError as exc:  # a symbolic link: never part of an image
+            raise IntegrityError(f"{exc}", code="ES915") from None
 
     def read(self, path: str) -> bytes:
         return (self._root / path).read_bytes()
