@@ -14,7 +14,7 @@ from esecure.bundle.firefox import (
     policies_json,
     user_js,
 )
-from esecure.bundle.hostpolicy import read_linux_host_policies, weakenings
+from esecure.bundle.hostpolicy import gpo_policies, read_linux_host_policies, weakenings
 from esecure.errors import UsageError
 
 SETTINGS = BrowserSettings(
@@ -155,3 +155,44 @@ def test_reading_host_policies(tmp_path):
     bad = read_linux_host_policies(path)
     assert bad is not None
     assert list(bad) == ["(malformed host policies file)"]
+
+
+def test_group_policy_registry_becomes_policies():
+    """DWORDs, numbered list keys, nested keys and JSON text read as Firefox reads them."""
+    hklm = (
+        {"BlockAboutConfig": 0, "ExtensionSettings": '{"*": {"installation_mode": "allowed"}}'},
+        {
+            "Certificates": ({"ImportEnterpriseRoots": 1}, {"Install": ({"1": "corp.pem"}, {})}),
+            "Homepage": ({"URL": "https://intranet/", "Locked": 1}, {}),
+        },
+    )
+    hkcu = ({"BlockAboutConfig": 1, "DisplayMenuBar": "always"}, {})
+    assert gpo_policies(hklm, hkcu) == {
+        "BlockAboutConfig": 0,  # HKLM wins over HKCU
+        "DisplayMenuBar": "always",
+        "ExtensionSettings": {"*": {"installation_mode": "allowed"}},
+        "Certificates": {"ImportEnterpriseRoots": 1, "Install": ["corp.pem"]},
+        "Homepage": {"URL": "https://intranet/", "Locked": 1},
+    }
+    assert gpo_policies(None, None) == {}
+
+
+def test_group_policy_dwords_equal_to_the_keys_are_no_weakening():
+    """DWORD 1 for a key's true (and nested ones) is the same policy, not a false alarm."""
+    host = gpo_policies(
+        ({"BlockAboutConfig": 1}, {"PDFjs": ({"Enabled": 1, "EnablePermissions": 0}, {})}), None
+    )
+    assert weakenings(KEY, host, "merge") == []
+
+
+def test_domain_policies_that_weaken_the_key_are_found():
+    """A domain PC re-enabling about:config and importing its roots is reported."""
+    host = gpo_policies(
+        (
+            {"BlockAboutConfig": 0},
+            {"Certificates": ({"ImportEnterpriseRoots": 1}, {})},
+        ),
+        None,
+    )
+    found = [w.policy for w in weakenings(KEY, host, "merge")]
+    assert found == ["BlockAboutConfig", "Certificates"]

@@ -20,7 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["LINUX_HOST_POLICIES", "Weakening", "read_linux_host_policies", "weakenings"]
+__all__ = [
+    "GPO_KEY",
+    "LINUX_HOST_POLICIES",
+    "RegistryTree",
+    "Weakening",
+    "gpo_policies",
+    "read_linux_host_policies",
+    "weakenings",
+]
+
+GPO_KEY = r"Software\Policies\Mozilla\Firefox"  # under HKLM (wins) and HKCU
+
+# A registry key as read by the Windows adapter: values by name, then subkeys by name.
+RegistryTree = tuple[dict[str, object], dict[str, "RegistryTree"]]
 
 LINUX_HOST_POLICIES = Path("/etc/firefox/policies/policies.json")
 
@@ -60,6 +73,54 @@ class Weakening:
         return f"{self.policy}: the computer sets {json.dumps(self.host_value)}"
 
 
+def _from_registry(tree: RegistryTree) -> Any:  # noqa: ANN401 - JSON-like by construction
+    values, subkeys = tree
+    out: dict[str, Any] = {name: _json_text(v) for name, v in values.items() if name}
+    out.update({name: _from_registry(sub) for name, sub in subkeys.items()})
+    if out and all(k.isdigit() for k in out):  # lists are keys "1", "2", … (policy templates)
+        return [out[k] for k in sorted(out, key=int)]
+    return out
+
+
+def _json_text(value: object) -> object:
+    """Group Policy carries some objects as JSON text (e.g. ExtensionSettings)."""
+    if isinstance(value, list):  # REG_MULTI_SZ
+        value = "\n".join(str(v) for v in value)
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            parsed: object = json.loads(value)
+        except ValueError:
+            return value
+        return parsed
+    return value
+
+
+def gpo_policies(hklm: RegistryTree | None, hkcu: RegistryTree | None) -> dict[str, Any]:
+    """Firefox's policies from the two Group Policy keys (HKLM wins over HKCU, per policy)."""
+    merged: dict[str, Any] = {}
+    for tree in (hkcu, hklm):
+        if tree is not None:
+            found = _from_registry(tree)
+            if isinstance(found, dict):
+                merged.update(found)
+    return merged
+
+
+def _same(key_value: Any, host_value: Any) -> bool:  # noqa: ANN401 - JSON values
+    """Equal as Firefox would read them: Group Policy writes booleans as DWORD 0/1."""
+    if isinstance(key_value, bool) and isinstance(host_value, int):
+        return bool(host_value) == key_value
+    if isinstance(key_value, dict) and isinstance(host_value, dict):
+        return key_value.keys() == host_value.keys() and all(
+            _same(v, host_value[k]) for k, v in key_value.items()
+        )
+    if isinstance(key_value, list) and isinstance(host_value, list):
+        return len(key_value) == len(host_value) and all(
+            _same(a, b) for a, b in zip(key_value, host_value, strict=True)
+        )
+    return bool(key_value == host_value)
+
+
 def weakenings(
     key: Mapping[str, Any],
     host: Mapping[str, Any] | None,
@@ -76,7 +137,7 @@ def weakenings(
     out: list[Weakening] = []
     for name, value in key.items():
         if name in host:
-            if host[name] != value:
+            if not _same(value, host[name]):
                 out.append(Weakening(name, value, host[name]))
         elif mode == "replace":
             out.append(Weakening(name, value, None))

@@ -22,12 +22,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esecure.bundle.hostpolicy import Weakening, read_linux_host_policies, weakenings
+from esecure.bundle.hostpolicy import (
+    GPO_KEY,
+    RegistryTree,
+    Weakening,
+    gpo_policies,
+    read_linux_host_policies,
+    weakenings,
+)
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, compare, verify_manifest
 from esecure.bundle.tree import observe
 from esecure.errors import IntegrityError, StorageError
 
-__all__ = ["PUBLIC_KEY", "SelfCheck", "hashed_at_start", "host_policy_weakenings", "self_check"]
+__all__ = [
+    "PUBLIC_KEY",
+    "SelfCheck",
+    "hashed_at_start",
+    "host_policy_weakenings",
+    "read_windows_group_policies",
+    "self_check",
+]
 
 PUBLIC_KEY = "trust/image-signing.pub.pem"
 _MAX_NAMED = 5
@@ -109,4 +123,48 @@ def host_policy_weakenings(
     if platform == "linux":
         host = read_linux_host_policies() if host_policies is None else host_policies
         return weakenings(key, host, "replace")
-    return weakenings(key, host_policies, "merge")
+    host = read_windows_group_policies() if host_policies is None else host_policies
+    return weakenings(key, host, "merge")
+
+
+_MAX_ENTRIES = 10_000  # bounds every registry enumeration
+
+
+def read_windows_group_policies() -> dict[str, Any] | None:
+    """Firefox's Group Policy on this Windows host (HKLM over HKCU); None elsewhere."""
+    import importlib  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    host: str = sys.platform  # a plain str: mypy would prune the Windows branch otherwise
+    if not host.startswith("win"):
+        return None
+    winreg: Any = importlib.import_module("winreg")  # pragma: no cover - Windows only
+
+    def read(root: Any, path: str, depth: int = 0) -> RegistryTree | None:  # noqa: ANN401  # pragma: no cover
+        try:
+            key = winreg.OpenKey(root, path)
+        except OSError:
+            return None
+        with key:
+            values: dict[str, object] = {}
+            for i in range(_MAX_ENTRIES):
+                try:
+                    name, data, _kind = winreg.EnumValue(key, i)
+                except OSError:
+                    break
+                values[name] = data
+            subkeys: dict[str, RegistryTree] = {}
+            for i in range(_MAX_ENTRIES if depth < 8 else 0):
+                try:
+                    sub = winreg.EnumKey(key, i)
+                except OSError:
+                    break
+                tree = read(root, f"{path}\\{sub}", depth + 1)
+                if tree is not None:
+                    subkeys[sub] = tree
+        return values, subkeys
+
+    found = gpo_policies(  # pragma: no cover - Windows only
+        read(winreg.HKEY_LOCAL_MACHINE, GPO_KEY), read(winreg.HKEY_CURRENT_USER, GPO_KEY)
+    )
+    return found or None  # pragma: no cover - Windows only
