@@ -42,7 +42,7 @@ def test_ten_thousand_keys_two_runs(demo_project, tmp_path):
     first = _serials(tmp_path / "a")
     assert len(first) == len(set(first)) == 10_000
     assert all(is_valid(s) for s in first)
-    identity = json.loads((tmp_path / "a" / "keys" / first[0] / "identity.json").read_text())
+    identity = json.loads((tmp_path / "a" / "identities" / f"{first[0]}.json").read_text())
     assert identity["format"] == 1
     assert identity["serial"] == first[0]
     assert {"batch", "created"} <= set(identity)

@@ -2,7 +2,7 @@
 
 Output directory::
 
-    keys/<serial>/identity.json     the identity file for the key's data partition
+    identities/<serial>.json        the key's identity file: identity.json on its data partition
     data-<serial>.img               (--data-images) the data partition with it inside
     registry/<batch>.csv, .json     what the bank imports into its enrolment service
     personalize-state.json          the run: its count and the batches done (to resume)
@@ -201,12 +201,12 @@ def _load_state(out: Path) -> dict[str, Any] | None:
 def _write_batch(
     out: Path, records: list[Record], product: str, data_images: Callable[[Record], None] | None
 ) -> None:
+    directory = out / "identities"
+    directory.mkdir(parents=True, exist_ok=True)
     for r in records:
-        directory = out / "keys" / r.serial
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / "identity.json.tmp"
-        tmp.write_bytes(identity_json(r, product))
-        tmp.replace(directory / "identity.json")
+        # Written in place: a batch cut short is redone whole on resume, and os.sync()
+        # below makes a finished batch durable before its registry exists.
+        (directory / f"{r.serial}.json").write_bytes(identity_json(r, product))
         if data_images is not None:
             data_images(r)
     if hasattr(os, "sync"):
