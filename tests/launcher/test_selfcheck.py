@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from esecure.bundle import tree
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, encode_manifest, sign_manifest
 from esecure.errors import IntegrityError, StorageError
-from esecure.launcher.selfcheck import hashed_at_start, host_policy_weakenings, self_check
+from esecure.launcher import app, selfcheck
+from esecure.launcher.bootstrap import Choice
+from esecure.launcher.selfcheck import (
+    hashed_at_start,
+    host_policy_weakenings,
+    read_windows_group_policies,
+    self_check,
+)
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 FILES = {
@@ -114,3 +121,46 @@ def test_host_policies_that_drop_the_keys_are_reported(medium):
         )
         == []
     )
+
+
+def test_no_group_policy_reader_off_windows():
+    """The Windows registry reader answers None on other systems."""
+    assert read_windows_group_policies() is None
+
+
+def _app_self_check(medium: Path, monkeypatch, stance: str, capsys) -> tuple[int, str, str]:
+    (medium / "product.json").write_text(
+        json.dumps({"launcher_name": "e-secure", "firefox": {"host_policies": stance}})
+    )
+    # product.json changed: re-sign the medium as the build would have.
+    data = encode_manifest(
+        "p",
+        "1",
+        tree.entries(
+            medium, [p for p in tree.walk_files(medium) if p not in (MANIFEST_NAME, SIGNATURE_NAME)]
+        ),
+    )
+    (medium / MANIFEST_NAME).write_bytes(data)
+    (medium / SIGNATURE_NAME).write_bytes(sign_manifest(data, KEY))
+    monkeypatch.setenv("ESECURE_CD_ROOT", str(medium))
+    monkeypatch.setattr(selfcheck, "read_linux_host_policies", lambda: {"DisableTelemetry": 1})
+    code = app.main(["--self-check"], boot=Choice(root=medium, slot=None, reason="test"))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_weakening_host_policies_warn_by_default(medium, monkeypatch, capsys):
+    """host_policies = "warn": ES105 names the dropped policy, the check still passes."""
+    code, out, err = _app_self_check(medium, monkeypatch, "warn", capsys)
+    assert code == 0
+    assert "ES105" in err
+    assert "BlockAboutConfig: removed" in err
+    assert out.startswith("self-check: ok")
+
+
+def test_weakening_host_policies_refused_by_configuration(medium, monkeypatch, capsys):
+    """host_policies = "refuse": ES105 and exit 1."""
+    code, out, err = _app_self_check(medium, monkeypatch, "refuse", capsys)
+    assert code == 1
+    assert "ES105" in err
+    assert out == ""
