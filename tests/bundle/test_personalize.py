@@ -142,3 +142,12 @@ def test_data_images_hold_the_identity(demo_project, tmp_path):
             env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"},
         )
         assert json.loads(got.stdout)["serial"] == serial
+
+
+def test_resume_with_another_count_is_refused(demo_project, tmp_path):
+    """An --out that holds a run of 5 keys is not silently reused for 7."""
+    assert _run(demo_project, tmp_path / "o", "--count", "5").exit_code == 0
+    again = _run(demo_project, tmp_path / "o", "--count", "7")
+    assert again.exit_code == 2
+    assert "of 5 keys, not 7" in again.output
+    assert len(_serials(tmp_path / "o")) == 5

@@ -117,7 +117,13 @@ def verify(image: Path, project: Path) -> None:
     required=True,
     help="Output directory; run again with the same --out to resume a stopped run.",
 )
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Keys made durable together (one sync, one registry file pair per batch).",
+)
 @click.option("--data-images", is_flag=True, help="Also write data-<serial>.img for each key.")
 def personalize(  # noqa: PLR0917 - click passes every option by position
     project: Path,

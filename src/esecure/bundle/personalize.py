@@ -235,6 +235,12 @@ def personalize(
         if state is None:
             state = _new_state(out, options, issued_set)
         run, count = str(state["run"]), int(state["count"])
+        if resumed and options.count is not None and options.count != count:
+            raise UsageError(
+                f"{out} holds run {run} of {count} keys, not {options.count}: resume it "
+                "without --count, or give another --out for a new run",
+                code="ES917",
+            )
         done: list[str] = list(state["done"])
         mine = [r for r in issued if r.batch.startswith(run + "-")]
         given = list(state.get("serials") or [])
