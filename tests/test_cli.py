@@ -16,7 +16,7 @@ from esecure.cli import cli
 from esecure.errors import CATALOGUE
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
     """Run `python -m esecure ARGS` in a child process, as a user would."""
     proc = subprocess.run(
         [sys.executable, "-m", "esecure", *args],
@@ -24,7 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
         text=True,
         env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})},
         check=False,
-        timeout=60,
+        timeout=timeout,
     )
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -190,11 +190,15 @@ def test_errors_unknown_code_is_a_usage_error():
     assert "'ES999' is not a catalogue code; run `esecure errors` for the list" in result.output
 
 
+@pytest.mark.slow
 def test_demo_makes_and_checks_a_project(tmp_path):
-    """`esecure demo DIR` scaffolds the demo project and validates it; a rerun reuses it."""
-    code, out, err = run("demo", str(tmp_path / "demo"))
+    """`esecure demo DIR` scaffolds the demo project, validates it, builds and verifies its
+    image (a real freeze: up to a few minutes on a busy machine); a rerun reuses both."""
+    code, out, err = run("demo", str(tmp_path / "demo"), timeout=600)
     assert code == 0, err
     assert "ok: " in out
-    code, out, err = run("demo", str(tmp_path / "demo"))
+    assert f"ok: {tmp_path / 'demo' / 'image' / 'cdrom.iso'} verified" in out
+    code, out, err = run("demo", str(tmp_path / "demo"), timeout=120)
     assert code == 0, err
     assert "Reusing the demo key project" in err
+    assert "Reusing the demo image" in err

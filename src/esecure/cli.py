@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from esecure import __version__
-from esecure.errors import CATALOGUE, EsecureError
+from esecure.errors import CATALOGUE, EsecureError, UsageError
 
 __all__ = ["cli", "main"]
 
@@ -224,9 +224,10 @@ def errors(state: _State, fmt: str, code: str | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path), default="build/demo")
 def demo(directory: Path) -> None:
-    """Run the main job on the embedded defaults: a demo key project, made and checked.
+    """Run the main job on the embedded defaults: a demo key project, made and checked, and
+    its key image built into DIRECTORY/image and verified.
 
-    Reuses DIRECTORY if it already holds a project.
+    Reuses DIRECTORY if it already holds a project, and its image if that still verifies.
     """
     from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
 
@@ -237,6 +238,30 @@ def demo(directory: Path) -> None:
         click.echo(f"Creating the demo key project {project_dir}", err=True)
         init_project(project_dir, InitOptions(demo=True), passphrase=None, report=_echo_step)
     _check_project(project_dir)
+    _demo_image(project_dir, directory / "image")
+
+
+def _demo_image(project_dir: Path, out: Path) -> None:
+    from esecure.bundle.build import BuildOptions, build_image  # noqa: PLC0415
+    from esecure.bundle.verify import verify_image  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.errors import IntegrityError  # noqa: PLC0415
+
+    public_key = load_project(project_dir).trust.image_signing_public_key.read_bytes()
+    cdrom = out / "cdrom.iso"
+    if cdrom.exists():
+        try:
+            verify_image(cdrom, public_key)
+        except (IntegrityError, UsageError):
+            click.echo(f"The demo image {cdrom} no longer verifies: rebuilding", err=True)
+        else:
+            click.echo(f"Reusing the demo image {cdrom}", err=True)
+            click.echo(f"ok: {cdrom} verified")
+            return
+    click.echo(f"Building the demo key image into {out}", err=True)
+    build_image(project_dir, BuildOptions(out=out), report=_echo_step)
+    result = verify_image(cdrom, public_key)
+    click.echo(f"ok: {cdrom} verified ({result.files} files, {result.bytes:,} bytes)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -244,7 +269,13 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="esecure")
 
 
-from esecure.server._commands import admin, serve  # noqa: E402 - commands register after the group
+from esecure.bundle import _commands as _bundle  # noqa: E402 - registered after cli exists
+
+cli.add_command(_bundle.build)
+cli.add_command(_bundle.verify)
+cli.add_command(_bundle.personalize)
+
+from esecure.server._commands import admin, serve  # noqa: E402 - registered after cli exists
 
 cli.add_command(serve)
 cli.add_command(admin)

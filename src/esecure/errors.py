@@ -181,6 +181,38 @@ _ENTRIES: tuple[Entry, ...] = (
         detection="None at insertion (no program runs). Diagnostics report the host's autorun "
         "policy; the manual start works the same from any drive letter.",
     ),
+    Entry(
+        code="ES105",
+        name="host-policies-weaken",
+        audience="user",
+        title=_t(
+            "This computer changes the key's browser settings",
+            "Cet ordinateur modifie les réglages du navigateur de la clé",
+        ),
+        message=_t(
+            "Browser rules set on this computer would weaken the protection of the key's browser.",
+            "Des règles de navigateur définies sur cet ordinateur affaibliraient la protection "
+            "du navigateur de la clé.",
+        ),
+        cause=_t(
+            "The computer's administrator installed Firefox policies (on Linux in "
+            "/etc/firefox/policies, on Windows through Group Policy) that Firefox applies "
+            "on top of, or instead of, the key's own.",
+            "L'administrateur de l'ordinateur a installé des règles Firefox (sous Linux dans "
+            "/etc/firefox/policies, sous Windows par stratégie de groupe) que Firefox applique "
+            "en plus, ou à la place, de celles de la clé.",
+        ),
+        action=_t(
+            "Use the key on another computer, or ask your IT department to remove the listed "
+            "Firefox policies; call support if you need help.",
+            "Utilisez la clé sur un autre ordinateur, ou demandez à votre service informatique "
+            "de retirer les règles Firefox indiquées ; appelez l'assistance si besoin.",
+        ),
+        call_support=True,
+        detection="At start, the launcher compares the host's Firefox policies with the "
+        "key's distribution/policies.json (pure comparison); warns or refuses per "
+        "[firefox] host_policies.",
+    ),
     # --- certificate enrolment (ES2xx) -----------------------------------------------------
     Entry(
         code="ES201",
@@ -777,6 +809,203 @@ _ENTRIES: tuple[Entry, ...] = (
             "maintainers.",
             "Relancez la commande avec --verbose et transmettez la trace aux mainteneurs "
             "d'e-secure.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES910",
+        name="firefox-missing",
+        audience="operator",
+        title=_t("No Firefox to put on the key", "Aucun Firefox à placer sur la clé"),
+        message=_t(
+            "The Firefox ESR installation to copy onto the key was not found.",
+            "L'installation de Firefox ESR à copier sur la clé est introuvable.",
+        ),
+        cause=_t(
+            "The [firefox] path of the platform does not exist or holds no Firefox.",
+            "Le chemin [firefox] de la plateforme n'existe pas ou ne contient pas de Firefox.",
+        ),
+        action=_t(
+            "Install firefox-esr (build_scripts/install-system-deps.sh) or correct the path "
+            "in esecure.toml.",
+            "Installez firefox-esr (build_scripts/install-system-deps.sh) ou corrigez le chemin "
+            "dans esecure.toml.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES911",
+        name="name-too-long",
+        audience="operator",
+        title=_t("A file name is too long for the key", "Un nom de fichier est trop long"),
+        message=_t(
+            "A file name exceeds the 64 characters Joliet (Windows) allows on a CD-ROM.",
+            "Un nom de fichier dépasse les 64 caractères que Joliet (Windows) autorise sur un "
+            "CD-ROM.",
+        ),
+        cause=_t(
+            "A file of the image (guide, asset, Firefox) has a name longer than 64 "
+            "characters or 64 UTF-8 bytes; it would be truncated.",
+            "Un fichier de l'image (guide, ressource, Firefox) a un nom de plus de 64 "
+            "caractères ou 64 octets UTF-8 ; il serait tronqué.",
+        ),
+        action=_t(
+            "Rename the file named in the message, then build again.",
+            "Renommez le fichier indiqué, puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES912",
+        name="path-too-deep",
+        audience="operator",
+        title=_t("A folder is nested too deeply", "Un dossier est trop imbriqué"),
+        message=_t(
+            "A file of the image is more than 7 folders below the CD-ROM's root.",
+            "Un fichier de l'image est à plus de 7 dossiers sous la racine du CD-ROM.",
+        ),
+        cause=_t(
+            "ISO 9660 allows 8 directory levels including the root.",
+            "ISO 9660 autorise 8 niveaux de répertoires, racine comprise.",
+        ),
+        action=_t(
+            "Flatten the folder named in the message, then build again.",
+            "Aplatissez le dossier indiqué, puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES913",
+        name="tool-failed",
+        audience="operator",
+        title=_t("A build tool failed", "Un outil de construction a échoué"),
+        message=_t(
+            "An external tool of the image build is missing or failed.",
+            "Un outil externe de la construction de l'image est absent ou a échoué.",
+        ),
+        cause=_t(
+            "PyInstaller, mkfs.fat, mtools or xorriso is not installed, or stopped with an "
+            "error (its last output is shown).",
+            "PyInstaller, mkfs.fat, mtools ou xorriso n'est pas installé, ou s'est arrêté sur "
+            "une erreur (sa dernière sortie est affichée).",
+        ),
+        action=_t(
+            "Run build_scripts/install-system-deps.sh, read the tool's output, and build again.",
+            "Lancez build_scripts/install-system-deps.sh, lisez la sortie de l'outil, puis "
+            "relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES914",
+        name="image-signature-invalid",
+        audience="operator",
+        title=_t(
+            "The image's signature is not the project's",
+            "La signature de l'image n'est pas celle du projet",
+        ),
+        message=_t(
+            "The image's manifest is not signed by the project's image-signing key.",
+            "Le manifeste de l'image n'est pas signé par la clé de signature du projet.",
+        ),
+        cause=_t(
+            "The image was signed by another key (another project, or re-signed after an "
+            "edit), or its manifest or signature was altered.",
+            "L'image a été signée par une autre clé (autre projet, ou re-signée après "
+            "modification), ou son manifeste ou sa signature a été altéré.",
+        ),
+        action=_t(
+            "Do not ship this image: rebuild it with `esecure build` from the project.",
+            "Ne livrez pas cette image : reconstruisez-la avec `esecure build` depuis le projet.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES915",
+        name="image-content-mismatch",
+        audience="operator",
+        title=_t(
+            "The image's files do not match its manifest",
+            "Les fichiers de l'image ne correspondent pas à son manifeste",
+        ),
+        message=_t(
+            "Files of the image differ from the signed manifest.",
+            "Des fichiers de l'image diffèrent du manifeste signé.",
+        ),
+        cause=_t(
+            "A file was changed, removed or added after the image was signed.",
+            "Un fichier a été modifié, supprimé ou ajouté après la signature de l'image.",
+        ),
+        action=_t(
+            "Do not ship this image: rebuild it with `esecure build`.",
+            "Ne livrez pas cette image : reconstruisez-la avec `esecure build`.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES916",
+        name="launcher-dir-invalid",
+        audience="operator",
+        title=_t("A frozen launcher is incomplete", "Un lanceur figé est incomplet"),
+        message=_t(
+            "The directory given with --launcher-dir does not hold a complete frozen launcher.",
+            "Le répertoire donné avec --launcher-dir ne contient pas un lanceur figé complet.",
+        ),
+        cause=_t(
+            "It must hold the bootstrap executable, its runtime-<platform>/ directory and "
+            "lib/<platform>/ (see docs/architecture.md, The key image).",
+            "Il doit contenir l'exécutable d'amorçage, son répertoire runtime-<plateforme>/ "
+            "et lib/<plateforme>/ (voir docs/architecture.md, The key image).",
+        ),
+        action=_t(
+            "Freeze the launcher on that platform with build_scripts/freeze-launcher.py and "
+            "pass its output directory.",
+            "Figez le lanceur sur cette plateforme avec build_scripts/freeze-launcher.py et "
+            "passez son répertoire de sortie.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES917",
+        name="serials-invalid",
+        audience="operator",
+        title=_t("Serial numbers refused", "Numéros de série refusés"),
+        message=_t(
+            "Serial numbers given for personalisation are invalid or already used.",
+            "Des numéros de série fournis pour la personnalisation sont invalides ou déjà "
+            "utilisés.",
+        ),
+        cause=_t(
+            "A serial has a wrong check character or alphabet, appears twice, or is already "
+            "in the project's ledger (serials never repeat).",
+            "Un numéro a un caractère de contrôle ou un alphabet incorrect, apparaît deux "
+            "fois, ou figure déjà dans le registre du projet (les numéros ne se répètent "
+            "jamais).",
+        ),
+        action=_t(
+            "Correct or remove the serials named, or let `esecure personalize --count N` "
+            "draw them.",
+            "Corrigez ou retirez les numéros indiqués, ou laissez `esecure personalize "
+            "--count N` les tirer.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES918",
+        name="image-unreadable",
+        audience="operator",
+        title=_t("The image cannot be read", "L'image est illisible"),
+        message=_t(
+            "The file given is not a readable e-secure CD-ROM image.",
+            "Le fichier donné n'est pas une image CD-ROM e-secure lisible.",
+        ),
+        cause=_t(
+            "It is not an ISO 9660 image, is truncated, or has no MANIFEST.json.",
+            "Ce n'est pas une image ISO 9660, elle est tronquée, ou elle n'a pas de MANIFEST.json.",
+        ),
+        action=_t(
+            "Pass the cdrom.iso written by `esecure build` (or the directory it was extracted to).",
+            "Passez le cdrom.iso écrit par `esecure build` (ou le répertoire où il a été extrait).",
         ),
         call_support=False,
     ),

@@ -7,12 +7,16 @@ everything heavy (cryptography, tufup, the UI) is imported by the step that need
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from esecure import __version__
-from esecure.launcher.bootstrap import Choice
+from esecure.launcher.bootstrap import APP_ROOT_ENV, Choice, cd_root, platform_name
 
-__all__ = ["main"]
+__all__ = ["main", "read_product"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,19 +25,73 @@ def _parser() -> argparse.ArgumentParser:
         description="The e-secure key's launcher.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="check the key against its signed manifest (and the computer's browser "
+        "policies), then exit: 0 when sound",
+    )
     return parser
+
+
+def read_product(app_root: Path) -> dict[str, Any]:
+    """``product.json`` of the application root; empty when absent or unreadable (the
+    self-check names a damaged one)."""
+    try:
+        doc = json.loads((app_root / "product.json").read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _out(text: str, *, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout)
+
+
+def _self_check(product: dict[str, Any]) -> int:
+    from esecure.errors import EsecureError, UsageError  # noqa: PLC0415
+    from esecure.launcher.selfcheck import host_policy_weakenings, self_check  # noqa: PLC0415
+
+    root = cd_root()
+    lang = str(product.get("default_language", "en"))
+    phone = product.get("support_phone")
+    platform = platform_name()
+    try:
+        result = self_check(
+            root, platform=platform, launcher_name=str(product.get("launcher_name", "e-secure"))
+        )
+        found = host_policy_weakenings(root, platform)
+        if found:
+            listing = "; ".join(w.render() for w in found)
+            error = UsageError(f"host Firefox policies: {listing}", code="ES105")
+            refuse = product.get("firefox", {}).get("host_policies") == "refuse"
+            _out(error.render(lang, phone), err=True)
+            if refuse:
+                return 1
+    except EsecureError as exc:
+        _out(exc.render(lang, phone if isinstance(phone, str) else None), err=True)
+        return 1
+    _out(
+        f"self-check: ok ({result.files} files present, {result.hashed} hashed, "
+        f"{result.seconds * 1000:.0f} ms)"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None, boot: Choice | None = None) -> int:
     """Run the launcher; ``boot`` is the bootstrap's choice of application root."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    app_root = boot.root if boot is not None else Path(os.environ.get(APP_ROOT_ENV) or cd_root())
     if args.version:
         where = f" ({boot.reason})" if boot is not None else ""
-        print(f"e-secure {__version__}{where}")  # noqa: T201 - the launcher's console output
+        _out(f"e-secure {__version__}{where}")
         return 0
-    print(  # noqa: T201
+    product = read_product(app_root)
+    if args.self_check:
+        return _self_check(product)
+    _out(
         "e-secure: the start-up flow (updates, enrolment, browser) is not part of this "
-        "version yet; only --version is available.",
-        file=sys.stderr,
+        "version yet; only --version and --self-check are available.",
+        err=True,
     )
     return 2

@@ -1,0 +1,176 @@
+"""The image commands: `esecure build`, `esecure verify`, `esecure personalize`.
+
+Heavy modules are imported inside the command bodies so that `esecure --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from esecure.trust import Passphrase
+
+__all__ = ["build", "personalize", "verify"]
+
+
+def _say(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+def _passphrase(project_dir: Path) -> Callable[[], Passphrase]:
+    def ask() -> Passphrase:
+        from esecure.config import load_project  # noqa: PLC0415
+        from esecure.trust import get_passphrase  # noqa: PLC0415
+
+        prompt = None
+        if sys.stdin.isatty():
+
+            def prompt(text: str) -> str:
+                value: str = click.prompt(text, hide_input=True)
+                return value
+
+        phrase = get_passphrase(load_project(project_dir).product.id, prompt=prompt)
+        _say(f"passphrase: from {phrase.source}")
+        return phrase
+
+    return ask
+
+
+@click.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for cdrom.iso, data.img and build-report.json.",
+)
+@click.option(
+    "--launcher-dir",
+    "launcher_dirs",
+    multiple=True,
+    metavar="PLATFORM=DIR",
+    help="A launcher frozen elsewhere (e.g. windows=DIR from a Windows builder); DIR holds "
+    "the bootstrap, runtime-PLATFORM/ and lib/PLATFORM/. Repeatable.",
+)
+def build(project: Path, out: Path, launcher_dirs: tuple[str, ...]) -> None:
+    """Build the key image of PROJECT: cdrom.iso, data.img and build-report.json in --out."""
+    from esecure.bundle.build import BuildOptions, build_image  # noqa: PLC0415
+    from esecure.bundle.freeze import parse_launcher_dir  # noqa: PLC0415
+
+    dirs = dict(parse_launcher_dir(v) for v in launcher_dirs)
+    click.echo(f"Building the key image of {project} into {out}", err=True)
+    result = build_image(
+        project,
+        BuildOptions(out=out, launcher_dirs=dirs),
+        passphrase=_passphrase(project),
+        report=_say,
+    )
+    doc = result.report
+    click.echo(f"{doc['product']} {doc['version']}: {len(doc['files'])} files on the CD-ROM")
+    for name, output in doc["outputs"].items():
+        click.echo(f"  {name}: {output['size']:,} bytes, sha256 {output['sha256']}")
+    click.echo(f"  platforms: {', '.join(sorted(doc['platforms']))}")
+    click.echo(f"  updates: {doc['updates']}")
+    total = sum(s["seconds"] for s in doc["steps"])
+    click.echo(f"  report: {result.report_path} ({total:.1f} s)")
+
+
+@click.command()
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--project",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The key project whose image-signing public key must have signed IMAGE.",
+)
+def verify(image: Path, project: Path) -> None:
+    """Check IMAGE (cdrom.iso or an extracted tree) against PROJECT's signing key: the
+    signature, every file's SHA-256, and no file the manifest does not list."""
+    from esecure.bundle.verify import verify_image  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+
+    loaded = load_project(project)
+    result = verify_image(image, loaded.trust.image_signing_public_key.read_bytes())
+    click.echo(
+        f"ok: {image} — {result.product} {result.version}, {result.files} files, "
+        f"{result.bytes:,} bytes hashed, signed by the project's key"
+    )
+
+
+@click.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--count", type=click.IntRange(min=1), help="How many keys to personalise.")
+@click.option(
+    "--serials",
+    "serials_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use these serials (one per line, checked) instead of drawing them.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Output directory; run again with the same --out to resume a stopped run.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Keys made durable together (one sync, one registry file pair per batch).",
+)
+@click.option("--data-images", is_flag=True, help="Also write data-<serial>.img for each key.")
+def personalize(  # noqa: PLR0917 - click passes every option by position
+    project: Path,
+    count: int | None,
+    serials_file: Path | None,
+    out: Path,
+    batch_size: int,
+    data_images: bool,
+) -> None:
+    """Give keys unique serial numbers: identity files, registry (CSV + JSON), ledger."""
+    from esecure.bundle import personalize as p  # noqa: PLC0415
+    from esecure.bundle.build import source_date_epoch  # noqa: PLC0415
+    from esecure.bundle.fat import write_fat  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+
+    loaded = load_project(project)
+    if (count is None) == (serials_file is None) and not (out / "personalize-state.json").exists():
+        raise click.UsageError("give exactly one of --count N and --serials FILE")
+    given = None
+    if serials_file is not None:
+        lines = serials_file.read_text(encoding="utf-8").split()
+        given = tuple(s.strip().upper() for s in lines if s.strip())
+    epoch = source_date_epoch(loaded)
+
+    def data_image(path: Path, record: p.Record) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        write_fat(
+            tmp,
+            label=loaded.image.data_label,
+            size_mib=loaded.image.data_size_mib,
+            epoch=epoch,
+            files={"identity.json": p.identity_json(record, loaded.product.id)},
+            serial_salt=record.serial,
+        )
+        tmp.replace(path)
+
+    result = p.personalize(
+        loaded.root,
+        loaded.product.id,
+        p.PersonalizeOptions(
+            out=out, count=count, serials=given, batch_size=batch_size, data_images=data_images
+        ),
+        data_image=data_image,
+        report=_say,
+    )
+    verb = "resumed and finished" if result.resumed else "finished"
+    click.echo(
+        f"run {result.run} {verb}: {result.keys} keys in {len(result.batches)} batches; "
+        f"registry in {out / 'registry'}, ledger {loaded.root / p.LEDGER}"
+    )

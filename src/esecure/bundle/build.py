@@ -1,0 +1,425 @@
+"""`esecure build`: a key project in, ``cdrom.iso`` + ``data.img`` + ``build-report.json`` out.
+
+The steps, each timed in the report: check the project, freeze the launcher (or take
+frozen launcher directories), copy Firefox, write the small files (autorun, product.json,
+profile, trust, guide, policies), sign the manifest, write the ISO, write the FAT image.
+Outputs are written under temporary names and renamed at the end: a failed build never
+leaves a half-written image under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform as host_platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esecure import __version__
+from esecure._fs import atomic_write, fsync_dir
+from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
+from esecure.bundle import fat, firefox, freeze, iso
+from esecure.bundle.manifest import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    FileEntry,
+    encode_manifest,
+    sign_manifest,
+)
+from esecure.bundle.tree import entries, hash_file, walk_files
+from esecure.config import Project, load_project
+from esecure.errors import ConfigError, Problem, StorageError, UsageError
+from esecure.launcher.bootstrap import platform_name
+
+__all__ = [
+    "TUF_ROOT",
+    "BuildOptions",
+    "BuildResult",
+    "build_image",
+    "product_json",
+    "source_date_epoch",
+]
+
+TUF_ROOT = Path("repository/metadata/root.json")
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What `esecure build` was asked for."""
+
+    out: Path
+    launcher_dirs: Mapping[str, Path] = field(default_factory=dict)
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the outputs are, and the report written beside them."""
+
+    cdrom: Path
+    data: Path
+    report_path: Path
+    report: dict[str, Any]
+
+
+def source_date_epoch(project: Project, environ: Mapping[str, str] | None = None) -> int:
+    """SOURCE_DATE_EPOCH, else the modification time of esecure.toml (both reproducible)."""
+    env = os.environ if environ is None else environ
+    value = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if value:
+        if not value.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds")
+        return int(value)
+    return int(project.config_path.stat().st_mtime)
+
+
+def product_json(project: Project) -> bytes:
+    """``product.json``: what the launcher reads from the image (pure)."""
+    p, u = project.product, project.urls
+    doc = {
+        "format": 1,
+        "id": p.id,
+        "name": p.name,
+        "bank_name": p.bank_name,
+        "portal_name": p.portal_name,
+        "launcher_name": p.launcher_name,
+        "version": p.version,
+        "languages": list(p.languages),
+        "default_language": p.default_language,
+        "support_phone": p.support_phone,
+        "urls": {
+            "site": u.site,
+            "enrolment": u.enrolment,
+            "updates": u.updates,
+            "allowed_hosts": list(u.allowed_hosts),
+        },
+        "colours": {
+            "primary": project.branding.primary_colour,
+            "secondary": project.branding.secondary_colour,
+        },
+        "firefox": {"host_policies": project.firefox.host_policies},
+        "certificates": {
+            "key_algorithm": project.certificates.key_algorithm,
+            "validity_days": project.certificates.validity_days,
+            "renew_before_days": project.certificates.renew_before_days,
+        },
+        "updates": {
+            "check_timeout_seconds": project.updates.check_timeout_seconds,
+            "max_offline_days": project.updates.max_offline_days,
+        },
+        "data": {"label": project.image.data_label},
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+class _Steps:
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.times: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.report(f"{name} …")
+        start = time.perf_counter()
+        yield
+        seconds = round(time.perf_counter() - start, 3)
+        self.times.append({"step": name, "seconds": seconds})
+        self.report(f"{name}: {seconds:.1f} s")
+
+
+def _percent(report: Report, label: str) -> Callable[[int, int], None]:
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = (done * 10 // total) if total else 10
+        if tenth != shown[0]:
+            shown[0] = tenth
+            report(f"  {label}: {tenth * 10}%")
+
+    return progress
+
+
+def _check(project_dir: Path) -> Project:
+    from esecure.trust import check_trust  # noqa: PLC0415
+
+    project = load_project(project_dir)
+    t = project.trust
+    problems = check_trust(
+        ca_cert_path=t.ca_certificate,
+        ca_key_path=t.ca_key,
+        signing_key_path=t.image_signing_key,
+        signing_pub_path=t.image_signing_public_key,
+        server_cert_path=t.server_certificate,
+        server_key_path=t.server_key,
+        encrypted=t.encrypted_keys,
+    )
+    if problems:
+        raise ConfigError(problems)
+    return project
+
+
+def _firefox_source(project: Project, platform: str) -> Path:
+    source = {"linux": project.firefox.linux, "windows": project.firefox.windows}.get(platform)
+    if source is None:
+        raise ConfigError(
+            Problem(
+                f"{project.config_path}: [firefox] {platform}",
+                f"the Firefox ESR installation for {platform}",
+                "nothing",
+                f"set [firefox] {platform} to the folder that holds the Firefox program",
+            ),
+            code="ES910",
+        )
+    return source
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib import metadata  # noqa: PLC0415
+
+    versions = {
+        "esecure": __version__,
+        "python": sys.version.split()[0],
+        "platform": host_platform.platform(),
+    }
+    for dist in ("pyinstaller", "pycdlib", "cryptography"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist] = metadata.version(dist)
+    for tool, argv in (("mkfs.fat", ["/usr/sbin/mkfs.fat", "--help"]), ("mtools", ["mcopy", "-V"])):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+            first = (proc.stdout or proc.stderr).strip().splitlines()
+            versions[tool] = first[0] if first else "unknown"
+    return versions
+
+
+def _firefox_version(directory: Path) -> str:
+    ini = directory / "application.ini"
+    with contextlib.suppress(OSError):
+        for line in ini.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Version="):
+                return line.split("=", 1)[1].strip()
+    return "unknown"
+
+
+def _stage(
+    project: Project,
+    options: BuildOptions,
+    *,
+    stage: Path,
+    work: Path,
+    steps: _Steps,
+    epoch: int,
+) -> dict[str, Any]:
+    name = project.product.launcher_name
+    host = platform_name()
+    launchers = dict(options.launcher_dirs)
+    info: dict[str, Any] = {"platforms": {}}
+    # Pre-flight: every input that can be wrong is checked before the long steps start.
+    platforms = sorted({*launchers, host})
+    sources = {plat: _firefox_source(project, plat) for plat in platforms}
+    for plat, source in sources.items():
+        if firefox.firefox_executable(source, plat) is None:
+            firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
+    for plat, directory in launchers.items():
+        freeze.check_launcher_dir(directory, plat, name)
+    iso.plan_iso([f"guide/{p}" for p in _guide_files(project.branding.guide)])
+    if host not in launchers:
+        with steps.step(f"freeze the {host} launcher"):
+            launchers[host] = freeze.freeze_launcher(
+                work / f"launcher-{host}", launcher_name=name, epoch=epoch, log=steps.report
+            )
+    settings = firefox.BrowserSettings(
+        site=project.urls.site, allowed_hosts=project.urls.allowed_hosts
+    )
+    for plat in sorted(launchers):
+        directory = launchers[plat]
+        freeze.check_launcher_dir(directory, plat, name)
+        with steps.step(f"copy the {plat} launcher"):
+            exe = freeze.executable_name(name, plat)
+            shutil.copyfile(directory / exe, stage / exe)
+            (stage / exe).chmod(0o755)
+            for part in (freeze.contents_dir(plat), f"lib/{plat}"):
+                shutil.copytree(directory / part, stage / part, symlinks=False)
+        with steps.step(f"copy Firefox for {plat}"):
+            target = stage / "firefox" / plat
+            firefox.copy_firefox(
+                sources[plat], target, plat, progress=_percent(steps.report, "Firefox")
+            )
+            dist = target / "distribution"
+            dist.mkdir()
+            (dist / "policies.json").write_bytes(firefox.policies_json(settings))
+            (dist / "certificates").mkdir()
+            shutil.copyfile(
+                project.trust.ca_certificate, dist / "certificates" / firefox.CA_FILE_NAME
+            )
+        info["platforms"][plat] = {
+            "launcher": freeze.executable_name(name, plat),
+            "firefox_source": str(sources[plat]),
+            "firefox_version": _firefox_version(sources[plat]),
+        }
+    with steps.step("write autorun, product, profile, trust and guide"):
+        info["updates"] = _small_files(project, stage, settings, steps.report)
+    return info
+
+
+def _guide_files(guide: Path) -> list[str]:
+    """The guide's files relative to its folder: a guide inside a folder named ``guide``
+    brings that whole folder (pages, images), any other guide only itself."""
+    if guide.parent.name == "guide":
+        return walk_files(guide.parent)
+    return [guide.name]
+
+
+def _small_files(
+    project: Project, stage: Path, settings: firefox.BrowserSettings, report: Report
+) -> str:
+    name = project.product.launcher_name
+    spec = AutorunSpec(
+        launcher=freeze.executable_name(name, "windows"),
+        icon=f"{name}.ico",
+        label=f"{project.product.bank_name} {project.product.name}",
+        action=f"{project.product.portal_name}: {project.product.name}",
+        linux_launcher=freeze.executable_name(name, "linux"),
+    )
+    (stage / "autorun.inf").write_bytes(autorun_inf(spec))
+    (stage / "autorun.sh").write_bytes(freedesktop_autorun(spec))
+    (stage / "autorun.sh").chmod(0o755)
+    shutil.copyfile(project.branding.icon_ico, stage / f"{name}.ico")
+    (stage / "branding").mkdir()
+    shutil.copyfile(project.branding.icon_png, stage / "branding" / "icon.png")
+    shutil.copyfile(project.branding.logo, stage / "branding" / "logo.png")
+    (stage / "product.json").write_bytes(product_json(project))
+    (stage / "profile").mkdir()
+    (stage / "profile" / "user.js").write_bytes(firefox.user_js(settings))
+    trust = stage / "trust"
+    trust.mkdir()
+    shutil.copyfile(project.trust.ca_certificate, trust / "ca.pem")
+    shutil.copyfile(project.trust.image_signing_public_key, trust / "image-signing.pub.pem")
+    root = project.root / TUF_ROOT
+    if root.is_file():
+        shutil.copyfile(root, trust / "root.json")
+        updates = "trust/root.json from repository/metadata/root.json"
+    else:
+        updates = (
+            f"NO TUF root ({root} is missing): this image will not update. Run "
+            "`esecure keys init` in the project, then build again"
+        )
+        report(f"warning: {updates}")
+    guide = project.branding.guide
+    for rel in _guide_files(guide):
+        target = stage / "guide" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(guide.parent / rel, target)
+    return updates
+
+
+def _sign(project: Project, stage: Path, passphrase: Any) -> list[FileEntry]:  # noqa: ANN401
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    from esecure.trust import load_private_key  # noqa: PLC0415
+
+    files = entries(stage, walk_files(stage))
+    data = encode_manifest(project.product.id, project.product.version, files)
+    key = load_private_key(project.trust.image_signing_key, passphrase)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError(
+            Problem(
+                str(project.trust.image_signing_key),
+                "an Ed25519 key",
+                type(key).__name__,
+                "regenerate it",
+            )
+        )
+    (stage / MANIFEST_NAME).write_bytes(data)
+    (stage / SIGNATURE_NAME).write_bytes(sign_manifest(data, key))
+    return files
+
+
+def _output(path: Path) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": hash_file(path)}
+
+
+def build_image(
+    project_dir: Path,
+    options: BuildOptions,
+    *,
+    passphrase: Any = None,  # noqa: ANN401 - the Callable[[], Passphrase] of trust.load_private_key
+    report: Report = lambda _m: None,
+) -> BuildResult:
+    """Build the key image of ``project_dir`` into ``options.out``."""
+    steps = _Steps(report)
+    with steps.step("check the project"):
+        project = _check(project_dir)
+    epoch = options.epoch if options.epoch is not None else source_date_epoch(project)
+    out = options.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create {out}: {exc.strerror}") from exc
+    cdrom, data = out / "cdrom.iso", out / "data.img"
+    for stale in out.glob(".esecure-build-*"):  # left by a killed build: never an output
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".esecure-build-", dir=out) as tmp:
+            stage, work = Path(tmp) / "cd", Path(tmp) / "work"
+            stage.mkdir()
+            work.mkdir()
+            info = _stage(project, options, stage=stage, work=work, steps=steps, epoch=epoch)
+            with steps.step("sign the manifest"):
+                files = _sign(project, stage, passphrase)
+            with steps.step("write cdrom.iso"):
+                paths = walk_files(stage)
+                executables = frozenset(p for p in paths if (stage / p).stat().st_mode & 0o100)
+                plan = iso.plan_iso(paths, executables)
+                tmp_iso = Path(tmp) / "cdrom.iso"
+                iso.write_iso(
+                    stage,
+                    tmp_iso,
+                    plan,
+                    volume_label=project.image.volume_label,
+                    epoch=epoch,
+                    progress=_percent(report, "ISO"),
+                )
+            with steps.step("write data.img"):
+                tmp_data = Path(tmp) / "data.img"
+                fat.write_fat(
+                    tmp_data,
+                    label=project.image.data_label,
+                    size_mib=project.image.data_size_mib,
+                    epoch=epoch,
+                )
+            outputs = {"cdrom.iso": _output(tmp_iso), "data.img": _output(tmp_data)}
+            for src in (tmp_iso, tmp_data):
+                with Path(src).open("rb+") as handle:
+                    os.fsync(handle.fileno())
+            tmp_iso.replace(cdrom)
+            tmp_data.replace(data)
+            fsync_dir(out)
+    except OSError as exc:  # disk full, permissions: name the file, leave no image behind
+        where = exc.filename or out
+        raise StorageError(f"cannot write {where}: {exc.strerror or exc}") from exc
+    doc = {
+        "format": 1,
+        "product": project.product.id,
+        "version": project.product.version,
+        "source_date_epoch": epoch,
+        "volume_label": project.image.volume_label,
+        "data_label": project.image.data_label,
+        "outputs": outputs,
+        "tools": _tool_versions(),
+        "steps": steps.times,
+        **info,
+        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files],
+    }
+    report_path = out / "build-report.json"
+    atomic_write(report_path, (json.dumps(doc, indent=2) + "\n").encode())
+    return BuildResult(cdrom=cdrom, data=data, report_path=report_path, report=doc)

@@ -1,0 +1,213 @@
+"""The portable Firefox: its enterprise policies, the profile template, and the copy.
+
+:func:`policies` and :func:`user_js` are pure functions of the project's settings; the
+policy names are Firefox's enterprise policy names (mozilla/policy-templates), spelt
+exactly. The CA reaches Firefox through ``Certificates`` → ``Install`` (a file in
+``distribution/certificates/``): no NSS database is shipped, since NSS names its objects
+from the clock and would break reproducibility.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from esecure.errors import UsageError
+
+__all__ = [
+    "CA_FILE_NAME",
+    "BrowserSettings",
+    "copy_firefox",
+    "firefox_executable",
+    "policies",
+    "policies_json",
+    "user_js",
+]
+
+CA_FILE_NAME = "e-secure-ca.pem"
+CLIENT_CERT_PREF = "security.default_personal_cert"
+CLIENT_CERT_VALUE = "Select Automatically"
+_EXECUTABLES = {"linux": ("firefox", "firefox-esr", "firefox-bin"), "windows": ("firefox.exe",)}
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    """What the browser's lock-down depends on."""
+
+    site: str
+    allowed_hosts: tuple[str, ...] = ()
+
+
+def _patterns(settings: BrowserSettings) -> list[str]:
+    """WebExtension match patterns (no ports: a pattern's host matches every port)."""
+    site_host = urlsplit(settings.site).hostname or ""
+    hosts = [site_host, *settings.allowed_hosts]
+    seen: list[str] = []
+    for host in hosts:
+        pattern = f"https://{host}/*"
+        if pattern not in seen:
+            seen.append(pattern)
+    return seen
+
+
+def policies(settings: BrowserSettings) -> dict[str, Any]:
+    """The ``policies`` object of ``distribution/policies.json``."""
+    return {
+        # No application updates: the key's updates (TUF) renew Firefox.
+        "DisableAppUpdate": True,
+        "AppAutoUpdate": False,
+        # No telemetry, studies or vendor messaging.
+        "DisableTelemetry": True,
+        "DisableFirefoxStudies": True,
+        "DisableFeedbackCommands": True,
+        "DisablePocket": True,
+        "UserMessaging": {
+            "ExtensionRecommendations": False,
+            "FeatureRecommendations": False,
+            "SkipOnboarding": True,
+            "MoreFromMozilla": False,
+            "Locked": True,
+        },
+        # No first-run, post-update or default-browser prompts.
+        "OverrideFirstRunPage": "",
+        "OverridePostUpdatePage": "",
+        "DontCheckDefaultBrowser": True,
+        "DisableDefaultBrowserAgent": True,
+        "DisableProfileImport": True,
+        "NoDefaultBookmarks": True,
+        # No add-ons at all.
+        "ExtensionSettings": {"*": {"installation_mode": "blocked"}},
+        "InstallAddonsPermission": {"Default": False},
+        "ExtensionUpdate": False,
+        # No way around the lock-down from inside.
+        "BlockAboutConfig": True,
+        "BlockAboutProfiles": True,
+        "DisableDeveloperTools": True,
+        "DisableSecurityBypass": {"InvalidCertificate": True, "SafeBrowsing": True},
+        # No saved passwords.
+        "PasswordManagerEnabled": False,
+        "OfferToSaveLogins": False,
+        # PDFs in the built-in viewer (seed rows E11/E12 removed by design).
+        "PDFjs": {"Enabled": True, "EnablePermissions": False},
+        "Handlers": {
+            "mimeTypes": {"application/pdf": {"action": "handleInternally", "ask": False}}
+        },
+        # The project's CA, and only it (no host roots imported).
+        "Certificates": {"ImportEnterpriseRoots": False, "Install": [CA_FILE_NAME]},
+        # The bank's site, locked, and nothing else.
+        "Homepage": {"URL": settings.site, "Locked": True, "StartPage": "homepage-locked"},
+        "WebsiteFilter": {"Block": ["<all_urls>"], "Exceptions": _patterns(settings)},
+        "CaptivePortal": False,
+        "NetworkPrediction": False,
+        "Preferences": {CLIENT_CERT_PREF: {"Value": CLIENT_CERT_VALUE, "Status": "locked"}},
+    }
+
+
+def policies_json(settings: BrowserSettings) -> bytes:
+    """The exact bytes of ``distribution/policies.json`` (sorted keys: reproducible)."""
+    return (json.dumps({"policies": policies(settings)}, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _js(value: str | bool | int) -> str:
+    return json.dumps(value)
+
+
+def user_js(settings: BrowserSettings) -> bytes:
+    """The profile template's ``user.js``: quiet (no background traffic) and pointed at the
+    site, with the client certificate chosen automatically (else headless Firefox waits on
+    an invisible dialog)."""
+    prefs: list[tuple[str, str | bool | int]] = [
+        ("browser.startup.homepage", settings.site),
+        ("browser.startup.page", 1),
+        ("browser.startup.homepage_override.mstone", "ignore"),
+        ("startup.homepage_welcome_url", ""),
+        ("browser.aboutwelcome.enabled", False),
+        ("browser.shell.checkDefaultBrowser", False),
+        (CLIENT_CERT_PREF, CLIENT_CERT_VALUE),
+        # telemetry and studies
+        ("datareporting.healthreport.uploadEnabled", False),
+        ("datareporting.policy.dataSubmissionEnabled", False),
+        ("toolkit.telemetry.enabled", False),
+        ("toolkit.telemetry.unified", False),
+        ("toolkit.telemetry.archive.enabled", False),
+        ("app.normandy.enabled", False),
+        ("app.shield.optoutstudies.enabled", False),
+        ("browser.ping-centre.telemetry", False),
+        # safe-browsing look-ups (the allow-list already confines navigation)
+        ("browser.safebrowsing.malware.enabled", False),
+        ("browser.safebrowsing.phishing.enabled", False),
+        ("browser.safebrowsing.downloads.enabled", False),
+        ("browser.safebrowsing.downloads.remote.enabled", False),
+        ("browser.safebrowsing.blockedURIs.enabled", False),
+        # captive-portal and connectivity checks
+        ("network.captive-portal-service.enabled", False),
+        ("network.connectivity-service.enabled", False),
+        # other background networking
+        ("network.prefetch-next", False),
+        ("network.dns.disablePrefetch", True),
+        ("network.http.speculative-parallel-limit", 0),
+        ("browser.urlbar.speculativeConnect.enabled", False),
+        ("network.trr.mode", 5),
+        ("extensions.update.enabled", False),
+        ("extensions.getAddons.cache.enabled", False),
+        ("media.gmp-manager.url", ""),
+        ("media.gmp-gmpopenh264.enabled", False),
+        ("browser.newtabpage.enabled", False),
+        ("browser.newtabpage.activity-stream.feeds.telemetry", False),
+        ("browser.newtabpage.activity-stream.feeds.topsites", False),
+        ("browser.region.network.url", ""),
+        ("identity.fxaccounts.enabled", False),
+        ("geo.enabled", False),
+    ]
+    lines = ["// e-secure profile template: written by `esecure build`, do not edit."]
+    lines += [f"user_pref({_js(name)}, {_js(value)});" for name, value in prefs]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def firefox_executable(directory: Path, platform: str) -> Path | None:
+    """The Firefox program in an installation directory, or None."""
+    for name in _EXECUTABLES[platform]:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def copy_firefox(
+    source: Path,
+    dest: Path,
+    platform: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Copy an installation with symlinks dereferenced (Debian's relative links would break),
+    files 0644 or 0755 (executable when the source is); ``distribution/`` is left out: the
+    build writes its own."""
+    if not source.is_dir() or firefox_executable(source, platform) is None:
+        raise UsageError(
+            f"no Firefox for {platform} in {source}: expected one of "
+            f"{', '.join(_EXECUTABLES[platform])} there. Install firefox-esr or correct "
+            f"[firefox] {platform} in esecure.toml",
+            code="ES910",
+        )
+    files: list[Path] = []
+    for directory, dirs, names in os.walk(source, followlinks=True):
+        base = Path(directory)
+        if base == source:
+            dirs[:] = [d for d in dirs if d != "distribution"]
+        dirs.sort()
+        files.extend(base / n for n in sorted(names))
+    total = sum(f.stat().st_size for f in files)
+    done = 0
+    for f in files:
+        target = dest / f.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, target)  # follows symlinks: the bytes, not the link
+        target.chmod(0o755 if f.stat().st_mode & 0o111 else 0o644)
+        done += f.stat().st_size
+        if progress is not None:
+            progress(done, total)

@@ -1,0 +1,312 @@
+"""The launcher, frozen: the PyInstaller bootstrap and the application's ``lib/<platform>``.
+
+A *launcher directory* (what ``--launcher-dir PLATFORM=DIR`` takes, and what
+:func:`freeze_launcher` writes) holds, for one platform::
+
+    <launcher_name>[.exe]     the bootstrap executable (PyInstaller onedir)
+    runtime-<platform>/       its contents directory (Python runtime + stdlib)
+    lib/<platform>/           the esecure package and its run-time dependencies, .pyc
+                              compiled (unchecked-hash: valid on a read-only medium)
+
+Both parts are reproducible: PyInstaller runs with ``PYTHONHASHSEED=0`` and
+``SOURCE_DATE_EPOCH``; lib/ is copied in sorted order and compiled with fixed paths.
+"""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import esecure
+from esecure.errors import ToolError, UsageError
+from esecure.launcher.bootstrap import platform_name
+
+__all__ = [
+    "EXCLUDED_DISTRIBUTIONS",
+    "LAUNCHER_ROOTS",
+    "assemble_lib",
+    "check_launcher_dir",
+    "contents_dir",
+    "executable_name",
+    "freeze_launcher",
+    "runtime_distributions",
+]
+
+# What the launcher imports at run time (the closure of their requirements is shipped).
+LAUNCHER_ROOTS = ("cryptography", "packaging", "platformdirs", "tufup", "pywebview")
+# Never shipped: build tools (tufup.repo needs setuptools; the launcher never imports it).
+EXCLUDED_DISTRIBUTIONS = frozenset(
+    {"setuptools", "pip", "wheel", "pyinstaller", "pyinstaller-hooks-contrib", "esecure"}
+)
+FREEZE_TIMEOUT = 900
+_SKIP_PARTS = {"__pycache__"}
+
+
+def executable_name(launcher_name: str, platform: str) -> str:
+    """``e-secure`` on Linux, ``e-secure.exe`` on Windows."""
+    return f"{launcher_name}.exe" if platform == "windows" else launcher_name
+
+
+def contents_dir(platform: str) -> str:
+    """The PyInstaller contents directory of a platform's bootstrap."""
+    return f"runtime-{platform}"
+
+
+def build_scripts_dir() -> Path:
+    """Where the PyInstaller spec lives (a source checkout: build_scripts/)."""
+    here = Path(esecure.__file__).resolve().parents[2] / "build_scripts"
+    if not (here / "bootstrap.spec").is_file():
+        raise ToolError(
+            f"the PyInstaller spec is not at {here}/bootstrap.spec; freeze from a source "
+            "checkout of e-secure (pip install -e .), or pass --launcher-dir",
+            code="ES913",
+        )
+    return here
+
+
+# --- lib/<platform> -------------------------------------------------------------------
+
+
+def runtime_distributions(
+    roots: Iterable[str] = LAUNCHER_ROOTS,
+) -> list[metadata.Distribution]:
+    """The installed distributions the launcher needs: the roots and their requirements
+    (with the extras asked for, markers evaluated for this interpreter), sorted by name."""
+    found: dict[str, metadata.Distribution] = {}
+    done: set[tuple[str, str]] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(r, frozenset()) for r in roots]
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        if key in EXCLUDED_DISTRIBUTIONS:
+            continue
+        try:
+            dist = found.get(key) or metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise ToolError(
+                f"the launcher needs {name}, which is not installed here", code="ES913"
+            ) from None
+        found[key] = dist
+        for extra in sorted(extras | {""}):
+            if (key, extra) in done:
+                continue
+            done.add((key, extra))
+            for text in dist.requires or []:
+                req = Requirement(text)
+                if req.marker is None:
+                    active = extra == ""
+                else:
+                    active = req.marker.evaluate({"extra": extra})
+                if active:
+                    todo.append((req.name, frozenset(req.extras)))
+    return [found[k] for k in sorted(found)]
+
+
+def _dist_files(dist: metadata.Distribution) -> list[tuple[Path, str]]:
+    """(source path, relative destination) of a distribution's importable files."""
+    out = []
+    for f in dist.files or []:
+        rel = f.as_posix()
+        if rel.startswith(("..", "/")) or _SKIP_PARTS & set(f.parts):
+            continue
+        if f.parts[0].endswith(".dist-info") and f.name not in ("METADATA", "top_level.txt"):
+            continue  # RECORD, INSTALLER, direct_url.json: install-time details, not needed
+        if rel.endswith((".pyc", ".pth")):
+            continue
+        src = Path(str(f.locate()))
+        if src.is_file():
+            out.append((src, rel))
+    return out
+
+
+def _esecure_files() -> list[tuple[Path, str]]:
+    package = Path(esecure.__file__).resolve().parent
+    out = []
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package.parent)
+        if path.is_file() and not (_SKIP_PARTS & set(rel.parts)) and path.suffix != ".pyc":
+            out.append((path, rel.as_posix()))
+    return out
+
+
+def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Copy esecure and its run-time distributions into ``dest`` and compile them.
+
+    Returns the distribution names shipped.
+    """
+    dists = runtime_distributions()
+    files = list(_esecure_files())
+    for dist in dists:
+        files.extend(_dist_files(dist))
+    for src, rel in sorted(files, key=lambda t: t[1]):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        target.chmod(0o755 if src.suffix == ".so" else 0o644)
+    if progress is not None:
+        progress(f"lib: {len(files)} files from {len(dists) + 1} distributions; compiling")
+    for src in sorted(dest.rglob("*.py")):
+        rel = src.relative_to(dest).as_posix()
+        try:
+            py_compile.compile(
+                str(src),
+                dfile=rel,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError:
+            continue  # py2-only or template files some packages ship: never imported
+    for pyc in dest.rglob("*.pyc"):
+        pyc.chmod(0o644)
+    return ["esecure", *(d.metadata["Name"] for d in dists)]
+
+
+# --- the bootstrap -------------------------------------------------------------------------
+
+
+def _run_pyinstaller(
+    name: str, platform: str, work: Path, epoch: int, log: Callable[[str], None]
+) -> Path:
+    spec = build_scripts_dir() / "bootstrap.spec"
+    bootstrap = Path(esecure.__file__).resolve().parent / "launcher" / "bootstrap.py"
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "ESECURE_FREEZE_SCRIPT": str(bootstrap),
+        "ESECURE_FREEZE_NAME": name,
+        "ESECURE_FREEZE_CONTENTS": contents_dir(platform),
+        "TZ": "UTC",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        str(spec),
+        "--noconfirm",
+        "--clean",
+        "--log-level",
+        "INFO",
+        "--distpath",
+        str(work / "dist"),
+        "--workpath",
+        str(work / "build"),
+    ]
+    log("freezing the bootstrap with PyInstaller (about a minute)")
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=work,
+    )
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(FREEZE_TIMEOUT, stop)
+    timer.start()
+    tail: list[str] = []
+    shown: str | None = None
+    try:
+        assert proc.stderr is not None  # noqa: S101 - Popen was given stderr=PIPE
+        for line in proc.stderr:
+            tail = [*tail[-20:], line.rstrip()]
+            phase = _phase(line)
+            if phase and phase != shown:
+                shown = phase
+                log(f"  PyInstaller: {phase}")
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise ToolError(f"PyInstaller did not finish in {FREEZE_TIMEOUT} s", code="ES913")
+    if code != 0:
+        raise ToolError(
+            f"PyInstaller failed (exit {code}): {' | '.join(tail)[-800:]}", code="ES913"
+        )
+    return work / "dist" / name
+
+
+_PHASES = (
+    ("Initializing module dependency graph", "analysing the standard library"),
+    ("Looking for dynamic libraries", "collecting shared libraries"),
+    ("Building PYZ", "building the Python archive"),
+    ("Building EXE", "building the executable"),
+    ("Building COLLECT", "assembling the onedir tree"),
+)
+
+
+def _phase(line: str) -> str | None:
+    """The progress message for a PyInstaller log line, if it starts a phase."""
+    for marker, message in _PHASES:
+        if marker in line:
+            return message
+    return None
+
+
+def freeze_launcher(
+    out: Path,
+    *,
+    launcher_name: str,
+    epoch: int,
+    log: Callable[[str], None] = lambda _m: None,
+) -> Path:
+    """Freeze the host platform's launcher directory into ``out`` (which must not exist)."""
+    platform = platform_name()
+    name = executable_name(launcher_name, platform)
+    with tempfile.TemporaryDirectory(prefix="esecure-freeze-") as tmp:
+        frozen = _run_pyinstaller(launcher_name, platform, Path(tmp), epoch, log)
+        out.mkdir(parents=True)
+        shutil.move(str(frozen / name), out / name)
+        shutil.move(str(frozen / contents_dir(platform)), out / contents_dir(platform))
+    log("assembling lib/ from the installed distributions")
+    assemble_lib(out / "lib" / platform, progress=log)
+    check_launcher_dir(out, platform, launcher_name)
+    return out
+
+
+def check_launcher_dir(directory: Path, platform: str, launcher_name: str) -> None:
+    """Raise ES916 naming what a launcher directory lacks."""
+    name = executable_name(launcher_name, platform)
+    needed = [
+        (directory / name, "the bootstrap executable"),
+        (directory / contents_dir(platform), "its contents directory"),
+        (directory / "lib" / platform / "esecure" / "launcher" / "app.py", "the application"),
+    ]
+    for path, what in needed:
+        if not path.exists():
+            raise UsageError(
+                f"{directory} is not a {platform} launcher directory: {what} {path} is missing",
+                code="ES916",
+            )
+
+
+_SPEC = re.compile(r"(?P<platform>linux|windows|macos)=(?P<dir>.+)")
+
+
+def parse_launcher_dir(value: str) -> tuple[str, Path]:
+    """``PLATFORM=DIR`` from the command line."""
+    match = _SPEC.fullmatch(value)
+    if not match:
+        raise UsageError(
+            f"--launcher-dir {value!r}: expected PLATFORM=DIR with PLATFORM linux, windows "
+            "or macos",
+            code="ES916",
+        )
+    return match.group("platform"), Path(match.group("dir"))

@@ -1,0 +1,66 @@
+"""File-system adapters around the manifest: walk a tree, hash and observe files.
+
+No decisions here: :mod:`esecure.bundle.manifest` decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from esecure.bundle.manifest import FileEntry, Manifest, Observed
+
+__all__ = ["entries", "hash_file", "observe", "walk_files"]
+
+_CHUNK = 1 << 20
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def walk_files(root: Path) -> list[str]:
+    """Every regular file under ``root`` as a sorted POSIX path (symlinks are refused)."""
+    out: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        base = Path(directory)
+        for name in files:
+            path = base / name
+            if path.is_symlink():
+                raise ValueError(f"{path} is a symbolic link; the image holds only files")
+            out.append(path.relative_to(root).as_posix())
+    return sorted(out)
+
+
+def entries(root: Path, paths: list[str]) -> list[FileEntry]:
+    """Manifest entries for ``paths`` under ``root``."""
+    return [
+        FileEntry(path=p, size=(root / p).stat().st_size, sha256=hash_file(root / p)) for p in paths
+    ]
+
+
+def observe(
+    root: Path, manifest: Manifest, full_hash: Callable[[str], bool]
+) -> dict[str, Observed]:
+    """Size of every listed file, and its hash where ``full_hash(path)`` says so."""
+    out: dict[str, Observed] = {}
+    for entry in manifest.files:
+        path = root / entry.path
+        try:
+            size = path.stat().st_size
+            digest = hash_file(path) if full_hash(entry.path) and size == entry.size else None
+        except FileNotFoundError:
+            out[entry.path] = Observed(size=None)
+        except OSError as exc:
+            out[entry.path] = Observed(size=None, error=exc.strerror or str(exc))
+        else:
+            out[entry.path] = Observed(size=size, sha256=digest)
+    return out

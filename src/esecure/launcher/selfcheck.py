@@ -1,0 +1,170 @@
+"""The launcher's self-check at every start: is this key what the bank signed? (seed row E1)
+
+Sized for a start over USB 2: the manifest's signature, every listed file's presence and
+size, and full SHA-256 of the launcher's own files (bootstrap, runtime, lib/), trust/,
+product.json, the profile template and Firefox's distribution/ (its policies and CA) — not
+of Firefox's large binaries, which ``esecure verify`` and diagnostics hash in full.
+
+The decision is :mod:`esecure.bundle.manifest`'s (the same code as ``esecure verify``);
+this module only reads. A changed or missing file is ES101 (E1, "the key is damaged"),
+a listed file that exists but cannot be opened is ES102 (E4, an antivirus blocking it);
+both name the file. The public key checked against is the one in trust/ on the read-only
+medium: the self-check detects damage and tampering of a copy, while a forger able to
+write a whole medium is answered by ``esecure verify`` with the project's own key and by
+the server refusing unknown serials.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from esecure.bundle.hostpolicy import (
+    GPO_KEY,
+    RegistryTree,
+    Weakening,
+    gpo_policies,
+    read_linux_host_policies,
+    weakenings,
+)
+from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, compare, verify_manifest
+from esecure.bundle.tree import observe
+from esecure.errors import IntegrityError, StorageError
+
+__all__ = [
+    "PUBLIC_KEY",
+    "SelfCheck",
+    "hashed_at_start",
+    "host_policy_weakenings",
+    "read_windows_group_policies",
+    "self_check",
+]
+
+PUBLIC_KEY = "trust/image-signing.pub.pem"
+_MAX_NAMED = 5
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """A passed self-check: how much it covered and how long it took."""
+
+    files: int
+    hashed: int
+    seconds: float
+
+
+def hashed_at_start(platform: str, launcher_name: str) -> Callable[[str], bool]:
+    """Which paths get a full hash at every start (pure)."""
+    exe = f"{launcher_name}.exe" if platform == "windows" else launcher_name
+    prefixes = (
+        "trust/",
+        f"runtime-{platform}/",
+        f"lib/{platform}/",
+        "profile/",
+        f"firefox/{platform}/distribution/",
+    )
+    exact = {exe, "product.json", "autorun.inf", "autorun.sh"}
+
+    def predicate(path: str) -> bool:
+        return path in exact or path.startswith(prefixes)
+
+    return predicate
+
+
+def _read(root: Path, name: str) -> bytes:
+    try:
+        return (root / name).read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(f"self-check: {name} is missing", code="ES101") from None
+    except OSError as exc:
+        raise StorageError(
+            f"self-check: {name} cannot be opened ({exc.strerror or exc})", code="ES102"
+        ) from None
+
+
+def self_check(root: Path, *, platform: str, launcher_name: str) -> SelfCheck:
+    """Check the medium at ``root``; raise ES101/ES102 naming the culprit file(s)."""
+    start = time.perf_counter()
+    data = _read(root, MANIFEST_NAME)
+    signature = _read(root, SIGNATURE_NAME)
+    public_key = _read(root, PUBLIC_KEY)
+    try:
+        manifest = verify_manifest(data, signature, public_key)
+    except IntegrityError as exc:
+        raise IntegrityError(f"self-check: {exc.detail}", code="ES101") from None
+    predicate = hashed_at_start(platform, launcher_name)
+    observed = observe(root, manifest, predicate)
+    mismatches = compare(manifest, observed)
+    if mismatches:
+        named = "; ".join(m.render() for m in mismatches[:_MAX_NAMED])
+        more = len(mismatches) - _MAX_NAMED
+        detail = f"self-check: {named}" + (f" (and {more} more)" if more > 0 else "")
+        if all(m.problem == "unreadable" for m in mismatches):
+            raise StorageError(detail, code="ES102")
+        raise IntegrityError(detail, code="ES101")
+    hashed = sum(1 for o in observed.values() if o.sha256 is not None)
+    return SelfCheck(len(manifest.files), hashed, time.perf_counter() - start)
+
+
+def host_policy_weakenings(
+    root: Path, platform: str, host_policies: dict[str, Any] | None = None
+) -> list[Weakening]:
+    """What the host's Firefox policies would change about the key's (Linux: replace)."""
+    import json  # noqa: PLC0415
+
+    key_file = root / "firefox" / platform / "distribution" / "policies.json"
+    try:
+        key = json.loads(key_file.read_bytes())["policies"]
+    except (OSError, ValueError, KeyError):
+        return []  # the self-check reports a broken key file; nothing to compare here
+    if platform == "linux":
+        host = read_linux_host_policies() if host_policies is None else host_policies
+        return weakenings(key, host, "replace")
+    host = read_windows_group_policies() if host_policies is None else host_policies
+    return weakenings(key, host, "merge")
+
+
+_MAX_ENTRIES = 10_000  # bounds every registry enumeration
+
+
+def read_windows_group_policies() -> dict[str, Any] | None:
+    """Firefox's Group Policy on this Windows host (HKLM over HKCU); None elsewhere."""
+    import importlib  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    host: str = sys.platform  # a plain str: mypy would prune the Windows branch otherwise
+    if not host.startswith("win"):
+        return None
+    winreg: Any = importlib.import_module("winreg")  # pragma: no cover - Windows only
+
+    def read(root: Any, path: str, depth: int = 0) -> RegistryTree | None:  # noqa: ANN401  # pragma: no cover
+        try:
+            key = winreg.OpenKey(root, path)
+        except OSError:
+            return None
+        with key:
+            values: dict[str, object] = {}
+            for i in range(_MAX_ENTRIES):
+                try:
+                    name, data, _kind = winreg.EnumValue(key, i)
+                except OSError:
+                    break
+                values[name] = data
+            subkeys: dict[str, RegistryTree] = {}
+            for i in range(_MAX_ENTRIES if depth < 8 else 0):
+                try:
+                    sub = winreg.EnumKey(key, i)
+                except OSError:
+                    break
+                tree = read(root, f"{path}\\{sub}", depth + 1)
+                if tree is not None:
+                    subkeys[sub] = tree
+        return values, subkeys
+
+    found = gpo_policies(  # pragma: no cover - Windows only
+        read(winreg.HKEY_LOCAL_MACHINE, GPO_KEY), read(winreg.HKEY_CURRENT_USER, GPO_KEY)
+    )
+    return found or None  # pragma: no cover - Windows only

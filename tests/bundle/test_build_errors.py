@@ -1,0 +1,85 @@
+"""Bad input to `esecure build`: one clear message, the right code and exit, no image left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from esecure.cli import cli
+
+
+def _build(project: Path, out: Path, *args: str):
+    return CliRunner().invoke(
+        cli, ["--lang", "en", "build", str(project), "--out", str(out), *args]
+    )
+
+
+def _no_image(out: Path) -> bool:
+    return not (out / "cdrom.iso").exists() and not (out / "data.img").exists()
+
+
+def test_project_failing_check_is_exit_2(demo_project, tmp_path):
+    """A project that fails `esecure check` stops the build with its problems (ES901)."""
+    config = demo_project / "esecure.toml"
+    config.write_text(
+        config.read_text().replace('volume_label = "E_SECURE"', 'volume_label = "bad label"')
+    )
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "ES901" in result.output
+    assert "volume_label" in result.output
+    assert _no_image(tmp_path / "out")
+
+
+def test_missing_firefox_is_es910(demo_project, tmp_path):
+    """A [firefox] linux folder without Firefox is named (ES910, exit 2) before freezing."""
+    empty = tmp_path / "no-firefox"
+    empty.mkdir()
+    config = demo_project / "esecure.toml"
+    config.write_text(config.read_text().replace('"/usr/lib/firefox-esr"', f'"{empty}"'))
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "ES910" in result.output
+    assert str(empty) in result.output
+    assert "freeze" not in result.output
+    assert _no_image(tmp_path / "out")
+
+
+def test_guide_name_too_long_for_joliet_is_es911(demo_project, tmp_path):
+    """A guide file whose name Joliet would truncate stops the build (ES911), named."""
+    name = "a-very-long-name-for-a-page-of-the-user-guide-of-the-e-secure-key.html"
+    (demo_project / "assets" / "guide" / name).write_text("<p>x</p>")
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "ES911" in result.output
+    assert name in result.output
+    assert _no_image(tmp_path / "out")
+
+
+def test_incomplete_launcher_dir_is_es916(demo_project, tmp_path):
+    """--launcher-dir pointing at a folder without a frozen launcher is named (ES916)."""
+    empty = tmp_path / "frozen"
+    empty.mkdir()
+    result = _build(demo_project, tmp_path / "out", "--launcher-dir", f"linux={empty}")
+    assert result.exit_code == 2
+    assert "ES916" in result.output
+    assert "bootstrap executable" in result.output
+
+
+def test_malformed_launcher_dir_option(demo_project, tmp_path):
+    """--launcher-dir without PLATFORM= is a usage error naming the value."""
+    result = _build(demo_project, tmp_path / "out", "--launcher-dir", "/somewhere")
+    assert result.exit_code == 2
+    assert "PLATFORM=DIR" in result.output
+
+
+def test_missing_guide_or_icon_is_named(demo_project, tmp_path):
+    """A missing guide or icon stops the build at the check, naming the file (exit 2)."""
+    (demo_project / "assets" / "guide" / "index.html").unlink()
+    (demo_project / "assets" / "icon.ico").unlink()
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "[branding] guide" in result.output
+    assert "[branding] icon_ico" in result.output
+    assert _no_image(tmp_path / "out")

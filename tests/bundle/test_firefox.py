@@ -1,0 +1,198 @@
+"""Firefox policies, the profile template, the copy, and host-policy detection."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from esecure.bundle.firefox import (
+    BrowserSettings,
+    copy_firefox,
+    policies,
+    policies_json,
+    user_js,
+)
+from esecure.bundle.hostpolicy import gpo_policies, read_linux_host_policies, weakenings
+from esecure.errors import UsageError
+
+SETTINGS = BrowserSettings(
+    site="https://bank.example:8443/portal/", allowed_hosts=("static.bank.example", "*.cdn.example")
+)
+
+
+def test_policies_lock_the_browser_down():
+    """Each lock-down the issue lists is present, with Firefox's own policy names."""
+    p = policies(SETTINGS)
+    assert p["DisableAppUpdate"] is True
+    assert p["DisableTelemetry"] is True
+    assert p["DisableFirefoxStudies"] is True
+    assert p["OverrideFirstRunPage"] == ""
+    assert p["DontCheckDefaultBrowser"] is True
+    assert p["ExtensionSettings"] == {"*": {"installation_mode": "blocked"}}
+    assert p["BlockAboutConfig"] is True
+    assert p["BlockAboutProfiles"] is True
+    assert p["PasswordManagerEnabled"] is False
+    assert p["PDFjs"]["Enabled"] is True
+    assert p["Handlers"]["mimeTypes"]["application/pdf"]["action"] == "handleInternally"
+    assert p["Certificates"]["Install"] == ["e-secure-ca.pem"]
+    assert p["Homepage"] == {
+        "URL": "https://bank.example:8443/portal/",
+        "Locked": True,
+        "StartPage": "homepage-locked",
+    }
+    assert p["Preferences"]["security.default_personal_cert"] == {
+        "Value": "Select Automatically",
+        "Status": "locked",
+    }
+
+
+def test_website_filter_allows_only_the_site_and_listed_hosts():
+    """Everything is blocked but the site's host and the configured hosts (any port)."""
+    assert policies(SETTINGS)["WebsiteFilter"] == {
+        "Block": ["<all_urls>"],
+        "Exceptions": [
+            "https://bank.example/*",
+            "https://static.bank.example/*",
+            "https://*.cdn.example/*",
+        ],
+    }
+
+
+def test_policies_json_is_stable_bytes():
+    """Same settings, same bytes; the file parses back to the policies."""
+    assert policies_json(SETTINGS) == policies_json(SETTINGS)
+    assert json.loads(policies_json(SETTINGS)) == {"policies": policies(SETTINGS)}
+
+
+def test_user_js_prefs_parse_back():
+    """Every line is a user_pref with a JSON value; the key prefs are there."""
+    prefs = {}
+    for line in user_js(SETTINGS).decode().splitlines()[1:]:
+        match = re.fullmatch(r'user_pref\(("[^"]+"), (.+)\);', line)
+        assert match, line
+        prefs[json.loads(match.group(1))] = json.loads(match.group(2))
+    assert prefs["browser.startup.homepage"] == SETTINGS.site
+    assert prefs["security.default_personal_cert"] == "Select Automatically"
+    assert prefs["toolkit.telemetry.enabled"] is False
+    assert prefs["browser.safebrowsing.malware.enabled"] is False
+    assert prefs["network.captive-portal-service.enabled"] is False
+    assert prefs["network.connectivity-service.enabled"] is False
+
+
+def test_copy_dereferences_links_and_skips_distribution(tmp_path):
+    """Symlinked files become files, modes are normalised, distribution/ is not copied."""
+    src = tmp_path / "ff"
+    (src / "browser").mkdir(parents=True)
+    (src / "firefox-esr").write_bytes(b"bin")
+    (src / "firefox-esr").chmod(0o700)
+    (src / "firefox-bin").symlink_to("firefox-esr")
+    (src / "shared").mkdir()
+    (src / "shared" / "x.txt").write_text("x")
+    (src / "browser" / "defaults").symlink_to("../shared")
+    (src / "distribution").mkdir()
+    (src / "distribution" / "policies.json").write_text("{}")
+    dest = tmp_path / "out"
+    seen = []
+    copy_firefox(src, dest, "linux", progress=lambda d, t: seen.append((d, t)))
+    assert not (dest / "firefox-bin").is_symlink()
+    assert (dest / "firefox-bin").read_bytes() == b"bin"
+    assert (dest / "firefox-bin").stat().st_mode & 0o777 == 0o755
+    assert (dest / "browser" / "defaults" / "x.txt").read_text() == "x"
+    assert (dest / "shared" / "x.txt").stat().st_mode & 0o777 == 0o644
+    assert not (dest / "distribution").exists()
+    assert seen[-1][0] == seen[-1][1]
+
+
+def test_missing_firefox_is_es910(tmp_path):
+    """A directory without a Firefox program is named with ES910."""
+    with pytest.raises(UsageError, match="no Firefox for linux") as info:
+        copy_firefox(tmp_path, tmp_path / "out", "linux")
+    assert info.value.code == "ES910"
+    assert not (tmp_path / "out").exists()
+
+
+KEY = policies(SETTINGS)
+
+
+def test_no_host_policies_no_weakening():
+    """A host without policies changes nothing."""
+    assert weakenings(KEY, None, "replace") == []
+    assert weakenings(KEY, {}, "merge") == []
+
+
+def test_linux_host_file_replaces_the_keys():
+    """On Linux a host file drops every key policy it lacks, and changes what it sets."""
+    host = dict(KEY)
+    del host["WebsiteFilter"]
+    host["BlockAboutConfig"] = False
+    found = {w.policy: w for w in weakenings(KEY, host, "replace")}
+    assert set(found) == {"BlockAboutConfig", "WebsiteFilter"}
+    assert found["WebsiteFilter"].host_value is None
+    assert "removed" in found["WebsiteFilter"].render()
+
+
+def test_windows_group_policy_merges():
+    """Merged Group Policy weakens only by changing a key policy or adding a risky one."""
+    host = {"BlockAboutConfig": False, "Proxy": {"Mode": "manual"}, "DisplayMenuBar": "always"}
+    assert [w.policy for w in weakenings(KEY, host, "merge")] == ["BlockAboutConfig", "Proxy"]
+
+
+def test_identical_host_policies_are_fine():
+    """A host that repeats the key's policies weakens nothing, in either mode."""
+    assert weakenings(KEY, dict(KEY), "replace") == []
+    assert weakenings(KEY, dict(KEY), "merge") == []
+
+
+def test_reading_host_policies(tmp_path):
+    """Missing: None; valid: its policies; malformed: reported, never ignored."""
+    path = tmp_path / "policies.json"
+    assert read_linux_host_policies(path) is None
+    path.write_text('{"policies": {"DisableTelemetry": false}}')
+    assert read_linux_host_policies(path) == {"DisableTelemetry": False}
+    path.write_text("{not json")
+    bad = read_linux_host_policies(path)
+    assert bad is not None
+    assert list(bad) == ["(malformed host policies file)"]
+
+
+def test_group_policy_registry_becomes_policies():
+    """DWORDs, numbered list keys, nested keys and JSON text read as Firefox reads them."""
+    hklm = (
+        {"BlockAboutConfig": 0, "ExtensionSettings": '{"*": {"installation_mode": "allowed"}}'},
+        {
+            "Certificates": ({"ImportEnterpriseRoots": 1}, {"Install": ({"1": "corp.pem"}, {})}),
+            "Homepage": ({"URL": "https://intranet/", "Locked": 1}, {}),
+        },
+    )
+    hkcu = ({"BlockAboutConfig": 1, "DisplayMenuBar": "always"}, {})
+    assert gpo_policies(hklm, hkcu) == {
+        "BlockAboutConfig": 0,  # HKLM wins over HKCU
+        "DisplayMenuBar": "always",
+        "ExtensionSettings": {"*": {"installation_mode": "allowed"}},
+        "Certificates": {"ImportEnterpriseRoots": 1, "Install": ["corp.pem"]},
+        "Homepage": {"URL": "https://intranet/", "Locked": 1},
+    }
+    assert gpo_policies(None, None) == {}
+
+
+def test_group_policy_dwords_equal_to_the_keys_are_no_weakening():
+    """DWORD 1 for a key's true (and nested ones) is the same policy, not a false alarm."""
+    host = gpo_policies(
+        ({"BlockAboutConfig": 1}, {"PDFjs": ({"Enabled": 1, "EnablePermissions": 0}, {})}), None
+    )
+    assert weakenings(KEY, host, "merge") == []
+
+
+def test_domain_policies_that_weaken_the_key_are_found():
+    """A domain PC re-enabling about:config and importing its roots is reported."""
+    host = gpo_policies(
+        (
+            {"BlockAboutConfig": 0},
+            {"Certificates": ({"ImportEnterpriseRoots": 1}, {})},
+        ),
+        None,
+    )
+    found = [w.policy for w in weakenings(KEY, host, "merge")]
+    assert found == ["BlockAboutConfig", "Certificates"]

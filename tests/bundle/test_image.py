@@ -1,0 +1,226 @@
+"""The demo image, built for real, read back by pycdlib and xorriso, and run."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import subprocess
+import sys
+
+import pycdlib
+import pytest
+
+from esecure.autorun import AutorunSpec, autorun_inf
+from esecure.bundle.manifest import MANIFEST_NAME
+
+pytestmark = pytest.mark.slow
+
+
+def _pycdlib(path):
+    reader = pycdlib.PyCdlib()
+    reader.open(str(path))
+    return reader
+
+
+def _get(reader, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    reader.get_file_from_iso_fp(buf, **kwargs)
+    return buf.getvalue()
+
+
+def _tree(reader, **kwargs) -> set[str]:
+    out = set()
+    for directory, _dirs, files in reader.walk(**kwargs):
+        base = directory.rstrip("/")
+        out.update(f"{base}/{f}" for f in files)
+    return out
+
+
+def test_layout_holds_every_part(extracted):
+    """The CD-ROM root holds autorun, launcher, runtime, lib, Firefox, profile, trust, guide."""
+    for rel in (
+        "autorun.inf",
+        "autorun.sh",
+        "e-secure",
+        "e-secure.ico",
+        "runtime-linux",
+        "lib/linux/esecure/launcher/app.py",
+        "lib/linux/cryptography",
+        "firefox/linux/distribution/policies.json",
+        "firefox/linux/distribution/certificates/e-secure-ca.pem",
+        "profile/user.js",
+        "trust/ca.pem",
+        "trust/image-signing.pub.pem",
+        "product.json",
+        "guide/index.html",
+        "MANIFEST.json",
+        "MANIFEST.json.sig",
+        "branding/logo.png",
+    ):
+        assert (extracted / rel).exists(), rel
+    assert not (extracted / "lib/linux/setuptools").exists()
+    assert list((extracted / "lib/linux/esecure/__pycache__").glob("*.pyc"))
+
+
+def test_pycdlib_reads_label_joliet_and_rock_ridge(demo_image):
+    """pycdlib sees the volume label, and the same files in the Joliet and Rock Ridge trees."""
+    reader = _pycdlib(demo_image.cdrom)
+    try:
+        assert reader.pvd.volume_identifier.rstrip() == b"E_SECURE"
+        rr = _tree(reader, rr_path="/")
+        joliet = _tree(reader, joliet_path="/")
+        assert rr == joliet
+        assert "/firefox/linux/distribution/policies.json" in rr
+        inf = _get(reader, rr_path="/autorun.inf")
+        assert inf == _get(reader, joliet_path="/autorun.inf")
+        assert inf.count(b"\r\n") == inf.count(b"\n") > 0
+        launcher = _get(reader, rr_path="/e-secure")
+        assert launcher[:4] == b"\x7fELF"
+        assert launcher == _get(reader, joliet_path="/e-secure")
+    finally:
+        reader.close()
+
+
+def test_xorriso_agrees_with_pycdlib(demo_image, extracted):
+    """xorriso's extraction has the autorun.inf and launcher bytes pycdlib reads."""
+    reader = _pycdlib(demo_image.cdrom)
+    try:
+        assert (extracted / "autorun.inf").read_bytes() == _get(reader, rr_path="/autorun.inf")
+        assert (extracted / "e-secure").read_bytes() == _get(reader, rr_path="/e-secure")
+    finally:
+        reader.close()
+    pvd = subprocess.run(
+        ["xorriso", "-indev", str(demo_image.cdrom), "-pvd_info"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Volume Id    : E_SECURE" in pvd.stdout
+    joliet = subprocess.run(
+        ["xorriso", "-rockridge", "off", "-indev", str(demo_image.cdrom), "-ls", "/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for name in ("autorun.inf", "e-secure", "MANIFEST.json.sig", "runtime-linux"):
+        assert f"'{name}'" in joliet.stdout, name
+
+
+def _xorriso_files(iso, *mode: str) -> set[str]:
+    proc = subprocess.run(
+        ["xorriso", *mode, "-indev", str(iso), "-find", "/", "-type", "f"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return {line.strip("'") for line in proc.stdout.splitlines() if line.startswith("'/")}
+
+
+def test_xorriso_joliet_and_rock_ridge_trees_match_pycdlibs(demo_image):
+    """xorriso lists the same files as pycdlib, in the Joliet tree and in the Rock Ridge one."""
+    reader = _pycdlib(demo_image.cdrom)
+    try:
+        expected = _tree(reader, rr_path="/")
+    finally:
+        reader.close()
+    assert _xorriso_files(demo_image.cdrom) == expected
+    assert _xorriso_files(demo_image.cdrom, "-rockridge", "off") == expected
+
+
+def test_autorun_inf_is_the_writers(extracted):
+    """autorun.inf on the image is exactly what the writer makes for the demo project."""
+    spec = AutorunSpec(
+        launcher="e-secure.exe",
+        icon="e-secure.ico",
+        label="Demo Bank e-secure",
+        action="Sogecash Net: e-secure",
+        linux_launcher="e-secure",
+    )
+    assert (extracted / "autorun.inf").read_bytes() == autorun_inf(spec)
+
+
+def test_data_image_is_clean_fat(demo_image):
+    """fsck.fat -n finds data.img clean."""
+    proc = subprocess.run(
+        ["/usr/sbin/fsck.fat", "-n", str(demo_image.data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_build_report_lists_every_file(demo_image, extracted):
+    """build-report.json has each file's size and SHA-256, the tools, and the steps' times."""
+    report = json.loads((demo_image.out / "build-report.json").read_text())
+    manifest = json.loads((extracted / MANIFEST_NAME).read_text())
+    assert report["files"] == manifest["files"]
+    assert {"pyinstaller", "pycdlib", "python", "mkfs.fat"} <= set(report["tools"])
+    assert [s["step"] for s in report["steps"]][:2] == [
+        "check the project",
+        "freeze the linux launcher",
+    ]
+    assert report["outputs"]["cdrom.iso"]["size"] == demo_image.cdrom.stat().st_size
+    assert "will not update" in report["updates"]
+    assert "will not update" in demo_image.stderr
+
+
+def test_build_shows_progress(demo_image):
+    """The long steps report progress on the terminal."""
+    assert "Firefox: 100%" in demo_image.stderr
+    assert "ISO: 100%" in demo_image.stderr
+    assert "freezing the bootstrap" in demo_image.stderr
+    assert "PyInstaller: building the executable" in demo_image.stderr
+
+
+def test_launcher_from_the_image_prints_its_version(extracted):
+    """The extracted launcher runs: --version."""
+    proc = subprocess.run(
+        [str(extracted / "e-secure"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("e-secure ")
+
+
+def test_launcher_version_does_not_import_heavy_modules(extracted):
+    """--version, run from the image's lib/, imports neither tufup, setuptools nor crypto."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from esecure.launcher.app import main; main(['--version']);"
+        "print(sorted(m.split('.')[0] for m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(extracted / "lib" / "linux")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(ast.literal_eval(proc.stdout.splitlines()[-1]))
+    assert "esecure" in loaded
+    assert not loaded & {"tufup", "setuptools", "cryptography", "webview", "tuf", "requests"}
+
+
+def test_firefox_from_the_image_runs(extracted):
+    """The copied Firefox starts from the image (--version)."""
+    proc = subprocess.run(
+        [str(extracted / "firefox/linux/firefox-esr"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(extracted.parent)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Firefox" in proc.stdout

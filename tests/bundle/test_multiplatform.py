@@ -1,0 +1,58 @@
+"""One image for two platforms: each with its bootstrap, contents directory, lib/ and Firefox.
+
+The Windows launcher and Firefox are stand-ins (this machine cannot freeze for Windows);
+the Linux ones are the real frozen launcher from the demo image.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from esecure.bundle.manifest import MANIFEST_NAME
+
+from .conftest import copy_project, extract, run_build
+
+pytestmark = pytest.mark.slow
+
+
+def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
+    """Both bootstraps, runtime-*/, lib/*/ and firefox/*/ (with policies) are on the CD-ROM."""
+    windows = scratch / "win-launcher"
+    (windows / "runtime-windows").mkdir(parents=True)
+    (windows / "e-secure.exe").write_bytes(b"MZ stand-in")
+    (windows / "runtime-windows" / "python311.dll").write_bytes(b"dll stand-in")
+    app = windows / "lib" / "windows" / "esecure" / "launcher" / "app.py"
+    app.parent.mkdir(parents=True)
+    app.write_text("# stand-in\n")
+    firefox = scratch / "firefox-win"
+    firefox.mkdir()
+    (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
+    project = copy_project(demo_image.project, scratch / "proj")
+    config = project / "esecure.toml"
+    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    built = run_build(
+        project,
+        scratch / "out",
+        scratch,
+        args=("--launcher-dir", f"linux={extracted}", "--launcher-dir", f"windows={windows}"),
+    )
+    cd = extract(built.cdrom, scratch / "cd")
+    for rel in (
+        "e-secure",
+        "e-secure.exe",
+        "runtime-linux",
+        "runtime-windows/python311.dll",
+        "lib/linux/esecure/launcher/app.py",
+        "lib/windows/esecure/launcher/app.py",
+        "firefox/windows/firefox.exe",
+        "firefox/windows/distribution/policies.json",
+        "firefox/linux/distribution/policies.json",
+    ):
+        assert (cd / rel).exists(), rel
+    listed = {f["path"] for f in json.loads((cd / MANIFEST_NAME).read_text())["files"]}
+    assert {"e-secure.exe", "runtime-windows/python311.dll"} <= listed
+    report = json.loads((built.out / "build-report.json").read_text())
+    assert sorted(report["platforms"]) == ["linux", "windows"]
+    assert "freeze" not in " ".join(s["step"] for s in report["steps"])
