@@ -53,6 +53,7 @@ __all__ = [
     "CD_SLOT",
     "DATA_DIR_ENV",
     "MAX_FAILED_STARTS",
+    "POINTER_FILES",
     "SLOTS",
     "Choice",
     "Completion",
@@ -60,6 +61,7 @@ __all__ = [
     "cd_root",
     "check_slot",
     "choose",
+    "completion_path",
     "decode_completion",
     "decode_pointer",
     "encode_completion",
@@ -67,6 +69,7 @@ __all__ = [
     "main",
     "platform_name",
     "read_pointer",
+    "slot_dir",
     "write_pointer",
 ]
 
