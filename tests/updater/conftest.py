@@ -66,6 +66,12 @@ class Repo:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client stopped reading: fine
+            self.close_connection = True
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002, ARG002 - base signature
         return None
 

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from tuf.api import exceptions
 from tuf.ngclient.fetcher import FetcherInterface
@@ -29,6 +30,12 @@ class Fetcher(FetcherInterface):
         self.deadline = deadline
         self.progress: Callable[[int], None] | None = None
         self.server_time: dt.datetime | None = None
+        self._open: list[Any] = []
+
+    def close(self) -> None:
+        """Close responses that python-tuf stopped reading (too long, or an error)."""
+        while self._open:
+            self._open.pop().close()
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         if not url.startswith(("https://", "http://")):
@@ -40,6 +47,7 @@ class Fetcher(FetcherInterface):
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise exceptions.DownloadError(f"{url}: {exc}") from exc
+        self._open.append(response)
         date = response.headers.get("Date")
         if date:
             try:
@@ -48,7 +56,7 @@ class Fetcher(FetcherInterface):
                 self.server_time = None
         return self._chunks(response, url)
 
-    def _chunks(self, response: urllib.response.addinfourl, url: str) -> Iterator[bytes]:
+    def _chunks(self, response: Any, url: str) -> Iterator[bytes]:  # noqa: ANN401 - urllib's type
         with response:
             while True:
                 self._check_deadline(url)

@@ -212,6 +212,8 @@ class UpdateClient:
         except (exceptions.RepositoryError, exceptions.DownloadError, OSError) as exc:
             self.disk.remove(self.work)
             raise self._security(exc, "check") from exc
+        finally:
+            self._fetcher.close()
         self._updater = updater
         self._commit_metadata()
         self.cp("download.metadata-committed")
@@ -246,6 +248,7 @@ class UpdateClient:
             raise self._security(exc, "download") from exc
         finally:
             self._fetcher.progress = None
+            self._fetcher.close()
         data = dest.read_bytes()
         self.disk.remove(dest)
         return data

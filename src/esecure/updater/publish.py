@@ -364,6 +364,8 @@ def refresh(
     with store.opened(ask) as work, _repository(project, work, keymap) as repo:
         for role in chosen:
             repo.refresh_expiration_date(role)
+            # a new version even when the new expiry equals the old one (same second)
+            getattr(repo.roles, role).signed.version += 1
         try:
             repo.publish_changes(private_key_dirs=[work])
         except Exception as exc:  # tufup raises a bare Exception when a key is missing
