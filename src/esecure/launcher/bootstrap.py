@@ -43,6 +43,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -353,8 +354,19 @@ def _roll_back(data_dir: Path, pointer: Pointer, cd: Path) -> Choice:
     )
 
 
-def choose(cd: Path, data_dir: Path | None = None, *, count_start: bool = True) -> Choice:
-    """The application root to run, counting this start when the active slot is on trial."""
+def choose(
+    cd: Path,
+    data_dir: Path | None = None,
+    *,
+    count_start: bool = True,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Choice:
+    """The application root to run, counting this start when the active slot is on trial.
+
+    ``checkpoint`` lets the updater's crash tests stop a first start at named places.
+    """
+    if checkpoint is not None:
+        checkpoint("first-start.begin")
     if data_dir is None:
         return _cd(cd, "application shipped on the CD-ROM")
     pointer = read_pointer(data_dir)
@@ -371,6 +383,8 @@ def choose(cd: Path, data_dir: Path | None = None, *, count_start: bool = True) 
         if count_start:
             with contextlib.suppress(OSError):  # a read-only data area must not stop the key
                 _count_start(data_dir, pointer.seq)
+            if checkpoint is not None:
+                checkpoint("first-start.counted")
     return _slot_choice(
         data_dir, pointer.active, f"version {record.version} from slot {pointer.active}"
     )

@@ -49,7 +49,7 @@ CHECKPOINTS = (
     "switch.pointer-written",
     # first start (the new version's launcher)
     "first-start.begin",
-    "first-start.chosen",
+    "first-start.counted",
     "first-start.app-running",
     "first-start.marked-good",
 )

@@ -40,12 +40,21 @@ from esecure.updater._fetch import Fetcher
 from esecure.updater._security import classify
 from esecure.updater._zstd import apply_patch
 
-__all__ = ["Offer", "Release", "UpdateClient", "last_check", "mark_good"]
+__all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 ARCHIVE, PATCH = ".tar.gz", ".patch"
 mark_good = _install.mark_good
+
+
+def confirm_started(data_dir: Path, checkpoints: Checkpoints | None = None) -> bool:
+    """The new version reached its UI: mark it good (the bootstrap stops counting starts)."""
+    cp = checkpoints or Checkpoints()
+    cp("first-start.app-running")
+    done = mark_good(data_dir)
+    cp("first-start.marked-good")
+    return done
 
 
 @dataclass(frozen=True)
