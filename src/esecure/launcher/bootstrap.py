@@ -93,6 +93,7 @@ class Choice:
     slot: str | None
     reason: str
     rolled_back: bool = False
+    degraded: bool = False  # the active slot was incomplete: another application runs
 
 
 @dataclass(frozen=True)
@@ -375,8 +376,13 @@ def choose(
     record, why = check_slot(data_dir, pointer.active)
     if record is None:
         if pointer.previous in SLOTS and check_slot(data_dir, pointer.previous)[0] is not None:
-            return _slot_choice(data_dir, pointer.previous, f"{why}: previous slot used")
-        return _cd(cd, f"{why}: application shipped on the CD-ROM")
+            return Choice(
+                slot_dir(data_dir, pointer.previous),
+                pointer.previous,
+                f"{why}: previous slot used",
+                degraded=True,
+            )
+        return Choice(cd, None, f"{why}: application shipped on the CD-ROM", degraded=True)
     if not pointer.good:
         if failed_starts(data_dir, pointer.seq) >= MAX_FAILED_STARTS:
             return _roll_back(data_dir, pointer, cd)
