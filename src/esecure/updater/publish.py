@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gzip
+import hashlib
+import io
 import json
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,9 +26,11 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from esecure._fs import atomic_write
 from esecure.config import Project
 from esecure.errors import OperationError, UsageError
 from esecure.updater._keystore import ROLES, KeyStore
+from esecure.updater._zstd import make_patch
 
 __all__ = [
     "RoleStatus",
@@ -39,6 +45,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
+GZIP_LEVEL = 6  # tufup's gzip -9 costs seconds per release for about 1 % of size
+ARCHIVE_MTIME = 315532800  # 1980-01-01: reproducible archives, valid on FAT
 Secret = Callable[[], bytes]
 
 
@@ -244,6 +252,39 @@ def _parse_version(version: str) -> Version:
         ) from exc
 
 
+def _tarinfo_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Reproducible members: fixed owner and time, permissions reduced to rwx for the user."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = ARCHIVE_MTIME
+    info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
+    return info
+
+
+def archive_bytes(bundle: Path) -> bytes:
+    """The uncompressed, reproducible tar of an application root (sorted, fixed metadata).
+
+    Symbolic links are refused: a slot on FAT cannot hold them, and the client refuses them.
+    """
+    links = [p for p in bundle.rglob("*") if p.is_symlink()]
+    if links:
+        raise UsageError(
+            f"{links[0]} is a symbolic link: copy the target in (cp -rL) before publishing",
+            code="ES953",
+        )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(bundle, arcname=".", recursive=False, filter=_tarinfo_filter)
+        for path in sorted(bundle.rglob("*"), key=lambda p: p.relative_to(bundle).as_posix()):
+            tar.add(
+                path,
+                arcname=f"./{path.relative_to(bundle).as_posix()}",
+                recursive=False,
+                filter=_tarinfo_filter,
+            )
+    return buf.getvalue()
+
+
 def published_versions(project: Project) -> list[tuple[Version, bool]]:
     """(version, required) of each archive in the signed targets, oldest first."""
     path = repository_dir(project) / "metadata" / "targets.json"
@@ -283,14 +324,37 @@ def publish(
     keymap = store.keymap()
     targets = repository_dir(project) / "targets"
     before = set(targets.glob("*")) if targets.is_dir() else set()
+    say(f"archiving {bundle} as version {version}")
+    tar = archive_bytes(bundle)
+    name = f"{app_name(project)}-{new}"
+    targets.mkdir(parents=True, exist_ok=True)
+    archive = targets / f"{name}.tar.gz"
+    patch_path = targets / f"{name}.patch"
+    previous = targets / f"{app_name(project)}-{existing[-1][0]}.tar.gz" if existing else None
     ask = _passphrase_for(project, say, secret)
     with store.opened(ask) as work, _repository(project, work, keymap) as repo:
-        say(f"archiving {bundle} as version {version}")
         try:
-            repo.add_bundle(new_bundle_dir=bundle, new_version=str(new), required=required)
+            atomic_write(archive, gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0))
+            # the same custom metadata as tufup's add_bundle, so tufup clients read it too
+            repo.roles.add_or_update_target(
+                local_path=archive, custom={"user": None, "tufup": {"required": required}}
+            )
+            if previous is not None and previous.is_file():
+                say(f"making the patch from {previous.name}")
+                atomic_write(patch_path, make_patch(gzip.decompress(previous.read_bytes()), tar))
+                expected = {
+                    "tar_size": len(tar),
+                    "tar_hash": hashlib.sha256(tar).hexdigest(),
+                    "tar_hash_algorithm": "sha256",
+                }
+                repo.roles.add_or_update_target(
+                    local_path=patch_path, custom={"user": None, "tufup": expected}
+                )
             say("signing targets, snapshot and timestamp")
             repo.publish_changes(private_key_dirs=[work])
         except Exception as exc:  # tufup raises a bare Exception when a key is missing
+            for path in (archive, patch_path):
+                path.unlink(missing_ok=True)
             raise OperationError(f"publishing failed: {exc}", code="ES956") from exc
     written = sorted(set(targets.glob("*")) - before)
     for path in written:
