@@ -185,3 +185,37 @@ def test_marked_good_slot_is_not_counted(tmp_path):
     for _ in range(3):
         assert choose(tmp_path, data).slot == "A"
     assert not (data / "boot").exists()
+
+
+def _fake_app(root: Path, label: str) -> None:
+    lib = root / "lib" / bootstrap.platform_name() / "esecure" / "launcher"
+    lib.mkdir(parents=True)
+    (lib.parent / "__init__.py").write_text("")
+    (lib / "__init__.py").write_text("")
+    (lib / "app.py").write_text(
+        f"def main(argv, boot):\n    print({label!r}, boot.slot, boot.reason)\n    return 0\n"
+    )
+
+
+def test_frozen_style_run_starts_the_application_of_the_active_slot(tmp_path):
+    """Run as a process with ESECURE_DATA_DIR, the bootstrap imports the slot's own code."""
+    cd, data = tmp_path / "cd", tmp_path / "data"
+    _fake_app(cd, "cd-app")
+    _fake_app(data / "slots" / "B", "slot-app")
+    files = {
+        p.relative_to(data / "slots" / "B").as_posix(): p.read_bytes()
+        for p in (data / "slots" / "B").rglob("*")
+        if p.is_file()
+    }
+    _slot(data, "B", "2.0", files)
+    write_pointer(data, Pointer(1, "B", "cd", "2.0", good=True))
+    proc = subprocess.run(
+        [sys.executable, "-S", str(BOOTSTRAP)],
+        capture_output=True,
+        text=True,
+        env={"ESECURE_CD_ROOT": str(cd), "ESECURE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
+        check=False,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "slot-app B version 2.0 from slot B\n"

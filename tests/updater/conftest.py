@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import random
 import shutil
 import threading
@@ -122,4 +121,4 @@ def snapshot_tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(autouse=True)
 def _no_crash_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ESECURE_TEST_CRASH_AT", raising=False)
-    os.environ.pop("ESECURE_DATA_DIR", None)
+    monkeypatch.delenv("ESECURE_DATA_DIR", raising=False)
