@@ -295,12 +295,14 @@ def scenario(name: str, v1: Path, v2: Path, work: Path, repeat: int, bsdiff_repe
         tuf_patch = (targets / "bench-2.patch").stat().st_size
         out = run / "out"
         out.mkdir()
+        tuf_new = gzip.decompress((targets / "bench-2.tar.gz").read_bytes())
+        tuf_expected = (str(len(tuf_new)), hashlib.sha256(tuf_new).hexdigest())
         tuf_apply.append(
             run_child(
                 "apply-tufup",
                 str(targets / "bench-1.tar.gz"),
                 str(targets / "bench-2.patch"),
-                *expected,
+                *tuf_expected,
                 str(out),
             )
         )

@@ -78,11 +78,6 @@ class Offer:
     use_patch: bool
     chain: tuple[Release, ...]
 
-    def estimate_seconds(self, bytes_per_second: float, apply_bytes_per_second: float) -> float:
-        """Download plus install time at the measured (or assumed) rates."""
-        installed = self.chain[-1].archive.length * 3  # uncompressed size, roughly
-        return self.download_size / bytes_per_second + installed / apply_bytes_per_second
-
 
 def last_check(data_dir: Path) -> dt.datetime | None:
     """When the last successful check ended (for the maximum offline age)."""

@@ -1,9 +1,12 @@
 """The publishing side: TUF keys and roles, releases (full archive + zstd patch), expiry.
 
-tufup's ``Repository`` does the TUF bookkeeping (roles, keys, thresholds, targets, patches
-through its ``BinaryDiff`` hook, signing). It keeps a config file in the current directory
-and reads clear private keys from a directory: every operation therefore runs inside a
-temporary, private working directory that :class:`KeyStore` fills and wipes.
+tufup's ``Repository`` does the TUF bookkeeping (roles, keys, thresholds, targets,
+signing, key replacement, expiry). The archive and its patch are made here and registered
+with tufup's own ``roles.add_or_update_target`` and the custom metadata its
+``add_bundle`` writes: ``add_bundle`` compresses with gzip -9 (seconds per release) and
+asks on ``input()`` when an archive exists. tufup keeps a config file in the current
+directory and reads clear private keys from a directory: every operation therefore runs
+inside a temporary, private working directory that :class:`KeyStore` fills and wipes.
 """
 
 from __future__ import annotations
