@@ -9,7 +9,7 @@ application complete and in force):
 3. remove the target slot's completion record (the slot is no longer "complete"), remove
    the old slot directory, rename staging to the slot;
 4. write the slot's completion record (synced);
-5. keep the archive as the patch base for the next update;
+5. keep the archive as the base of the next patch (written while step 1 runs);
 6. write the pointer record with the next sequence number (the switch).
 
 The slot in use by the running application is never the target.
@@ -179,7 +179,14 @@ def _install(
     cp("staging.begin")
     disk.remove(staging)
     staging.mkdir()
-    files = _extract(tar_bytes, staging, disk, cp, progress)
+    cache = cache_path(data_dir, app, version)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the next patch base is written while the slot is: it only has to be durable
+        # before the switch (and a missing or damaged base only costs a full download)
+        cache_written = background.submit(disk.write_atomic, cache, tar_bytes)
+        files = _extract(tar_bytes, staging, disk, cp, progress)
+        cache_written.result()
     cp("staging.synced")
     _verify(staging, files)
     cp("staging.verified")
@@ -200,9 +207,6 @@ def _install(
     disk.sync_dir(slots)
     cp("switch.record-written")
 
-    cache = cache_path(data_dir, app, version)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    disk.write_atomic(cache, tar_bytes)
     keep = {cache.name}
     if pointer is not None:
         keep.add(cache_path(data_dir, app, pointer.version).name)
