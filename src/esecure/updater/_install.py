@@ -113,8 +113,8 @@ def _extract(
             f.result()
         cp("staging.extracted")
         list(pool.map(disk.sync, [staging / n for n in files]))
-    for d in {p.parent for p in (staging / n for n in files)} | set(dirs):
-        disk.sync_dir(d)
+        directories = {p.parent for p in (staging / n for n in files)} | set(dirs)
+        list(pool.map(disk.sync_dir, sorted(directories)))
     return files
 
 
