@@ -27,6 +27,7 @@ from esecure.updater._security import classify
 from esecure.updater.client import UpdateClient, mark_good
 from esecure.updater.publish import rotate_key
 
+from . import conftest
 from .conftest import snapshot_tree
 
 APP = "demo-bank"
@@ -275,3 +276,20 @@ def test_key_rotated_root_chain_is_accepted(repo, installed, tmp_path):
     trusted = Metadata.from_file(str(installed / "updates" / "metadata" / "root.json"))
     assert trusted.signed.version == 3
     assert bootstrap.read_pointer(installed).active == "A"
+
+
+def test_expired_metadata_with_the_pc_clock_far_from_the_servers_is_es505(
+    repo, installed, monkeypatch
+):
+    """Served over HTTP with a server Date years apart from the PC's clock: 'check the clock'."""
+
+    def expire(ts):
+        ts.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+
+    _resign(repo, "timestamp.json", expire, [_key(repo, "timestamp-1")])
+    monkeypatch.setattr(
+        conftest._Handler,
+        "date_time_string",
+        lambda _self, _timestamp=None: "Mon, 01 Jan 2024 00:00:00 GMT",
+    )
+    _rejected(repo, installed, "ES505")

@@ -14,7 +14,7 @@ from esecure.config import load_project
 from esecure.errors import UsageError
 from esecure.scaffold import InitOptions, init_project
 from esecure.updater._zstd import apply_patch
-from esecure.updater.publish import due_roles, init_keys, publish, refresh, status
+from esecure.updater.publish import due_roles, init_keys, publish, refresh, rotate_key, status
 
 from .conftest import make_bundle
 
@@ -130,3 +130,23 @@ def test_cli_keys_publish_repo(tmp_path):
     )
     assert result.exit_code == 2
     assert "ES953" in result.output
+
+
+def test_root_two_of_three_is_published_and_rotates(tmp_path):
+    """root_keys = 3, root_threshold = 2: root lists 3 keys, needs 2, survives a rotation."""
+    directory = tmp_path / "bank"
+    init_project(directory, InitOptions(demo=True), passphrase=None)
+    toml = directory / "esecure.toml"
+    text = toml.read_text().replace("root_keys = 1", "root_keys = 3")
+    toml.write_text(text.replace("root_threshold = 1", "root_threshold = 2"))
+    project = load_project(directory)
+    init_keys(project, say=_quiet)
+    root = json.loads((directory / "repository" / "metadata" / "root.json").read_text())
+    assert len(root["signed"]["roles"]["root"]["keyids"]) == 3
+    assert root["signed"]["roles"]["root"]["threshold"] == 2
+    assert len(root["signatures"]) == 3
+    rotate_key(project, "root", key="root-2", say=_quiet)
+    root = json.loads((directory / "repository" / "metadata" / "root.json").read_text())
+    assert root["signed"]["version"] == 2
+    assert len(root["signed"]["roles"]["root"]["keyids"]) == 3
+    assert (directory / "keys" / "tuf" / "retired" / "root-2.pub").is_file()
