@@ -239,13 +239,13 @@ def demo(directory: Path) -> None:
     _check_project(project_dir)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `esecure` console script."""
+    cli.main(args=argv, prog_name="esecure")
+
+
 from esecure.updater._commands import keys, publish, repo  # noqa: E402 - registered after the root group
 
 cli.add_command(keys)
 cli.add_command(publish)
 cli.add_command(repo)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `esecure` console script."""
-    cli.main(args=argv, prog_name="esecure")
