@@ -172,6 +172,7 @@ def child_apply_ours(
     p = Path(patch).read_bytes()
     t = time.perf_counter()
     tar = apply_patch(base, p)
+    del base, p  # as in the client: the base is dropped once the patch is applied
     assert len(tar) == int(size) and hashlib.sha256(tar).hexdigest() == digest
     install(
         Path(data), tar, app="bench", version="2", running_slot=None, disk=Disk(), cp=Checkpoints()
@@ -315,6 +316,18 @@ def scenario(name: str, v1: Path, v2: Path, work: Path, repeat: int, bsdiff_repe
     def med(rows: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
 
+    tufup = None
+    if tuf_pub:
+        tufup = {
+            "patch_kb": tuf_patch / 1e3,
+            "patch_pct": 100 * tuf_patch / archive,
+            "publish_s": med(tuf_pub, "seconds"),
+            "publish_mb": med(tuf_pub, "peak_mb"),
+            "apply_s": med(tuf_apply, "seconds"),
+            "apply_mb": med(tuf_apply, "peak_mb"),
+            "apply_10mbit_s": med(tuf_apply, "seconds") + tuf_patch / LINK,
+            "n": bsdiff_repeat,
+        }
     return {
         "name": name,
         "bundle_mb": tree_size(v2) / 1e6,
@@ -330,16 +343,7 @@ def scenario(name: str, v1: Path, v2: Path, work: Path, repeat: int, bsdiff_repe
             "apply_10mbit_s": med(ours_apply, "seconds") + ours_patch / LINK,
             "n": repeat,
         },
-        "tufup": {
-            "patch_kb": tuf_patch / 1e3,
-            "patch_pct": 100 * tuf_patch / archive,
-            "publish_s": med(tuf_pub, "seconds"),
-            "publish_mb": med(tuf_pub, "peak_mb"),
-            "apply_s": med(tuf_apply, "seconds"),
-            "apply_mb": med(tuf_apply, "peak_mb"),
-            "apply_10mbit_s": med(tuf_apply, "seconds") + tuf_patch / LINK,
-            "n": bsdiff_repeat,
-        },
+        "tufup": tufup,
     }
 
 
@@ -355,6 +359,8 @@ def table(results: list[dict]) -> str:
             ("tufup", "tufup defaults (bsdiff, gzip -9)"),
         ):
             m = r[who]
+            if m is None:  # --bsdiff-repeat 0: ours only
+                continue
             lines.append(
                 f"| {r['name']} | {r['bundle_mb']:.1f} | {r['archive_mb']:.1f} | {label} | "
                 f"{m['patch_kb']:.1f} ({m['patch_pct']:.2f} %) | {m['publish_s']:.2f} / "
@@ -362,6 +368,8 @@ def table(results: list[dict]) -> str:
                 f"{m['apply_10mbit_s']:.2f} | {m['n']} |"
             )
         o, t = r["ours"], r["tufup"]
+        if t is None:
+            continue
         lines.append(
             f"| {r['name']} | | | ratio tufup / ours | {t['patch_kb'] / o['patch_kb']:.2f}x | "
             f"{t['publish_s'] / o['publish_s']:.1f}x / {t['publish_mb'] / o['publish_mb']:.1f}x | "
@@ -374,7 +382,7 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bsdiff-repeat", type=int, default=1)
+    parser.add_argument("--bsdiff-repeat", type=int, default=1, help="0: ours only")
     parser.add_argument("--no-firefox", action="store_true")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()

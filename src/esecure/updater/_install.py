@@ -45,6 +45,7 @@ __all__ = ["cache_path", "install", "mark_good", "target_slot"]
 Progress = Callable[[str, int, int], None]
 _FILE_CHECKPOINTS = {1, 10, 50}
 IO_THREADS = 8
+MAX_IN_FLIGHT = 64 * 1024 * 1024
 
 
 def cache_path(data_dir: Path, app: str, version: str) -> Path:
@@ -85,6 +86,7 @@ def _extract(
         ThreadPoolExecutor(max_workers=IO_THREADS) as pool,
     ):
         pending: list[Future[None]] = []
+        in_flight = 0
         members = tar.getmembers()
         total = sum(m.size for m in members if m.isfile())
         done = 0
@@ -101,6 +103,12 @@ def _extract(
             source = tar.extractfile(member)
             data = source.read() if source is not None else b""
             pending.append(pool.submit(disk.write, target, data))
+            in_flight += len(data)
+            if in_flight > MAX_IN_FLIGHT:  # bound the memory of writes not yet done
+                for f in pending:
+                    f.result()
+                pending.clear()
+                in_flight = 0
             files[name] = (len(data), hashlib.sha256(data).hexdigest())
             done += len(data)
             if progress is not None:
