@@ -279,3 +279,9 @@ from esecure.server._commands import admin, serve  # noqa: E402 - registered aft
 
 cli.add_command(serve)
 cli.add_command(admin)
+
+from esecure.updater._commands import keys, publish, repo  # noqa: E402 - registered after cli exists
+
+cli.add_command(keys)
+cli.add_command(publish)
+cli.add_command(repo)

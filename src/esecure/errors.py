@@ -626,6 +626,531 @@ _ENTRIES: tuple[Entry, ...] = (
         detection="Every portal request is bounded in time; the page shows this error "
         "instead of an endless hourglass.",
     ),
+    # --- updates (ES5xx) ---------------------------------------------------------------------
+    Entry(
+        code="ES501",
+        name="update-bad-signature",
+        audience="user",
+        title=_t(
+            "An update was refused: bad signature", "Mise à jour refusée : signature invalide"
+        ),
+        message=_t(
+            (
+                "The update data is not signed by the bank's keys. Your current version keeps "
+                "running."
+            ),
+            (
+                "Les données de mise à jour ne sont pas signées par les clés de la banque. "
+                "Votre version actuelle continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            (
+                "A signature is missing or does not verify: the data was altered or forged on "
+                "its way."
+            ),
+            (
+                "Une signature manque ou ne se vérifie pas : les données ont été modifiées ou "
+                "falsifiées en chemin."
+            ),
+        ),
+        action=_t(
+            ("Go on working; call support and give them the code: they check the update server."),
+            (
+                "Continuez à travailler ; appelez l'assistance et donnez-lui le code : elle "
+                "vérifiera le serveur de mises à jour."
+            ),
+        ),
+        call_support=True,
+        detection="TUF metadata verification (spec 5.3-5.6): no valid signature of a trusted key.",
+    ),
+    Entry(
+        code="ES502",
+        name="update-below-threshold",
+        audience="user",
+        title=_t(
+            "An update was refused: not enough signatures",
+            "Mise à jour refusée : signatures insuffisantes",
+        ),
+        message=_t(
+            (
+                "The update data carries fewer valid signatures than the bank requires. Your "
+                "current version keeps running."
+            ),
+            (
+                "Les données de mise à jour portent moins de signatures valides que la banque "
+                "n'en exige. Votre version actuelle continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            ("Some but not enough of the required keys signed the metadata (threshold not met)."),
+            "Certaines clés requises ont signé, mais pas assez (seuil non atteint).",
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection="TUF metadata verification: valid signatures below the role's threshold.",
+    ),
+    Entry(
+        code="ES503",
+        name="update-rollback",
+        audience="user",
+        title=_t(
+            "An update was refused: older data", "Mise à jour refusée : données plus anciennes"
+        ),
+        message=_t(
+            (
+                "The update server offered data older than what this key already trusts. Your "
+                "current version keeps running."
+            ),
+            (
+                "Le serveur de mises à jour a proposé des données plus anciennes que celles "
+                "que la clé connaît déjà. Votre version actuelle continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            (
+                "A rollback attack, or a server restored from an old backup: metadata versions "
+                "went backwards."
+            ),
+            (
+                "Une attaque par retour en arrière, ou un serveur restauré depuis une ancienne "
+                "sauvegarde : les versions ont reculé."
+            ),
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "TUF version checks (spec 5.3.5, 5.4.3, 5.5.5): a metadata version lower than "
+            "the trusted one."
+        ),
+    ),
+    Entry(
+        code="ES504",
+        name="update-expired",
+        audience="user",
+        title=_t(
+            "An update check was refused: outdated data",
+            "Vérification des mises à jour refusée : données périmées",
+        ),
+        message=_t(
+            (
+                "The update server sent signed data that has expired. Your current version "
+                "keeps running."
+            ),
+            (
+                "Le serveur de mises à jour a envoyé des données signées expirées. Votre "
+                "version actuelle continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            (
+                "The server's data is no longer refreshed (a freeze attack, or the bank's "
+                "refresh job stopped)."
+            ),
+            (
+                "Les données du serveur ne sont plus rafraîchies (attaque par gel, ou la tâche "
+                "de rafraîchissement de la banque est arrêtée)."
+            ),
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "TUF expiry checks (spec 5.3.10, 5.4.4, 5.5.6, 5.6.5) with the computer's "
+            "clock plausible."
+        ),
+    ),
+    Entry(
+        code="ES505",
+        name="update-clock-wrong",
+        audience="user",
+        title=_t(
+            "Check the computer's date and time", "Vérifiez la date et l'heure de l'ordinateur"
+        ),
+        message=_t(
+            "The update data looks expired, but this computer's clock seems wrong.",
+            (
+                "Les données de mise à jour semblent expirées, mais l'horloge de cet "
+                "ordinateur semble fausse."
+            ),
+        ),
+        cause=_t(
+            (
+                "The computer's date is later than the data's expiry by far more than the "
+                "bank's refresh interval, or earlier than its signing date: the clock is the "
+                "likely cause."
+            ),
+            (
+                "La date de l'ordinateur dépasse largement l'expiration des données, ou "
+                "précède leur date de signature : l'horloge est la cause probable."
+            ),
+        ),
+        action=_t(
+            "Set the computer's date and time correctly, then start the key again.",
+            "Réglez correctement la date et l'heure de l'ordinateur, puis relancez la clé.",
+        ),
+        call_support=False,
+        detection="Expired metadata with a local clock far from the data's own dates.",
+    ),
+    Entry(
+        code="ES506",
+        name="update-hash-mismatch",
+        audience="user",
+        title=_t(
+            "An update was refused: damaged download", "Mise à jour refusée : téléchargement altéré"
+        ),
+        message=_t(
+            (
+                "A downloaded update file does not match its signed size or fingerprint. "
+                "Nothing was installed."
+            ),
+            (
+                "Un fichier de mise à jour téléchargé ne correspond pas à sa taille ou à son "
+                "empreinte signées. Rien n'a été installé."
+            ),
+        ),
+        cause=_t(
+            "The file was altered on its way or on the server.",
+            "Le fichier a été modifié en chemin ou sur le serveur.",
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "TUF target verification (spec 5.7.3): length and SHA-256 against targets "
+            "metadata; patched archives against their signed size and hash."
+        ),
+    ),
+    Entry(
+        code="ES507",
+        name="update-endless-data",
+        audience="user",
+        title=_t("An update was refused: too much data", "Mise à jour refusée : trop de données"),
+        message=_t(
+            "The update server sent more data than announced. Nothing was installed.",
+            (
+                "Le serveur de mises à jour a envoyé plus de données qu'annoncé. Rien n'a été "
+                "installé."
+            ),
+        ),
+        cause=_t(
+            (
+                "An endless-data attack, or a broken server: the download exceeded its signed "
+                "length."
+            ),
+            (
+                "Une attaque par données sans fin, ou un serveur défaillant : le "
+                "téléchargement a dépassé sa longueur signée."
+            ),
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "Downloads are cut at the signed length (or the role's maximum for timestamp and root)."
+        ),
+    ),
+    Entry(
+        code="ES508",
+        name="update-mix-and-match",
+        audience="user",
+        title=_t(
+            "An update was refused: inconsistent data", "Mise à jour refusée : données incohérentes"
+        ),
+        message=_t(
+            (
+                "The update server sent pieces of different releases. Your current version "
+                "keeps running."
+            ),
+            (
+                "Le serveur de mises à jour a envoyé des éléments de versions différentes. "
+                "Votre version actuelle continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            (
+                "A mix-and-match attack, or a server caught mid-publication: the metadata "
+                "versions do not match each other."
+            ),
+            (
+                "Une attaque par mélange, ou un serveur en pleine publication : les versions "
+                "des métadonnées ne concordent pas."
+            ),
+        ),
+        action=_t(
+            "Start the key again in a few minutes; if it persists, call support.",
+            "Relancez la clé dans quelques minutes ; si cela persiste, appelez l'assistance.",
+        ),
+        call_support=True,
+        detection=(
+            "TUF consistency checks: snapshot and targets versions against timestamp and "
+            "snapshot (spec 5.5.4, 5.6.3)."
+        ),
+    ),
+    Entry(
+        code="ES509",
+        name="update-forged-root",
+        audience="user",
+        title=_t(
+            "An update was refused: unknown signing keys",
+            "Mise à jour refusée : clés de signature inconnues",
+        ),
+        message=_t(
+            (
+                "The update server offered new signing keys that the bank's current keys did "
+                "not approve."
+            ),
+            (
+                "Le serveur de mises à jour a proposé de nouvelles clés de signature que les "
+                "clés actuelles de la banque n'ont pas approuvées."
+            ),
+        ),
+        cause=_t(
+            (
+                "A forged root of trust: the new root metadata is not signed by the threshold "
+                "of the trusted root's keys."
+            ),
+            (
+                "Une racine de confiance falsifiée : la nouvelle racine n'est pas signée par "
+                "le seuil des clés de la racine de confiance."
+            ),
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "TUF root rotation (spec 5.3.4): each new root must be signed by the old "
+            "root's threshold and its own."
+        ),
+    ),
+    Entry(
+        code="ES510",
+        name="update-metadata-invalid",
+        audience="user",
+        title=_t(
+            "An update was refused: unreadable data", "Mise à jour refusée : données illisibles"
+        ),
+        message=_t(
+            "The update server sent data that is not valid update metadata.",
+            (
+                "Le serveur de mises à jour a envoyé des données qui ne sont pas des "
+                "métadonnées valides."
+            ),
+        ),
+        cause=_t(
+            "The metadata is malformed or of the wrong type.",
+            "Les métadonnées sont mal formées ou du mauvais type.",
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection="TUF metadata parsing: wrong type, malformed JSON, missing fields.",
+    ),
+    Entry(
+        code="ES520",
+        name="update-offline",
+        audience="user",
+        title=_t("Updates could not be checked", "Les mises à jour n'ont pas pu être vérifiées"),
+        message=_t(
+            ("The update server could not be reached; the key goes on with its current version."),
+            (
+                "Le serveur de mises à jour est injoignable ; la clé continue avec sa version "
+                "actuelle."
+            ),
+        ),
+        cause=_t(
+            "No internet connection, a proxy, or the server is down.",
+            "Pas de connexion internet, un proxy, ou le serveur est indisponible.",
+        ),
+        action=_t(
+            "Nothing to do now; the key checks again at its next start.",
+            "Rien à faire maintenant ; la clé vérifiera de nouveau à son prochain démarrage.",
+        ),
+        call_support=False,
+        detection=(
+            "The check is bounded in time (updates.check_timeout_seconds); connection "
+            "errors and timeouts."
+        ),
+    ),
+    Entry(
+        code="ES521",
+        name="update-offline-too-long",
+        audience="user",
+        title=_t(
+            "The key has not been updated for too long",
+            "La clé n'a pas été mise à jour depuis trop longtemps",
+        ),
+        message=_t(
+            (
+                "Updates could not be checked for longer than the bank allows; the key refuses "
+                "to continue."
+            ),
+            (
+                "Les mises à jour n'ont pas pu être vérifiées depuis plus longtemps que la "
+                "banque ne l'autorise ; la clé refuse de continuer."
+            ),
+        ),
+        cause=_t(
+            (
+                "The last successful check is older than updates.max_offline_days: a freeze "
+                "attack must not last for ever."
+            ),
+            (
+                "La dernière vérification réussie date de plus de updates.max_offline_days : "
+                "une attaque par gel ne doit pas durer indéfiniment."
+            ),
+        ),
+        action=_t(
+            (
+                "Connect the computer to the internet and start the key again; if it persists, "
+                "call support."
+            ),
+            (
+                "Connectez l'ordinateur à internet et relancez la clé ; si cela persiste, "
+                "appelez l'assistance."
+            ),
+        ),
+        call_support=True,
+        detection=(
+            "The date of the last successful check, recorded in the data area, against the "
+            "configured maximum."
+        ),
+    ),
+    Entry(
+        code="ES522",
+        name="slot-corrupted",
+        audience="user",
+        title=_t("An installed update is damaged", "Une mise à jour installée est endommagée"),
+        message=_t(
+            (
+                "A file of the installed update is missing or damaged; the key started the "
+                "other version."
+            ),
+            (
+                "Un fichier de la mise à jour installée manque ou est endommagé ; la clé a "
+                "démarré l'autre version."
+            ),
+        ),
+        cause=_t(
+            "The key was pulled out during a write, or its storage is failing.",
+            "La clé a été retirée pendant une écriture, ou sa mémoire est défaillante.",
+        ),
+        action=_t(
+            (
+                "Nothing to do: the update is installed again at the next check. If it happens "
+                "often, call support."
+            ),
+            (
+                "Rien à faire : la mise à jour sera réinstallée à la prochaine vérification. "
+                "Si cela se répète, appelez l'assistance."
+            ),
+        ),
+        call_support=False,
+        detection=(
+            "At each start: the slot's completion record and every file's size; full "
+            "hashes in diagnostics."
+        ),
+    ),
+    Entry(
+        code="ES523",
+        name="update-rolled-back",
+        audience="user",
+        title=_t(
+            "The new version did not start: the previous one is back",
+            "La nouvelle version n'a pas démarré : la précédente est rétablie",
+        ),
+        message=_t(
+            (
+                "The updated version failed to start twice; the key went back to the previous "
+                "version."
+            ),
+            (
+                "La version mise à jour n'a pas démarré deux fois ; la clé est revenue à la "
+                "version précédente."
+            ),
+        ),
+        cause=_t(
+            "The new version fails on this computer.",
+            "La nouvelle version échoue sur cet ordinateur.",
+        ),
+        action=_t(
+            "Go on working; call support so that the bank can fix the release.",
+            (
+                "Continuez à travailler ; appelez l'assistance pour que la banque corrige la "
+                "version."
+            ),
+        ),
+        call_support=True,
+        detection=(
+            "The bootstrap counts starts of a version not yet marked good; after two it "
+            "switches back."
+        ),
+    ),
+    Entry(
+        code="ES524",
+        name="update-install-failed",
+        audience="user",
+        title=_t("The update could not be installed", "La mise à jour n'a pas pu être installée"),
+        message=_t(
+            "Writing the update on the key failed; the current version keeps running.",
+            (
+                "L'écriture de la mise à jour sur la clé a échoué ; la version actuelle "
+                "continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            "The key's data area is full, read-only, or was removed.",
+            "La zone de données de la clé est pleine, en lecture seule, ou a été retirée.",
+        ),
+        action=_t(
+            "Start the key again; if it persists, call support.",
+            "Relancez la clé ; si cela persiste, appelez l'assistance.",
+        ),
+        call_support=False,
+        detection="Every write of the installation is checked; staging is discarded on failure.",
+    ),
+    Entry(
+        code="ES525",
+        name="update-download-failed",
+        audience="user",
+        title=_t(
+            "The update download was interrupted",
+            "Le téléchargement de la mise à jour a été interrompu",
+        ),
+        message=_t(
+            "The connection broke during the download; the current version keeps running.",
+            (
+                "La connexion a été coupée pendant le téléchargement ; la version actuelle "
+                "continue de fonctionner."
+            ),
+        ),
+        cause=_t(
+            "The network dropped or the server stopped answering.",
+            "Le réseau a été coupé ou le serveur a cessé de répondre.",
+        ),
+        action=_t(
+            "Start the key again to retry the update.",
+            "Relancez la clé pour réessayer la mise à jour.",
+        ),
+        call_support=False,
+        detection="Downloads are bounded in time per read; an HTTP error or a timeout ends them.",
+    ),
     # --- documents (ES6xx): rows our design removes ----------------------------------------
     Entry(
         code="ES601",
@@ -1118,6 +1643,178 @@ _ENTRIES: tuple[Entry, ...] = (
             "another --port.",
             "Utilisez un projet créé par `esecure init` (ou passez-lui --ca-key), ou choisissez "
             "un autre --port.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES950",
+        name="tuf-keys-exist",
+        audience="operator",
+        title=_t("TUF keys already exist", "Les clés TUF existent déjà"),
+        message=_t(
+            "Refusing to make new TUF keys over existing ones.",
+            "Refus de créer de nouvelles clés TUF par-dessus les existantes.",
+        ),
+        cause=_t(
+            (
+                "keys/tuf/ or repository/metadata/root.json already exists: new keys would "
+                "orphan every key in the field."
+            ),
+            (
+                "keys/tuf/ ou repository/metadata/root.json existe déjà : de nouvelles clés "
+                "rendraient orphelines toutes les clés en service."
+            ),
+        ),
+        action=_t(
+            "To replace one key, run `esecure keys rotate PROJECT ROLE`.",
+            "Pour remplacer une clé, lancez `esecure keys rotate PROJET ROLE`.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES951",
+        name="tuf-keys-missing",
+        audience="operator",
+        title=_t("No TUF keys", "Aucune clé TUF"),
+        message=_t(
+            "The project has no TUF keys or no repository yet.",
+            "Le projet n'a pas encore de clés TUF ni de dépôt.",
+        ),
+        cause=_t(
+            "`esecure keys init` was never run for this project, or keys/tuf/ was moved.",
+            (
+                "`esecure keys init` n'a jamais été lancé pour ce projet, ou keys/tuf/ a été "
+                "déplacé."
+            ),
+        ),
+        action=_t("Run `esecure keys init PROJECT`.", "Lancez `esecure keys init PROJET`."),
+        call_support=False,
+    ),
+    Entry(
+        code="ES952",
+        name="release-version-invalid",
+        audience="operator",
+        title=_t("Invalid release version", "Version de publication invalide"),
+        message=_t(
+            (
+                "The version to publish is not a version number, or not newer than the latest "
+                "release."
+            ),
+            (
+                "La version à publier n'est pas un numéro de version, ou n'est pas plus "
+                "récente que la dernière."
+            ),
+        ),
+        cause=_t(
+            "Clients only ever move forward: each release needs a higher version.",
+            (
+                "Les clients n'avancent que vers des versions plus récentes : chaque "
+                "publication exige une version supérieure."
+            ),
+        ),
+        action=_t(
+            "Publish with a higher --version (see `esecure repo status PROJECT`).",
+            "Publiez avec une --version supérieure (voir `esecure repo status PROJET`).",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES953",
+        name="bundle-invalid",
+        audience="operator",
+        title=_t("Not an application root", "Pas une racine d'application"),
+        message=_t(
+            "The directory to publish is not an application root.",
+            "Le répertoire à publier n'est pas une racine d'application.",
+        ),
+        cause=_t(
+            "It lacks product.json or lib/ (see the layout in docs/updates.md).",
+            "Il lui manque product.json ou lib/ (voir la structure dans docs/updates.md).",
+        ),
+        action=_t(
+            (
+                "Pass --bundle the directory laid out as a slot: lib/<platform>/, firefox/, "
+                "profile/, product.json, trust/."
+            ),
+            (
+                "Passez à --bundle le répertoire structuré comme un emplacement : "
+                "lib/<plateforme>/, firefox/, profile/, product.json, trust/."
+            ),
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES954",
+        name="tuf-key-locked",
+        audience="operator",
+        title=_t("A TUF key cannot be opened", "Une clé TUF ne peut pas être ouverte"),
+        message=_t(
+            "A sealed TUF private key could not be decrypted.",
+            "Une clé privée TUF scellée n'a pas pu être déchiffrée.",
+        ),
+        cause=_t(
+            "The passphrase is wrong, or the key file was altered.",
+            "La phrase secrète est fausse, ou le fichier de clé a été modifié.",
+        ),
+        action=_t(
+            (
+                "Check the passphrase (keyring, ESECURE_PASSPHRASE or prompt, in that order) "
+                "and the key files."
+            ),
+            (
+                "Vérifiez la phrase secrète (trousseau, ESECURE_PASSPHRASE ou saisie, dans cet "
+                "ordre) et les fichiers de clés."
+            ),
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES955",
+        name="tuf-role-unknown",
+        audience="operator",
+        title=_t("Unknown TUF role or key", "Rôle ou clé TUF inconnu"),
+        message=_t(
+            "The role or key named on the command line does not exist.",
+            "Le rôle ou la clé indiqué en ligne de commande n'existe pas.",
+        ),
+        cause=_t(
+            (
+                "TUF roles are root, targets, snapshot and timestamp; keys are listed in "
+                "keys/tuf/keymap.json."
+            ),
+            (
+                "Les rôles TUF sont root, targets, snapshot et timestamp ; les clés sont "
+                "listées dans keys/tuf/keymap.json."
+            ),
+        ),
+        action=_t(
+            "Name one of the roles, and a key of that role.",
+            "Indiquez l'un des rôles, et une clé de ce rôle.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES956",
+        name="publish-failed",
+        audience="operator",
+        title=_t("Publishing failed", "La publication a échoué"),
+        message=_t(
+            "The repository could not be signed or written.",
+            "Le dépôt n'a pas pu être signé ou écrit.",
+        ),
+        cause=_t(
+            (
+                "A private key needed for a role is missing, or the repository directory is "
+                "not writable."
+            ),
+            (
+                "Une clé privée nécessaire à un rôle manque, ou le répertoire du dépôt n'est "
+                "pas accessible en écriture."
+            ),
+        ),
+        action=_t(
+            "Restore the missing key files in keys/tuf/, then publish again.",
+            ("Restaurez les fichiers de clés manquants dans keys/tuf/, puis publiez de nouveau."),
         ),
         call_support=False,
     ),

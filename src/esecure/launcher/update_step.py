@@ -1,0 +1,210 @@
+"""The launcher's update step: check (bounded), offer, download, verify, stage, switch, restart.
+
+Decisions are pure functions (:func:`offline_verdict`, :func:`estimate`); the I/O is the
+:class:`esecure.updater.client.UpdateClient` and a UI the launcher passes in. A security
+failure never stops the key: the verified current version goes on, the alert is shown
+with its code and recorded for diagnostics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from esecure.errors import EsecureError, UpdateError, UpdateSecurityError
+from esecure.launcher.bootstrap import Choice
+
+__all__ = [
+    "Policy",
+    "UpdateUI",
+    "confirm_started",
+    "estimate",
+    "offline_verdict",
+    "restart_argv",
+    "run_update_step",
+]
+
+log = logging.getLogger(__name__)
+Outcome = Literal["up-to-date", "offline", "security-alert", "deferred", "restarting", "failed"]
+
+# Conservative rates for the estimate shown before the download (measured apply speed is
+# far higher: see docs/performance.md "Updates"); the estimate is a range, never a promise.
+SLOW_LINK = 1_000_000 / 8  # 1 Mbit/s
+FAST_LINK = 20_000_000 / 8  # 20 Mbit/s
+APPLY_RATE = 10_000_000  # bytes of bundle per second on a USB 2 key, pessimistic
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Limits from the key project's [updates] section."""
+
+    check_timeout_seconds: float = 10
+    max_offline_days: int = 30
+
+
+class UpdateUI(Protocol):
+    """What the step needs from the launcher's window (or the headless console)."""
+
+    def notice(self, error: EsecureError) -> None:
+        """Say something that does not stop the key (offline, rolled back, corrupted slot)."""
+
+    def security_alert(self, error: UpdateSecurityError) -> None:
+        """Show a security alert with its code; the key goes on with its verified version."""
+
+    def offer(self, version: str, size: int, seconds: tuple[float, float], *, later: bool) -> bool:
+        """Ask "update now / later"; True for now. ``later`` False: a required release."""
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        """Download and install progress."""
+
+
+def estimate(size: int, bundle_size: int) -> tuple[float, float]:
+    """(fastest, slowest) seconds: download at 20 and 1 Mbit/s, plus applying the bundle."""
+    apply = bundle_size / APPLY_RATE
+    return size / FAST_LINK + apply, size / SLOW_LINK + apply
+
+
+def offline_verdict(
+    last_success: dt.datetime | None, offline_since: dt.datetime | None, now: dt.datetime, days: int
+) -> bool:
+    """True when the key may go on without a successful check (a freeze must not last)."""
+    start = last_success or offline_since or now
+    return now - start <= dt.timedelta(days=days)
+
+
+def restart_argv() -> list[str]:
+    """How to start the key again in this session: the bootstrap with the same arguments."""
+    return (
+        [sys.executable, *sys.argv[1:]]
+        if getattr(sys, "frozen", False)
+        else [
+            sys.executable,
+            *sys.argv,
+        ]
+    )
+
+
+def _record(data_dir: Path, error: EsecureError, now: dt.datetime) -> None:
+    """Keep the alert for diagnostics (reports/), never secrets: code and detail only."""
+    reports = data_dir / "reports"
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        name = f"update-{now:%Y%m%dT%H%M%S}-{error.code}.json"
+        body = {"code": error.code, "detail": error.detail, "at": now.isoformat()}
+        (reports / name).write_text(json.dumps(body, indent=2))
+    except OSError:
+        log.warning("could not record update alert %s", error.code)
+
+
+def _offline_since(data_dir: Path, now: dt.datetime) -> dt.datetime:
+    path = data_dir / "updates" / "offline-since.json"
+    try:
+        return dt.datetime.fromisoformat(json.loads(path.read_text())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"at": now.isoformat()}))
+        except OSError:
+            log.warning("could not record when the key went offline")
+        return now
+
+
+def _check_age(data_dir: Path, policy: Policy, now: dt.datetime) -> None:
+    from esecure.updater.client import last_check  # noqa: PLC0415
+
+    last = last_check(data_dir)
+    if not offline_verdict(last, _offline_since(data_dir, now), now, policy.max_offline_days):
+        raise UpdateError(
+            f"no successful update check since "
+            f"{(last or _offline_since(data_dir, now)):%Y-%m-%d}; the limit is "
+            f"{policy.max_offline_days} days",
+            code="ES521",
+        )
+
+
+def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
+    *,
+    data_dir: Path,
+    repository_url: str,
+    app: str,
+    current_version: str,
+    boot: Choice | None,
+    initial_root: Path,
+    ui: UpdateUI,
+    policy: Policy,
+    restart: Callable[[], None],
+    clock: Callable[[], dt.datetime] | None = None,
+    deferred: bool = False,
+) -> Outcome:
+    """One pass of the update step. Raises only ES521 (offline too long: the key stops)."""
+    from esecure.updater.client import UpdateClient  # noqa: PLC0415 - tuf is slow to import
+
+    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+    if boot is not None and boot.rolled_back:
+        ui.notice(UpdateError(boot.reason, code="ES523"))
+    elif boot is not None and boot.degraded:
+        ui.notice(UpdateError(boot.reason, code="ES522"))
+    client = UpdateClient(
+        data_dir,
+        repository_url,
+        app,
+        initial_root=initial_root,
+        timeout=policy.check_timeout_seconds,
+        clock=clock,
+    )
+    try:
+        offer = client.check(current_version)
+    except UpdateSecurityError as exc:
+        _record(data_dir, exc, now)
+        ui.security_alert(exc)
+        _check_age(data_dir, policy, now)
+        return "security-alert"
+    except UpdateError as exc:
+        ui.notice(exc)
+        _check_age(data_dir, policy, now)
+        return "offline"
+    (data_dir / "updates" / "offline-since.json").unlink(missing_ok=True)
+    if offer is None:
+        return "up-to-date"
+    if deferred and not offer.required:
+        return "deferred"
+    bundle = offer.chain[-1].archive.length * 3
+    seconds = estimate(offer.download_size, bundle)
+    accepted = ui.offer(offer.version, offer.download_size, seconds, later=not offer.required)
+    if not accepted and not offer.required:
+        return "deferred"
+    try:
+        tar = client.download(offer, ui.progress)
+        client.install(offer, tar, running_slot=boot.slot if boot else None, progress=ui.progress)
+    except UpdateSecurityError as exc:
+        _record(data_dir, exc, now)
+        ui.security_alert(exc)
+        return "security-alert"
+    except UpdateError as exc:  # offline mid-way, or the data area refused the write
+        ui.notice(exc)
+        return "failed"
+    except EsecureError as exc:
+        ui.notice(exc)
+        return "failed"
+    restart()
+    return "restarting"
+
+
+def confirm_started(data_dir: Path) -> bool:
+    """The launcher reached its UI: the running version is good (stops the rollback count)."""
+    from esecure.updater.client import confirm_started as confirm  # noqa: PLC0415
+
+    return confirm(data_dir)
+
+
+def exec_restart() -> None:  # pragma: no cover - replaces the process
+    """Start the key again in this session (no re-insert): the bootstrap picks the new slot."""
+    argv = restart_argv()
+    os.execv(argv[0], argv)  # noqa: S606 - our own interpreter with our own arguments

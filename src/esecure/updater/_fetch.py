@@ -1,0 +1,75 @@
+"""HTTP(S) for python-tuf: standard library only, bounded in time, reporting progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tuf.api import exceptions
+from tuf.ngclient.fetcher import FetcherInterface
+
+__all__ = ["Fetcher"]
+
+CHUNK = 64 * 1024
+
+
+class Fetcher(FetcherInterface):
+    """Each read waits at most ``timeout`` seconds; the whole session ends at ``deadline``.
+
+    ``progress(n)`` is called with the byte count of each chunk. ``server_time`` keeps the
+    last HTTP Date header: it tells an expired repository from a wrong local clock.
+    """
+
+    def __init__(self, *, timeout: float, deadline: float | None = None) -> None:
+        self.timeout = timeout
+        self.deadline = deadline
+        self.progress: Callable[[int], None] | None = None
+        self.server_time: dt.datetime | None = None
+        self._open: list[Any] = []
+
+    def close(self) -> None:
+        """Close responses that python-tuf stopped reading (too long, or an error)."""
+        while self._open:
+            self._open.pop().close()
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        if not url.startswith(("https://", "http://")):
+            raise exceptions.DownloadError(f"refusing a non-HTTP URL: {url}")
+        self._check_deadline(url)
+        try:
+            response = urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - checked above
+        except urllib.error.HTTPError as exc:
+            raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise exceptions.DownloadError(f"{url}: {exc}") from exc
+        self._open.append(response)
+        date = response.headers.get("Date")
+        if date:
+            try:
+                self.server_time = email.utils.parsedate_to_datetime(date).astimezone(dt.UTC)
+            except (TypeError, ValueError):
+                self.server_time = None
+        return self._chunks(response, url)
+
+    def _chunks(self, response: Any, url: str) -> Iterator[bytes]:  # noqa: ANN401 - urllib's type
+        with response:
+            while True:
+                self._check_deadline(url)
+                try:
+                    data = response.read(CHUNK)
+                except (OSError, TimeoutError) as exc:
+                    raise exceptions.SlowRetrievalError(f"{url}: {exc}") from exc
+                if not data:
+                    return
+                if self.progress is not None:
+                    self.progress(len(data))
+                yield data
+
+    def _check_deadline(self, url: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise exceptions.SlowRetrievalError(f"{url}: the update check took too long")

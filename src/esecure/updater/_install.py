@@ -1,0 +1,249 @@
+"""Install a verified archive into the inactive A/B slot, then switch the pointer.
+
+Order (each step durable before the next, so that a cut at any point leaves the previous
+application complete and in force):
+
+1. extract into ``slots/.staging`` (empty first), refusing any member that is not a plain
+   file or directory inside the slot; sync every file and directory;
+2. check every file against the archive's member list (size and SHA-256);
+3. remove the target slot's completion record (the slot is no longer "complete"), remove
+   the old slot directory, rename staging to the slot;
+4. write the slot's completion record (synced);
+5. keep the archive as the base of the next patch (written while step 1 runs);
+6. write the pointer record with the next sequence number (the switch).
+
+The slot in use by the running application is never the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+
+from esecure.errors import StorageError, UpdateSecurityError
+from esecure.launcher.bootstrap import (
+    CD_SLOT,
+    POINTER_FILES,
+    SLOTS,
+    Completion,
+    Pointer,
+    check_slot,
+    completion_path,
+    encode_completion,
+    encode_pointer,
+    read_pointer,
+    slot_dir,
+)
+from esecure.updater._disk import Checkpoints, Disk
+
+__all__ = ["cache_path", "install", "mark_good", "target_slot"]
+
+Progress = Callable[[str, int, int], None]
+_FILE_CHECKPOINTS = {1, 10, 50}
+IO_THREADS = 8
+MAX_IN_FLIGHT = 64 * 1024 * 1024
+
+
+def cache_path(data_dir: Path, app: str, version: str) -> Path:
+    """The uncompressed archive of an installed version: the base of the next patch."""
+    return data_dir / "updates" / "cache" / f"{app}-{version}.tar"
+
+
+def target_slot(pointer: Pointer | None, running_slot: str | None) -> str:
+    """The slot to install into: not the active one, and never the running one."""
+    candidate = "A" if pointer is None else next(s for s in SLOTS if s != pointer.active)
+    if candidate == running_slot:
+        candidate = next(s for s in SLOTS if s != running_slot)
+    return candidate
+
+
+def _member_name(member: tarfile.TarInfo) -> str | None:
+    """The member's path inside the slot, or None for the root entry; refuses escapes."""
+    path = PurePosixPath(member.name)
+    parts = [p for p in path.parts if p not in (".", "")]
+    if path.is_absolute() or ".." in parts or any("\\" in p or ":" in p for p in parts):
+        raise UpdateSecurityError(f"archive member escapes the slot: {member.name!r}", code="ES506")
+    if not (member.isfile() or member.isdir()):
+        raise UpdateSecurityError(
+            f"archive member is neither a file nor a directory: {member.name!r}", code="ES506"
+        )
+    return "/".join(parts) or None
+
+
+def _extract(
+    tar_bytes: bytes, staging: Path, disk: Disk, cp: Checkpoints, progress: Progress | None
+) -> dict[str, tuple[int, str]]:
+    """Write every member into ``staging``; file creation and fsync wait on the device, not
+    the CPU, so they overlap in a few threads (a bundle has hundreds of files)."""
+    files: dict[str, tuple[int, str]] = {}
+    dirs = [staging]
+    with (
+        tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar,
+        ThreadPoolExecutor(max_workers=IO_THREADS) as pool,
+    ):
+        pending: list[Future[None]] = []
+        in_flight = 0
+        members = tar.getmembers()
+        total = sum(m.size for m in members if m.isfile())
+        done = 0
+        for member in members:
+            name = _member_name(member)
+            if name is None:
+                continue
+            target = staging / name
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                dirs.append(target)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            data = source.read() if source is not None else b""
+            pending.append(pool.submit(disk.write, target, data))
+            in_flight += len(data)
+            if in_flight > MAX_IN_FLIGHT:  # bound the memory of writes not yet done
+                for f in pending:
+                    f.result()
+                pending.clear()
+                in_flight = 0
+            files[name] = (len(data), hashlib.sha256(data).hexdigest())
+            done += len(data)
+            if progress is not None:
+                progress("install", done, total)
+            if len(files) in _FILE_CHECKPOINTS:
+                for f in pending:
+                    f.result()
+                cp(f"staging.file-{len(files)}")
+        for f in pending:
+            f.result()
+        cp("staging.extracted")
+        list(pool.map(disk.sync, [staging / n for n in files]))
+        directories = {p.parent for p in (staging / n for n in files)} | set(dirs)
+        list(pool.map(disk.sync_dir, sorted(directories)))
+    return files
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    data = path.read_bytes()
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _verify(staging: Path, files: dict[str, tuple[int, str]]) -> None:
+    """Every file on disk against the archive's member list (what was signed)."""
+    names = sorted(files)
+    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+        found = dict(zip(names, pool.map(_digest, [staging / n for n in names]), strict=True))
+    for name in names:
+        if found[name] != files[name]:
+            raise StorageError(f"{staging / name} was not written correctly", code="ES524")
+
+
+def install(
+    data_dir: Path,
+    tar_bytes: bytes,
+    *,
+    app: str,
+    version: str,
+    running_slot: str | None,
+    disk: Disk,
+    cp: Checkpoints,
+    progress: Progress | None = None,
+) -> str:
+    """Install ``tar_bytes`` (already verified against signed metadata); return the slot."""
+    try:
+        return _install(
+            data_dir,
+            tar_bytes,
+            app=app,
+            version=version,
+            running_slot=running_slot,
+            disk=disk,
+            cp=cp,
+            progress=progress,
+        )
+    except OSError as exc:
+        raise StorageError(f"installing version {version} failed: {exc}", code="ES524") from exc
+
+
+def _install(
+    data_dir: Path,
+    tar_bytes: bytes,
+    *,
+    app: str,
+    version: str,
+    running_slot: str | None,
+    disk: Disk,
+    cp: Checkpoints,
+    progress: Progress | None,
+) -> str:
+    pointer = read_pointer(data_dir)
+    slot = target_slot(pointer, running_slot)
+    slots = data_dir / "slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    staging = slots / ".staging"
+    cp("staging.begin")
+    disk.remove(staging)
+    staging.mkdir()
+    cache = cache_path(data_dir, app, version)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the next patch base is written while the slot is: it only has to be durable
+        # before the switch (and a missing or damaged base only costs a full download)
+        cache_written = background.submit(disk.write_atomic, cache, tar_bytes)
+        files = _extract(tar_bytes, staging, disk, cp, progress)
+        cache_written.result()
+    cp("staging.synced")
+    _verify(staging, files)
+    cp("staging.verified")
+
+    cp("switch.begin")
+    disk.remove(completion_path(data_dir, slot))
+    disk.sync_dir(slots)
+    cp("switch.record-removed")
+    disk.remove(slot_dir(data_dir, slot))
+    disk.sync_dir(slots)
+    cp("switch.old-slot-removed")
+    disk.replace(staging, slot_dir(data_dir, slot))
+    disk.sync_dir(slots)
+    cp("switch.renamed")
+    disk.write_synced(
+        completion_path(data_dir, slot), encode_completion(Completion(version, files))
+    )
+    disk.sync_dir(slots)
+    cp("switch.record-written")
+
+    keep = {cache.name}
+    if pointer is not None:
+        keep.add(cache_path(data_dir, app, pointer.version).name)
+    for old in cache.parent.glob("*.tar"):
+        if old.name not in keep:
+            disk.remove(old)
+    cp("switch.cache-written")
+
+    previous = CD_SLOT
+    if pointer is not None and pointer.active != slot and check_slot(data_dir, pointer.active)[0]:
+        previous = pointer.active
+    seq = pointer.seq + 1 if pointer is not None else 1
+    new = Pointer(seq, slot, previous, version, good=False)
+    disk.write_synced(data_dir / POINTER_FILES[seq % 2], encode_pointer(new))
+    disk.sync_dir(data_dir)
+    cp("switch.pointer-written")
+    return slot
+
+
+def mark_good(data_dir: Path, *, disk: Disk | None = None) -> bool:
+    """Called by a new version once it reached its UI: stops the failed-start count.
+
+    Returns False when there was nothing to mark (already good, or no update installed).
+    """
+    d = disk or Disk()
+    pointer = read_pointer(data_dir)
+    if pointer is None or pointer.good:
+        return False
+    new = Pointer(pointer.seq + 1, pointer.active, pointer.previous, pointer.version, good=True)
+    d.write_synced(data_dir / POINTER_FILES[new.seq % 2], encode_pointer(new))
+    d.sync_dir(data_dir)
+    return True

@@ -1,0 +1,334 @@
+"""The client side: check, download (patch or full archive), verify, install, switch.
+
+Built on python-tuf's ngclient (the ``tuf`` package tufup installs) rather than on
+``tufup.client``: tufup hides security failures as "no update", re-compresses every
+patched archive with gzip -9, and installs over the live directory (raising on Linux).
+See docs/updates.md.
+
+Trusted metadata changes only after a complete, successful refresh: the refresh runs on
+a copy, and the copy replaces the trusted files only when every check passed. A rejected
+update therefore leaves the trusted metadata, the slots and the pointer untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
+    Metadata,
+    TargetFile,
+    Targets,
+)
+from tuf.ngclient.updater import Updater
+
+from esecure.errors import StorageError, UpdateError, UpdateSecurityError
+from esecure.launcher.bootstrap import read_pointer
+from esecure.updater import _install
+from esecure.updater._disk import Checkpoints, Disk
+from esecure.updater._fetch import Fetcher
+from esecure.updater._security import classify
+from esecure.updater._zstd import apply_patch
+
+__all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+ARCHIVE, PATCH = ".tar.gz", ".patch"
+mark_good = _install.mark_good
+
+
+def confirm_started(data_dir: Path, checkpoints: Checkpoints | None = None) -> bool:
+    """The new version reached its UI: mark it good (the bootstrap stops counting starts)."""
+    cp = checkpoints or Checkpoints()
+    cp("first-start.app-running")
+    done = mark_good(data_dir)
+    cp("first-start.marked-good")
+    return done
+
+
+@dataclass(frozen=True)
+class Release:
+    """One published version, as the signed targets metadata describes it."""
+
+    version: Version
+    required: bool
+    archive: TargetFile
+    patch: TargetFile | None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the launcher offers the user: a version, its download size, whether it can wait."""
+
+    current: str
+    version: str
+    required: bool
+    download_size: int
+    use_patch: bool
+    chain: tuple[Release, ...]
+
+
+def last_check(data_dir: Path) -> dt.datetime | None:
+    """When the last successful check ended (for the maximum offline age)."""
+    try:
+        value = json.loads((data_dir / "updates" / "last-check.json").read_text())["at"]
+        return dt.datetime.fromisoformat(value)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
+    prefix = f"{app}-"
+    found: dict[Version, dict[str, TargetFile]] = {}
+    for name, info in targets.items():
+        for suffix in (ARCHIVE, PATCH):
+            if name.startswith(prefix) and name.endswith(suffix):
+                try:
+                    v = Version(name[len(prefix) : -len(suffix)])
+                except InvalidVersion:
+                    continue
+                found.setdefault(v, {})[suffix] = info
+    out = []
+    for v, files in sorted(found.items()):
+        if ARCHIVE in files:
+            custom = (files[ARCHIVE].custom or {}).get("tufup") or {}
+            out.append(Release(v, bool(custom.get("required")), files[ARCHIVE], files.get(PATCH)))
+    return out
+
+
+def choose_release(releases: list[Release], current: Version) -> Release | None:
+    """The next version to install: the oldest required one above current, else the newest."""
+    newer = [r for r in releases if r.version > current]
+    if not newer:
+        return None
+    required = [r for r in newer if r.required]
+    return required[0] if required else newer[-1]
+
+
+def plan(releases: list[Release], current: Version, has_base: bool) -> Offer | None:
+    """The offer: a patch chain when every step has a patch and it is smaller, else full."""
+    target = choose_release(releases, current)
+    if target is None:
+        return None
+    chain = tuple(r for r in releases if current < r.version <= target.version)
+    patch_size = sum(r.patch.length for r in chain if r.patch is not None)
+    use_patch = (
+        has_base and all(r.patch is not None for r in chain) and patch_size < target.archive.length
+    )
+    return Offer(
+        current=str(current),
+        version=str(target.version),
+        required=any(r.required for r in chain),
+        download_size=patch_size if use_patch else target.archive.length,
+        use_patch=use_patch,
+        chain=chain,
+    )
+
+
+class UpdateClient:
+    """One update session against one repository, over one data area."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        repository_url: str,
+        app: str,
+        *,
+        initial_root: Path | None = None,
+        timeout: float = 10,
+        disk: Disk | None = None,
+        checkpoints: Checkpoints | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.url = repository_url.rstrip("/") + "/"
+        self.app = app
+        self.initial_root = initial_root
+        self.timeout = timeout
+        self.disk = disk or Disk()
+        self.cp = checkpoints or Checkpoints()
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.updates = data_dir / "updates"
+        self.trusted = self.updates / "metadata"
+        self.work = self.updates / ".metadata-work"
+        self.downloads = self.updates / "downloads"
+        self._updater: Any = None
+        self._fetcher: Fetcher | None = None
+
+    # --- check ------------------------------------------------------------------------------
+
+    def _prepare_work(self) -> None:
+        if not (self.trusted / "root.json").is_file():
+            if self.initial_root is None or not self.initial_root.is_file():
+                raise UpdateSecurityError(
+                    "no trusted root: the CD-ROM's trust/root.json is missing", code="ES510"
+                )
+            self.trusted.mkdir(parents=True, exist_ok=True)
+            self.disk.write_atomic(self.trusted / "root.json", self.initial_root.read_bytes())
+        self.disk.remove(self.work)
+        shutil.copytree(self.trusted, self.work)
+
+    def _commit_metadata(self) -> None:
+        """The refreshed, fully verified metadata becomes the trusted metadata."""
+        for path in sorted(self.work.glob("*.json")):
+            target = self.trusted / path.name
+            data = path.read_bytes()
+            if not target.is_file() or target.read_bytes() != data:
+                self.disk.write_atomic(target, data)
+        stamp = json.dumps({"at": self.clock().isoformat()}).encode()
+        self.disk.write_atomic(self.updates / "last-check.json", stamp)
+
+    def _security(self, exc: Exception, phase: str) -> UpdateError:
+        server = self._fetcher.server_time if self._fetcher else None
+        return classify(exc, phase=phase, now=self.clock(), server_time=server)
+
+    def check(self, current: str) -> Offer | None:
+        """Refresh the signed metadata (bounded in time) and say what can be installed.
+
+        Raises UpdateSecurityError (its own code per attack) or UpdateError ES520 (offline).
+        """
+        from tuf.api import exceptions  # noqa: PLC0415
+
+        self.updates.mkdir(parents=True, exist_ok=True)
+        self._prepare_work()
+        self._fetcher = Fetcher(timeout=self.timeout, deadline=time.monotonic() + self.timeout)
+        try:
+            updater = Updater(
+                metadata_dir=str(self.work),
+                metadata_base_url=self.url + "metadata/",
+                target_dir=str(self.downloads),
+                target_base_url=self.url + "targets/",
+                fetcher=self._fetcher,
+            )
+            updater.refresh()
+            targets = Metadata[Targets].from_file(str(self.work / "targets.json")).signed.targets
+        except (exceptions.RepositoryError, exceptions.DownloadError, OSError) as exc:
+            self.disk.remove(self.work)
+            raise self._security(exc, "check") from exc
+        finally:
+            self._fetcher.close()
+        self._updater = updater
+        self._commit_metadata()
+        self.cp("download.metadata-committed")
+        try:
+            current_v = Version(current)
+        except InvalidVersion:
+            current_v = Version("0")
+        base = _install.cache_path(self.data_dir, self.app, current)
+        return plan(_releases(targets, self.app), current_v, base.is_file())
+
+    # --- download -------------------------------------------------------------------------
+
+    def _fetch_target(self, info: TargetFile, progress: Progress | None, total: int) -> bytes:
+        from tuf.api import exceptions  # noqa: PLC0415
+
+        assert self._fetcher is not None  # noqa: S101 - check() ran first
+        done = [0]
+
+        def counted(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress("download", done[0], total)
+
+        self.downloads.mkdir(parents=True, exist_ok=True)
+        dest = self.downloads / Path(info.path).name
+        self._fetcher.deadline = None  # downloads are bounded per read, not in total
+        self._fetcher.progress = counted
+        try:
+            self._updater.download_target(info, filepath=str(dest))
+        except (exceptions.RepositoryError, exceptions.DownloadError, OSError) as exc:
+            self.disk.remove(dest)
+            raise self._security(exc, "download") from exc
+        finally:
+            self._fetcher.progress = None
+            self._fetcher.close()
+        data = dest.read_bytes()
+        self.disk.remove(dest)
+        return data
+
+    def _patched(self, offer: Offer, progress: Progress | None) -> bytes | None:
+        """The new archive from the cached one and the patch chain; None if a step fails."""
+        base = _install.cache_path(self.data_dir, self.app, offer.current).read_bytes()
+        patches = [
+            self._fetch_target(r.patch, progress, offer.download_size)
+            for r in offer.chain
+            if r.patch is not None
+        ]
+        self.cp("download.patch-fetched")
+        self.cp("patch.begin")
+        tar = base
+        for release, patch in zip(offer.chain, patches, strict=True):
+            assert release.patch is not None  # noqa: S101 - plan() guarantees it
+            expected = (release.patch.custom or {}).get("tufup") or {}
+            try:
+                tar = apply_patch(tar, patch)
+            except ValueError:
+                log.warning("patch to %s does not apply: full archive instead", release.version)
+                return None
+            self.cp("patch.applied")
+            # the patched archive against its signed size and hash (tufup's verify-after-patch)
+            if len(tar) != expected.get("tar_size") or hashlib.sha256(
+                tar
+            ).hexdigest() != expected.get("tar_hash"):
+                log.warning("patched %s differs from the signed one: full archive", release.version)
+                return None
+        self.cp("patch.verified")
+        return tar
+
+    def download(self, offer: Offer, progress: Progress | None = None) -> bytes:
+        """The new version's uncompressed archive, verified against the signed metadata."""
+        if self._updater is None:
+            raise UpdateError("download() before check()", code="ES525")
+        self.cp("download.begin")
+        if offer.use_patch:
+            tar = self._patched(offer, progress)
+            if tar is not None:
+                return tar
+        target = offer.chain[-1].archive
+        data = self._fetch_target(target, progress, target.length)
+        self.cp("download.archive-fetched")
+        self.cp("patch.begin")
+        try:
+            tar = gzip.decompress(data)
+        except (OSError, EOFError) as exc:  # signed but not a gzip: a broken release
+            raise UpdateSecurityError(f"{target.path} is not a gzip archive", code="ES506") from exc
+        self.cp("patch.verified")
+        return tar
+
+    # --- install --------------------------------------------------------------------------
+
+    def install(
+        self,
+        offer: Offer,
+        tar: bytes,
+        *,
+        running_slot: str | None,
+        progress: Progress | None = None,
+    ) -> str:
+        """Install into the inactive slot and switch the pointer; returns the slot."""
+        self.cp("patch.tar-written")
+        slot = _install.install(
+            self.data_dir,
+            tar,
+            app=self.app,
+            version=offer.version,
+            running_slot=running_slot,
+            disk=self.disk,
+            cp=self.cp,
+            progress=progress,
+        )
+        pointer = read_pointer(self.data_dir)
+        if pointer is None or pointer.active != slot:  # pragma: no cover - defensive
+            raise StorageError("the new pointer record did not read back", code="ES524")
+        return slot

@@ -1,0 +1,295 @@
+"""Attacks on the update channel, one named test each, against a repository the test controls.
+
+Each rejected case asserts the catalogue code AND that the slots, the pointer records and
+the trusted metadata are byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from securesystemslib.interface import (
+    generate_and_write_unencrypted_ed25519_keypair,
+    import_ed25519_privatekey_from_file,
+    import_ed25519_publickey_from_file,
+)
+from securesystemslib.signer import SSlibKey, SSlibSigner
+from tuf.api import exceptions
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+
+from esecure.errors import UpdateSecurityError
+from esecure.launcher import bootstrap
+from esecure.updater._security import classify
+from esecure.updater.client import UpdateClient, mark_good
+from esecure.updater.publish import rotate_key
+
+from . import conftest
+from .conftest import snapshot_tree
+
+APP = "demo-bank"
+
+
+def _client(repo, data):
+    return UpdateClient(data, repo.url, APP, initial_root=repo.initial_root, timeout=5)
+
+
+@pytest.fixture
+def installed(repo, tmp_path):
+    """A data area running 1.0.0 from slot A (marked good), with 1.1.0 then published."""
+    data = tmp_path / "data"
+    c = _client(repo, data)
+    offer = c.check("0.9.0")
+    c.install(offer, c.download(offer), running_slot=None)
+    mark_good(data)
+    repo.publish("1.1.0", tmp_path)
+    return data
+
+
+def _state(data: Path) -> dict[str, bytes]:
+    return snapshot_tree(data)
+
+
+def _key(repo, name: str) -> SSlibSigner:
+    path = repo.project.root / "keys" / "tuf" / name
+    return SSlibSigner(import_ed25519_privatekey_from_file(str(path)))
+
+
+def _resign(repo, filename: str, mutate, signers, *, bump: bool = True) -> None:
+    path = repo.served / "metadata" / filename
+    md = Metadata.from_file(str(path))
+    mutate(md.signed)
+    if bump:
+        md.signed.version += 1
+    md.signatures.clear()
+    for signer in signers:
+        md.sign(signer, append=True)
+    md.to_file(str(path), JSONSerializer(compact=False))
+
+
+def _rejected(repo, data, code: str, *, current: str = "1.0.0", phase: str = "check") -> None:
+    """Run a check (and a download), expect ``code``, and nothing changed on the key."""
+    c = _client(repo, data)
+    if phase == "check":
+        before = _state(data)
+        with pytest.raises(UpdateSecurityError) as err:
+            c.check(current)
+    else:
+        offer = c.check(current)
+        before = _state(data)
+        with pytest.raises(UpdateSecurityError) as err:
+            c.install(offer, c.download(offer), running_slot="A")
+    assert err.value.code == code, err.value.detail
+    assert _state(data) == before
+
+
+def _unchanged(_signed) -> None:
+    return None
+
+
+def _tamper(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_archive_is_es506(repo, installed):
+    """A full archive altered on the server (same length) is refused before install."""
+    (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()  # force the full archive
+    _tamper(repo.served / "targets" / f"{APP}-1.1.0.tar.gz")
+    _rejected(repo, installed, "ES506", phase="download")
+
+
+def test_tampered_patch_is_es506(repo, installed):
+    """A patch altered on the server fails TUF's hash check: refused, nothing installed."""
+    _tamper(repo.served / "targets" / f"{APP}-1.1.0.patch")
+    _rejected(repo, installed, "ES506", phase="download")
+
+
+def test_wrong_length_archive_is_es506(repo, installed):
+    """A truncated archive (shorter than signed) is refused."""
+    (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()
+    path = repo.served / "targets" / f"{APP}-1.1.0.tar.gz"
+    path.write_bytes(path.read_bytes()[:-100])
+    _rejected(repo, installed, "ES506", phase="download")
+
+
+def test_endless_target_data_is_es507(repo, installed):
+    """An archive that goes on past its signed length is cut and refused."""
+    (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()
+    path = repo.served / "targets" / f"{APP}-1.1.0.tar.gz"
+    with path.open("ab") as f:
+        f.write(b"\0" * 20_000_000)
+    _rejected(repo, installed, "ES507", phase="download")
+
+
+def test_endless_timestamp_is_es507(repo, installed):
+    """A timestamp.json far larger than any real one is cut at the role's maximum."""
+    path = repo.served / "metadata" / "timestamp.json"
+    path.write_bytes(path.read_bytes() + b" " * 5_000_000)
+    _rejected(repo, installed, "ES507")
+
+
+def test_timestamp_rollback_is_es503(repo, installed, tmp_path):
+    """After the client saw timestamp vN, replaying an older timestamp is refused."""
+    old = tmp_path / "old-timestamp.json"
+    shutil.copyfile(repo.served / "metadata" / "timestamp.json", old)
+    repo.publish("1.2.0", tmp_path)
+    _client(repo, installed).check("1.0.0")  # the client now trusts the newer metadata
+    shutil.copyfile(old, repo.served / "metadata" / "timestamp.json")
+    _rejected(repo, installed, "ES503")
+
+
+def test_snapshot_rollback_is_es503(repo, installed, tmp_path):
+    """A (compromised-key) timestamp pointing at an older snapshot is refused."""
+    old = tmp_path / "old-snapshot.json"
+    shutil.copyfile(repo.served / "metadata" / "snapshot.json", old)
+    repo.publish("1.2.0", tmp_path)
+    _client(repo, installed).check("1.0.0")  # the client now trusts the newer metadata
+    old_version = Metadata.from_file(str(old)).signed.version
+    shutil.copyfile(old, repo.served / "metadata" / "snapshot.json")
+
+    def point_at_old(ts):
+        ts.snapshot_meta.version = old_version
+
+    _resign(repo, "timestamp.json", point_at_old, [_key(repo, "timestamp-1")])
+    _rejected(repo, installed, "ES503")
+
+
+def test_targets_rollback_is_es503(repo, installed, tmp_path):
+    """A (compromised-key) snapshot listing an older targets version is refused."""
+    old = tmp_path / "old-targets.json"
+    shutil.copyfile(repo.served / "metadata" / "targets.json", old)
+    repo.publish("1.2.0", tmp_path)
+    _client(repo, installed).check("1.0.0")  # the client now trusts the newer metadata
+    old_version = Metadata.from_file(str(old)).signed.version
+    shutil.copyfile(old, repo.served / "metadata" / "targets.json")
+
+    def list_old(snap):
+        snap.meta["targets.json"].version = old_version
+
+    _resign(repo, "snapshot.json", list_old, [_key(repo, "snapshot-1")])
+    new_snapshot = Metadata.from_file(str(repo.served / "metadata" / "snapshot.json"))
+
+    def follow(ts):
+        ts.snapshot_meta.version = new_snapshot.signed.version
+
+    _resign(repo, "timestamp.json", follow, [_key(repo, "timestamp-1")])
+    _rejected(repo, installed, "ES503")
+
+
+def test_freeze_expired_timestamp_is_es504(repo, installed):
+    """A timestamp past its expiry (the server is frozen) is refused; clock is plausible."""
+
+    def expire(ts):
+        ts.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+
+    _resign(repo, "timestamp.json", expire, [_key(repo, "timestamp-1")])
+    _rejected(repo, installed, "ES504")
+
+
+def test_expired_with_a_wrong_local_clock_says_check_the_clock():
+    """Expired metadata while the PC's clock is far from the server's: ES505, not ES504."""
+    now = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+    server = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    err = classify(
+        exceptions.ExpiredMetadataError("timestamp.json is expired"),
+        phase="check",
+        now=now,
+        server_time=server,
+    )
+    assert err.code == "ES505"
+    assert "2031-01-01" in err.detail
+
+
+def test_missing_signature_is_es501(repo, installed):
+    """A timestamp with its signature removed is refused (tufup would say 'no update')."""
+    _resign(repo, "timestamp.json", _unchanged, [], bump=False)
+    _rejected(repo, installed, "ES501")
+
+
+def test_bad_signature_is_es501(repo, installed):
+    """A targets file changed after signing (a release slipped in) is refused."""
+    path = repo.served / "metadata" / "targets.json"
+    path.write_text(path.read_text().replace('"version": ', '"version":  ', 1))
+    md = Metadata.from_file(str(path))
+    md.signed.targets.clear()
+    md.to_file(str(path), JSONSerializer(compact=False))  # keeps the old signature
+    _rejected(repo, installed, "ES501")
+
+
+def test_below_threshold_signatures_is_es502(repo, installed, tmp_path):
+    """Root v2 requires 2 timestamp signatures; a timestamp signed by one key is refused."""
+    gen = generate_and_write_unencrypted_ed25519_keypair(filepath=str(tmp_path / "ts2"))
+    second = SSlibKey.from_securesystemslib_key(import_ed25519_publickey_from_file(gen + ".pub"))
+    root_path = repo.served / "metadata" / "root.json"
+
+    def add_second_timestamp_key(root):
+        root.add_key(second, "timestamp")
+        root.roles["timestamp"].threshold = 2
+
+    _resign(repo, "root.json", add_second_timestamp_key, [_key(repo, "root-1")])
+    version = Metadata.from_file(str(root_path)).signed.version
+    shutil.copyfile(root_path, repo.served / "metadata" / f"{version}.root.json")
+    _resign(repo, "timestamp.json", _unchanged, [_key(repo, "timestamp-1")])
+    _rejected(repo, installed, "ES502")
+
+
+def test_mix_and_match_is_es508(repo, installed, tmp_path):
+    """The newest timestamp and snapshot with an older targets file are refused."""
+    old_targets = tmp_path / "targets-1.0.json"
+    shutil.copyfile(repo.project.root / "repository" / "metadata" / "targets.json", old_targets)
+    repo.publish("1.2.0", tmp_path)
+    shutil.copyfile(old_targets, repo.served / "metadata" / "targets.json")
+    _rejected(repo, installed, "ES508")
+
+
+def test_forged_root_is_es509(repo, installed, tmp_path):
+    """A root v2 signed only by an attacker's key is refused; the trusted root stays v1."""
+    gen = generate_and_write_unencrypted_ed25519_keypair(filepath=str(tmp_path / "evil"))
+    evil_pub = SSlibKey.from_securesystemslib_key(import_ed25519_publickey_from_file(gen + ".pub"))
+    evil = SSlibSigner(import_ed25519_privatekey_from_file(gen))
+    root_path = repo.served / "metadata" / "root.json"
+
+    def take_over(root):
+        for keyid in list(root.roles["root"].keyids):
+            root.revoke_key(keyid, "root")
+        root.add_key(evil_pub, "root")
+
+    _resign(repo, "root.json", take_over, [evil])
+    version = Metadata.from_file(str(root_path)).signed.version
+    shutil.copyfile(root_path, repo.served / "metadata" / f"{version}.root.json")
+    _rejected(repo, installed, "ES509")
+
+
+def test_key_rotated_root_chain_is_accepted(repo, installed, tmp_path):
+    """After `esecure keys rotate` of root and timestamp, the client follows to the new root."""
+    rotate_key(repo.project, "timestamp", say=lambda _m: None)
+    rotate_key(repo.project, "root", say=lambda _m: None)
+    repo.publish("1.2.0", tmp_path)
+    offer = _client(repo, installed).check("1.0.0")
+    assert offer is not None
+    assert offer.version == "1.2.0"
+    trusted = Metadata.from_file(str(installed / "updates" / "metadata" / "root.json"))
+    assert trusted.signed.version == 3
+    assert bootstrap.read_pointer(installed).active == "A"
+
+
+def test_expired_metadata_with_the_pc_clock_far_from_the_servers_is_es505(
+    repo, installed, monkeypatch
+):
+    """Served over HTTP with a server Date years apart from the PC's clock: 'check the clock'."""
+
+    def expire(ts):
+        ts.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+
+    _resign(repo, "timestamp.json", expire, [_key(repo, "timestamp-1")])
+    monkeypatch.setattr(
+        conftest._Handler,
+        "date_time_string",
+        lambda _self, _timestamp=None: "Mon, 01 Jan 2024 00:00:00 GMT",
+    )
+    _rejected(repo, installed, "ES505")
