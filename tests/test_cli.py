@@ -198,7 +198,10 @@ def test_demo_makes_and_checks_a_project(tmp_path):
     assert code == 0, err
     assert "ok: " in out
     assert f"ok: {tmp_path / 'demo' / 'image' / 'cdrom.iso'} verified" in out
+    assert "this image will not update" not in err
+    assert (tmp_path / "demo" / "project" / "repository" / "metadata" / "root.json").is_file()
     code, out, err = run("demo", str(tmp_path / "demo"), timeout=120)
     assert code == 0, err
     assert "Reusing the demo key project" in err
     assert "Reusing the demo image" in err
+    assert "Reusing the demo update keys" in err

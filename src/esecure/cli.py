@@ -224,8 +224,8 @@ def errors(state: _State, fmt: str, code: str | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path), default="build/demo")
 def demo(directory: Path) -> None:
-    """Run the main job on the embedded defaults: a demo key project, made and checked, and
-    its key image built into DIRECTORY/image and verified.
+    """Run the main job on the embedded defaults: a demo key project, made and checked, its
+    update keys made, and its key image built into DIRECTORY/image and verified.
 
     Reuses DIRECTORY if it already holds a project, and its image if that still verifies.
     """
@@ -238,7 +238,21 @@ def demo(directory: Path) -> None:
         click.echo(f"Creating the demo key project {project_dir}", err=True)
         init_project(project_dir, InitOptions(demo=True), passphrase=None, report=_echo_step)
     _check_project(project_dir)
+    _demo_update_keys(project_dir)
     _demo_image(project_dir, directory / "image")
+
+
+def _demo_update_keys(project_dir: Path) -> None:
+    """The demo project gets its TUF keys (1-of-1, in clear) so that its image can update."""
+    from esecure.bundle.build import TUF_ROOT  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.updater.publish import init_keys  # noqa: PLC0415
+
+    if (project_dir / TUF_ROOT).exists():
+        click.echo(f"Reusing the demo update keys ({TUF_ROOT})", err=True)
+        return
+    click.echo("Making the demo update keys (TUF root v1)", err=True)
+    init_keys(load_project(project_dir), say=_echo_step)
 
 
 def _demo_image(project_dir: Path, out: Path) -> None:
