@@ -367,3 +367,18 @@ def test_the_bootstrap_process_hands_the_data_area_to_the_application(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"user {tmp_path / 'xdg' / 'e-secure' / 'demo-bank'}\n"
+
+
+def test_the_builds_product_json_carries_what_the_bootstrap_reads(tmp_path):
+    """product.json (bundle.build) has the product id and [image] data_label, read back."""
+    from esecure.bundle.build import product_json  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
+
+    init_project(tmp_path / "p", InitOptions(demo=True), passphrase=None)
+    project = load_project(tmp_path / "p")
+    cd = tmp_path / "cd"
+    cd.mkdir()
+    (cd / "product.json").write_bytes(product_json(project))
+    got = bootstrap.read_cd_product(cd)
+    assert got == (project.product.id, project.image.data_label)
