@@ -59,7 +59,10 @@ def test_bootstrap_runs_the_application_from_the_cd_lib(tmp_path):
         timeout=30,
     )
     assert proc.returncode == 7, proc.stderr
-    assert proc.stdout == f"app from {tmp_path} application shipped on the CD-ROM ['--x']\n"
+    assert proc.stdout == (
+        f"app from {tmp_path} application shipped on the CD-ROM; no data area: "
+        f"{tmp_path / 'product.json'} is unreadable ['--x']\n"
+    )
 
 
 # --- pointer records, completion records, slot choice ---------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "TUF_ROOT",
     "BuildOptions",
     "BuildResult",
+    "assemble_app_root",
     "build_image",
     "product_json",
     "source_date_epoch",
@@ -237,9 +238,7 @@ def _stage(
             launchers[host] = freeze.freeze_launcher(
                 work / f"launcher-{host}", launcher_name=name, epoch=epoch, log=steps.report
             )
-    settings = firefox.BrowserSettings(
-        site=project.urls.site, allowed_hosts=project.urls.allowed_hosts
-    )
+    settings = _settings(project)
     for plat in sorted(launchers):
         directory = launchers[plat]
         freeze.check_launcher_dir(directory, plat, name)
@@ -249,18 +248,7 @@ def _stage(
             (stage / exe).chmod(0o755)
             for part in (freeze.contents_dir(plat), f"lib/{plat}"):
                 shutil.copytree(directory / part, stage / part, symlinks=False)
-        with steps.step(f"copy Firefox for {plat}"):
-            target = stage / "firefox" / plat
-            firefox.copy_firefox(
-                sources[plat], target, plat, progress=_percent(steps.report, "Firefox")
-            )
-            dist = target / "distribution"
-            dist.mkdir()
-            (dist / "policies.json").write_bytes(firefox.policies_json(settings))
-            (dist / "certificates").mkdir()
-            shutil.copyfile(
-                project.trust.ca_certificate, dist / "certificates" / firefox.CA_FILE_NAME
-            )
+        _copy_browser(project, plat, sources[plat], stage, settings=settings, steps=steps)
         info["platforms"][plat] = {
             "launcher": freeze.executable_name(name, plat),
             "firefox_source": str(sources[plat]),
@@ -269,6 +257,68 @@ def _stage(
     with steps.step("write autorun, product, profile, trust and guide"):
         info["updates"] = _small_files(project, stage, settings, steps.report)
     return info
+
+
+def _settings(project: Project) -> firefox.BrowserSettings:
+    return firefox.BrowserSettings(site=project.urls.site, allowed_hosts=project.urls.allowed_hosts)
+
+
+def _copy_browser(
+    project: Project,
+    plat: str,
+    source: Path,
+    app_root: Path,
+    *,
+    settings: firefox.BrowserSettings,
+    steps: _Steps,
+) -> None:
+    """``firefox/<plat>/`` of an application root, with the project's policies and CA."""
+    with steps.step(f"copy Firefox for {plat}"):
+        target = app_root / "firefox" / plat
+        firefox.copy_firefox(source, target, plat, progress=_percent(steps.report, "Firefox"))
+        dist = target / "distribution"
+        dist.mkdir()
+        (dist / "policies.json").write_bytes(firefox.policies_json(settings))
+        (dist / "certificates").mkdir()
+        shutil.copyfile(project.trust.ca_certificate, dist / "certificates" / firefox.CA_FILE_NAME)
+
+
+def assemble_app_root(
+    project: Project,
+    dest: Path,
+    *,
+    launcher_dirs: Mapping[str, Path] | None = None,
+    report: Report = lambda _m: None,
+) -> dict[str, Any]:
+    """An application root in ``dest`` (which must not exist), as the build lays it out on
+    the CD-ROM: lib/<platform>/, firefox/<platform>/, profile/user.js, product.json, trust/.
+
+    The host platform's lib/ is assembled from the installed distributions exactly as
+    :func:`freeze.freeze_launcher` does (no bootstrap is frozen: a slot holds none); other
+    platforms' lib/ come from ``launcher_dirs``. Returns what the build report says of it.
+    """
+    steps = _Steps(report)
+    host = platform_name()
+    launchers = dict(launcher_dirs or {})
+    platforms = sorted({*launchers, host})
+    sources = {plat: _firefox_source(project, plat) for plat in platforms}
+    for plat, source in sources.items():
+        if firefox.firefox_executable(source, plat) is None:
+            firefox.copy_firefox(source, dest / "nowhere", plat)  # raises ES910, names it
+    for plat, directory in launchers.items():
+        freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
+    dest.mkdir(parents=True)
+    settings = _settings(project)
+    for plat in platforms:
+        with steps.step(f"assemble lib/{plat}"):
+            if plat in launchers:
+                shutil.copytree(launchers[plat] / "lib" / plat, dest / "lib" / plat, symlinks=False)
+            else:
+                freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
+        _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
+    with steps.step("write product, profile and trust"):
+        updates = _app_files(project, dest, settings, steps.report)
+    return {"platforms": platforms, "updates": updates, "steps": steps.times}
 
 
 def _guide_files(guide: Path) -> list[str]:
@@ -297,6 +347,19 @@ def _small_files(
     (stage / "branding").mkdir()
     shutil.copyfile(project.branding.icon_png, stage / "branding" / "icon.png")
     shutil.copyfile(project.branding.logo, stage / "branding" / "logo.png")
+    updates = _app_files(project, stage, settings, report)
+    guide = project.branding.guide
+    for rel in _guide_files(guide):
+        target = stage / "guide" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(guide.parent / rel, target)
+    return updates
+
+
+def _app_files(
+    project: Project, stage: Path, settings: firefox.BrowserSettings, report: Report
+) -> str:
+    """product.json, profile/user.js and trust/ of an application root."""
     (stage / "product.json").write_bytes(product_json(project))
     (stage / "profile").mkdir()
     (stage / "profile" / "user.js").write_bytes(firefox.user_js(settings))
@@ -314,11 +377,6 @@ def _small_files(
             "`esecure keys init` in the project, then build again"
         )
         report(f"warning: {updates}")
-    guide = project.branding.guide
-    for rel in _guide_files(guide):
-        target = stage / "guide" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(guide.parent / rel, target)
     return updates
 
 

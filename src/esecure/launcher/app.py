@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from esecure import __version__
-from esecure.launcher.bootstrap import APP_ROOT_ENV, Choice, cd_root, platform_name
+from esecure.launcher.bootstrap import (
+    APP_ROOT_ENV,
+    Choice,
+    DataArea,
+    cd_root,
+    find_data_area,
+    platform_name,
+)
 
-__all__ = ["main", "read_product"]
+__all__ = ["data_area", "main", "read_product"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +49,14 @@ def read_product(app_root: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def data_area(boot: Choice | None) -> DataArea:
+    """The data area as the bootstrap found it at this start (its Choice: never found
+    twice); run without a bootstrap (development, tests), the bootstrap's own discovery."""
+    if boot is not None:
+        return DataArea(boot.data_dir, boot.data_kind, boot.data_reason)
+    return find_data_area(cd_root())
 
 
 def _out(text: str, *, err: bool = False) -> None:

@@ -76,19 +76,46 @@ def keys_rotate(project: Path, role: str, key: str | None) -> None:
 @click.option(
     "--bundle",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    required=True,
-    help="An application root (lib/<platform>/, firefox/, profile/, product.json, trust/).",
+    help="An application root (lib/<platform>/, firefox/, profile/, product.json, trust/). "
+    "Default: the one `esecure build` lays out from PROJECT.",
+)
+@click.option(
+    "--launcher-dir",
+    "launcher_dirs",
+    multiple=True,
+    metavar="PLATFORM=DIR",
+    help="Without --bundle: lib/PLATFORM/ of a launcher frozen elsewhere (as for "
+    "`esecure build`). Repeatable.",
 )
 @click.option("--required", is_flag=True, help="A security fix: clients apply it without 'later'.")
-def publish(project: Path, version: str, bundle: Path, required: bool) -> None:
+def publish(
+    project: Path, version: str, bundle: Path | None, launcher_dirs: tuple[str, ...], required: bool
+) -> None:
     """Publish a release: full archive + zstd patch from the previous one, signed."""
+    import tempfile  # noqa: PLC0415
+
     from esecure.config import load_project  # noqa: PLC0415
+    from esecure.updater.publish import build_app_root  # noqa: PLC0415
     from esecure.updater.publish import publish as do_publish  # noqa: PLC0415
 
     p = load_project(project)
-    do_publish(
-        p, version, bundle, required=required, say=_say, secret=_secret(p.product.id, confirm=False)
-    )
+    secret = _secret(p.product.id, confirm=False)
+    if bundle is not None:
+        if launcher_dirs:
+            raise click.UsageError("--launcher-dir applies only without --bundle")
+        do_publish(p, version, bundle, required=required, say=_say, secret=secret)
+    else:
+        from esecure.bundle.freeze import parse_launcher_dir  # noqa: PLC0415
+
+        dirs = dict(parse_launcher_dir(v) for v in launcher_dirs)
+        if p.product.version != version:
+            _say(
+                f"note: product.json will say version {p.product.version} ([product] version "
+                f"in esecure.toml) while the release is {version}"
+            )
+        with tempfile.TemporaryDirectory(prefix="esecure-publish-") as tmp:
+            root = build_app_root(p, Path(tmp) / "app", launcher_dirs=dirs, say=_say)
+            do_publish(p, version, root, required=required, say=_say, secret=secret)
     click.echo(f"published {p.product.id} {version}: upload {project / 'repository'} as is")
 
 

@@ -38,6 +38,7 @@ from esecure.updater._zstd import make_patch
 __all__ = [
     "RoleStatus",
     "Status",
+    "build_app_root",
     "init_keys",
     "publish",
     "refresh",
@@ -244,6 +245,23 @@ def _check_bundle(bundle: Path) -> None:
             "and trust/",
             code="ES953",
         )
+
+
+def build_app_root(
+    project: Project,
+    dest: Path,
+    *,
+    launcher_dirs: dict[str, Path] | None = None,
+    say: Say = lambda _m: None,
+) -> Path:
+    """The default bundle: the application root ``esecure build`` lays out from the project
+    (the image builder's own code), in ``dest`` (which must not exist)."""
+    from esecure.bundle.build import assemble_app_root  # noqa: PLC0415 - image side only
+
+    say(f"assembling the application root of {project.root} as `esecure build` lays it out")
+    info = assemble_app_root(project, dest, launcher_dirs=launcher_dirs, report=say)
+    say(f"application root for {', '.join(info['platforms'])}: {info['updates']}")
+    return dest
 
 
 def _parse_version(version: str) -> Version:
