@@ -60,7 +60,11 @@ _DB = click.option(
     "--db",
     "db_url",
     default=None,
-    help="Registry database URL (default: sqlite:///PROJECT/server/registry.db).",
+    help=(
+        "Registry database URL: sqlite:///PATH (default: sqlite:///PROJECT/server/"
+        "registry.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (tables "
+        "created on first connect; password better in PGPASSWORD or ~/.pgpass)."
+    ),
 )
 
 
@@ -127,7 +131,10 @@ class _Admin:
             from esecure.server.serve import default_db_url  # noqa: PLC0415
 
             url = default_db_url(load_project(self.project))
-        return Registry.open(url)
+        registry = Registry.open(url)
+        # Closed when the command ends (a PostgreSQL connection is not left to the GC).
+        click.get_current_context().call_on_close(registry.close)
+        return registry
 
     def bank_name(self) -> str:
         from esecure.config import load_project  # noqa: PLC0415
