@@ -16,6 +16,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -26,7 +27,30 @@ import psycopg
 
 __all__ = ["PG_BIN", "PostgresCluster"]
 
-PG_BIN = Path(os.environ.get("ESECURE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """ESECURE_PG_BIN, else the newest Debian server install (/usr/lib/postgresql/N/bin:
+    the `postgresql` package pulls whichever major version the release ships)."""
+    if "ESECURE_PG_BIN" in os.environ:
+        return Path(os.environ["ESECURE_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+def _temp_root() -> Path:
+    """A fresh directory that the unprivileged user can reach (every parent o+x)."""
+    base = Path(tempfile.gettempdir())
+    if os.geteuid() == 0 and not all(
+        p.stat().st_mode & stat.S_IXOTH for p in [base, *base.parents]
+    ):
+        base = Path("/tmp")  # noqa: S108 - world-traversable; the directory itself is 0700
+    return Path(tempfile.mkdtemp(prefix="esecure-pg-", dir=base))
+
+
+PG_BIN = _pg_bin()
 START_TIMEOUT = 30.0
 _USER = "esecure"
 
@@ -42,7 +66,7 @@ class PostgresCluster:
     """A private PostgreSQL cluster; :meth:`new_database` gives each test its own database."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="esecure-pg-"))
+        self.root = _temp_root()
         self.port = _free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)

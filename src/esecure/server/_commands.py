@@ -99,6 +99,10 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     """Start the reference server (EST enrolment with the project's CA) for PROJECT.
 
     Prints the URL it listens on; stops cleanly on Ctrl-C or SIGTERM.
+
+    The registry is SQLite (PROJECT/server/registry.db) unless --db names another file or
+    a PostgreSQL database; its first connection creates the tables, later ones migrate
+    them (docs/architecture.md, "The reference server").
     """
     from esecure.config import load_project  # noqa: PLC0415 - lazy: fast --help
     from esecure.server.serve import ServeOptions, serve_forever  # noqa: PLC0415
