@@ -180,9 +180,10 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
-        """Stop postgres (fast shutdown: SIGINT) and remove the cluster."""
+        """Stop postgres and remove the cluster. Immediate shutdown (SIGQUIT): the cluster
+        is thrown away, so the shutdown checkpoint a fast shutdown writes is wasted time."""
         if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)
+            self._process.send_signal(signal.SIGQUIT)
             try:
                 self._process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -20,6 +20,7 @@ psycopg (PostgreSQL's driver) is imported only when a ``postgresql://`` URL is o
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -178,10 +179,26 @@ def connect(url: str) -> Database:
     path = database_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT_SECONDS)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _set_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     return Database(_SqliteConnection(conn), SQLITE, url)
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL mode. On a fresh file opened by several processes at once (servers
+    starting together), the switch can fail at once with "database is locked", without
+    waiting for the busy timeout: retry it within that same bound."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+        else:
+            return
 
 
 class _SqliteConnection:
