@@ -14,6 +14,7 @@ packages=(
   xauth            # needed by xvfb-run
   curl             # the RFC 7030 interoperability tests
   openssl
+  postgresql       # the reference server's registry on PostgreSQL (tests run a throwaway cluster)
 )
 
 missing=()

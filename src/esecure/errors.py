@@ -1544,15 +1544,20 @@ _ENTRIES: tuple[Entry, ...] = (
             "L'URL de la base de données du registre ne peut pas être utilisée.",
         ),
         cause=_t(
-            "The URL is neither sqlite:///PATH nor a file path; PostgreSQL URLs are not "
-            "supported by this version.",
-            "L'URL n'est ni sqlite:///CHEMIN ni un chemin de fichier ; les URL PostgreSQL ne "
-            "sont pas prises en charge par cette version.",
+            "The URL is neither sqlite:///PATH, a file path, nor postgresql://…: the "
+            "registry runs on SQLite or PostgreSQL only (mysql:// and others are not "
+            "supported).",
+            "L'URL n'est ni sqlite:///CHEMIN, ni un chemin de fichier, ni postgresql://… : le "
+            "registre fonctionne uniquement sur SQLite ou PostgreSQL (mysql:// et les autres "
+            "ne sont pas pris en charge).",
         ),
         action=_t(
-            "Pass --db sqlite:///path/to/registry.db (or omit it for the project's default).",
-            "Passez --db sqlite:///chemin/vers/registry.db (ou omettez-la pour la valeur par "
-            "défaut du projet).",
+            "Pass --db sqlite:///path/to/registry.db or "
+            "--db postgresql://USER@HOST:PORT/DATABASE (or omit it for the project's "
+            "SQLite default).",
+            "Passez --db sqlite:///chemin/vers/registry.db ou "
+            "--db postgresql://UTILISATEUR@HÔTE:PORT/BASE (ou omettez-la pour la base "
+            "SQLite par défaut du projet).",
         ),
         call_support=False,
     ),
@@ -1643,6 +1648,36 @@ _ENTRIES: tuple[Entry, ...] = (
             "another --port.",
             "Utilisez un projet créé par `esecure init` (ou passez-lui --ca-key), ou choisissez "
             "un autre --port.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES935",
+        name="registry-database-unavailable",
+        audience="operator",
+        title=_t(
+            "The registry database is unavailable",
+            "La base de données du registre est indisponible",
+        ),
+        message=_t(
+            "The registry's database cannot be opened.",
+            "La base de données du registre ne peut pas être ouverte.",
+        ),
+        cause=_t(
+            "The PostgreSQL server is unreachable or refuses the user, password or database of "
+            "the URL, the psycopg driver is missing, or the database was written by a newer "
+            "e-secure (its schema version is higher than this one knows).",
+            "Le serveur PostgreSQL est injoignable ou refuse l'utilisateur, le mot de passe ou "
+            "la base de l'URL, le pilote psycopg est absent, ou la base a été écrite par une "
+            "version plus récente d'e-secure (sa version de schéma dépasse celle que celle-ci "
+            "connaît).",
+        ),
+        action=_t(
+            "Check the server, the URL and the role's rights (CREATE on the database for the "
+            "first connection, which makes the tables); upgrade e-secure for a newer schema.",
+            "Vérifiez le serveur, l'URL et les droits du rôle (CREATE sur la base pour la "
+            "première connexion, qui crée les tables) ; mettez e-secure à jour pour un schéma "
+            "plus récent.",
         ),
         call_support=False,
     ),

@@ -73,9 +73,11 @@ class ServerThread:
         project_dir: Path,
         *,
         app_factory: Callable[[Issuer, Registry], web.Application] | None = None,
+        db_url: str | None = None,
     ) -> None:
         self.project: Project = load_project(project_dir)
-        self.db_url = default_db_url(self.project)
+        self.db_url = db_url or default_db_url(self.project)
+        self._opened: list[Registry] = []
         self._factory = app_factory
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -95,13 +97,26 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            start(self.project, host="127.0.0.1", port=0, app_factory=self._factory),
+            start(
+                self.project,
+                host="127.0.0.1",
+                port=0,
+                db_url=self.db_url,
+                app_factory=self._factory,
+            ),
             self._loop,
         )
         self._running = future.result(timeout=30)
         return self
 
+    def registry(self) -> Registry:
+        """A connection of the test's own to the server's registry (closed on exit)."""
+        self._opened.append(Registry.open(self.db_url))
+        return self._opened[-1]
+
     def __exit__(self, *exc: object) -> None:
+        for registry in self._opened:
+            registry.close()
         if self._running is not None:
             asyncio.run_coroutine_threadsafe(self._running.stop(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)

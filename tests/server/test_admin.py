@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    reg = Registry.open(str(tmp_path / "r.db"))
+def registry(open_registry) -> Registry:
+    reg = open_registry()
     ops.add_user(reg, "alice", NOW)
     reg.add_keys([("KEY-0001", "B1", "2026-11-27"), ("KEY-0002", "B1", "2026-11-27")])
     return reg
@@ -33,9 +32,9 @@ def test_duplicate_user_is_a_conflict(registry):
     assert _code(ops.add_user, registry, "alice", NOW) == "ES933"
 
 
-def test_import_csv_registry(tmp_path):
+def test_import_csv_registry(tmp_path, open_registry):
     """The image builder's CSV registry (serial,batch,created) imports; re-import adds none."""
-    reg = Registry.open(str(tmp_path / "r.db"))
+    reg = open_registry()
     path = tmp_path / "keys.csv"
     path.write_text("serial,batch,created\nAB12-0001,B7,2026-11-27\nAB12-0002,B7,2026-11-27\n")
     assert ops.import_keys(reg, path) == (2, 0)
@@ -43,9 +42,9 @@ def test_import_csv_registry(tmp_path):
     assert [k.serial for k in reg.list_keys()] == ["AB12-0001", "AB12-0002"]
 
 
-def test_import_json_registry(tmp_path):
+def test_import_json_registry(tmp_path, open_registry):
     """The JSON form (list of objects) imports the same way."""
-    reg = Registry.open(str(tmp_path / "r.db"))
+    reg = open_registry()
     path = tmp_path / "keys.json"
     rows = [{"serial": "X1", "batch": "B", "created": "2026-11-27"}]
     path.write_text(json.dumps(rows))
@@ -64,9 +63,11 @@ def test_import_json_registry(tmp_path):
         ("[", "invalid JSON"),
     ],
 )
-def test_bad_registry_names_the_culprit_and_imports_nothing(tmp_path, content, culprit):
+def test_bad_registry_names_the_culprit_and_imports_nothing(
+    tmp_path, open_registry, content, culprit
+):
     """A bad registry file is ES931 naming the row, and nothing is imported."""
-    reg = Registry.open(str(tmp_path / "r.db"))
+    reg = open_registry()
     path = tmp_path / "keys.csv"
     path.write_text(content)
     with pytest.raises(EsecureError) as info:

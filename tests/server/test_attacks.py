@@ -10,9 +10,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from esecure.server import admin as ops
-from esecure.server.registry import Registry
 from esecure.trust import make_ca, make_server_certificate
+from tests.server.conftest import BACKENDS
 from tests.server.est_support import PKCS10, basic, enrol_body, est_request, make_csr
+
+# Every test here runs against both registry backends.
+pytestmark = pytest.mark.parametrize("est_db_url", BACKENDS, indirect=True)
 
 
 def _enrol(server, identifier, code, serial):
@@ -31,12 +34,12 @@ def test_attack_one_code_raced_by_parallel_requests(est_server, customer):
             pool.map(lambda _i: _enrol(est_server, "alice", customer.code, "KEY-0001"), range(8))
         )
     assert sorted(a.status for a in answers) == [200] + [401] * 7
-    assert len(Registry.open(est_server.db_url).certificates()) == 1
+    assert len(est_server.registry().certificates()) == 1
 
 
 def test_attack_stolen_key_with_the_thiefs_own_code(est_server, customer):
     """Bob holds a valid code of his own and alice's key: 403, nothing issued."""
-    registry = Registry.open(est_server.db_url)
+    registry = est_server.registry()
     ops.add_user(registry, "bob", time.time())
     bob_code = ops.issue_code(registry, "bob", time.time()).code
     answer = _enrol(est_server, "bob", bob_code, "KEY-0001")
@@ -66,4 +69,4 @@ def test_attack_renewal_with_a_certificate_from_another_ca(est_server, customer,
             headers=PKCS10,
             client_cert=(tmp_path / "c.pem", tmp_path / "k.pem"),
         )
-    assert Registry.open(est_server.db_url).certificates() == []
+    assert est_server.registry().certificates() == []

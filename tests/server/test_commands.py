@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -88,10 +89,21 @@ def test_admin_errors_have_codes_and_exit_status(demo_project):
 
 
 def test_admin_unsupported_db_url_is_exit_2(demo_project):
-    """--db postgresql://… is a usage error (ES930)."""
-    result = CliRunner().invoke(cli, ["admin", "--db", "postgresql://x/y", "list"])
+    """--db mysql://… is a usage error (ES930) naming what is supported."""
+    result = CliRunner().invoke(cli, ["admin", "--db", "mysql://x/y", "list"])
     assert result.exit_code == 2
     assert "ES930" in result.output
+    assert "postgresql://" in result.output
+
+
+def test_admin_unreachable_postgresql_is_es935_exit_1(demo_project):
+    """--db postgresql://… on a closed port: ES935, exit 1, no traceback, no password."""
+    url = "postgresql://bank:s3cret@127.0.0.1:1/esecure"
+    result = CliRunner().invoke(cli, ["admin", "--db", url, "list"])
+    assert result.exit_code == 1
+    assert "ES935" in result.output
+    assert "s3cret" not in result.output
+    assert "Traceback" not in result.output
 
 
 def test_serve_bad_trusted_proxy_is_a_usage_error(demo_project):
@@ -170,11 +182,62 @@ def test_serve_with_two_workers_shares_one_registry(demo_project):
         est_request(url + ".well-known/est/cacerts", ca=demo_project / "trust/ca.pem", method="GET")
 
 
+@pytest.mark.slow
+def test_serve_on_postgresql_end_to_end(demo_project, pg_cluster, tmp_path):
+    """`esecure admin --db postgresql://…` prepares a customer, `esecure serve --db
+    postgresql://… --workers 2` enrols her over real HTTPS (one code raced by eight
+    requests: one certificate), and PostgreSQL holds it, the used code and the audit."""
+    import psycopg  # noqa: PLC0415
+
+    from tests.server.est_support import PKCS10, basic, enrol_body, make_csr  # noqa: PLC0415
+
+    db = pg_cluster.new_database()
+    keys = tmp_path / "keys.csv"
+    keys.write_text("serial,batch,created\nKEY-0001,B1,2026-11-27\n")
+    assert _admin(demo_project, "--db", db, "add-user", "alice")[0] == 0
+    assert _admin(demo_project, "--db", db, "import-keys", str(keys))[0] == 0
+    assert _admin(demo_project, "--db", db, "assign", "KEY-0001", "alice")[0] == 0
+    letter = _admin(demo_project, "--db", db, "issue-code", "alice")[1]
+    code = letter.split("Activation code: ")[1].split()[0]
+    with subprocess.Popen(
+        [*ESECURE, "serve", str(demo_project), "--port", "0", "--workers", "2", "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("Listening on https://"), proc.stderr.read()
+            url = line.split()[-1] + ".well-known/est/simpleenroll"
+            ca = demo_project / "trust/ca.pem"
+            csr = enrol_body(make_csr("alice", "KEY-0001"))
+            auth = {**PKCS10, "Authorization": basic("alice", code)}
+            # One code raced by eight parallel requests (SO_REUSEPORT spreads them on workers).
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                answers = list(
+                    pool.map(lambda _i: est_request(url, ca=ca, body=csr, headers=auth), range(8))
+                )
+            assert sorted(a.status for a in answers) == [200] + [401] * 7
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    assert not (demo_project / "server" / "registry.db").exists()
+    with psycopg.connect(db) as conn:
+        certs = conn.execute("SELECT identifier, key_serial, revoked FROM certificates").fetchall()
+        used = conn.execute("SELECT count(*) FROM codes WHERE used IS NOT NULL").fetchone()
+        audit = conn.execute("SELECT status, outcome FROM audit ORDER BY id").fetchall()
+    assert certs == [("alice", "KEY-0001", None)]
+    assert used == (1,)
+    assert sorted(row[0] for row in audit) == [200] + [401] * 7
+    listing = _admin(demo_project, "--db", db, "list", "certificates")[1]
+    assert "KEY-0001" in listing
+
+
 def test_cli_import_stays_light():
     """Registering serve/admin does not import cryptography or aiohttp (fast --help)."""
     code = (
         "import sys, esecure.cli; "
-        "print(any(m.startswith(('cryptography', 'aiohttp', 'esecure.server.est')) "
+        "print(any(m.startswith(('cryptography', 'aiohttp', 'psycopg', 'esecure.server.est')) "
         "for m in sys.modules))"
     )
     out = subprocess.run(

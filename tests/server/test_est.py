@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -12,6 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from esecure.server import admin as ops
 from esecure.server.registry import MAX_WRONG_CODES, Registry
+from tests.server.conftest import BACKENDS
 from tests.server.est_support import (
     PKCS10,
     basic,
@@ -21,6 +23,10 @@ from tests.server.est_support import (
 )
 
 REFUSAL = "x-esecure-refusal"
+
+
+# Every test here runs against both registry backends.
+pytestmark = pytest.mark.parametrize("est_db_url", BACKENDS, indirect=True)
 
 
 def _enrol(server, customer, csr=None, *, code=None, headers=None, body=None):
@@ -36,7 +42,7 @@ def _enrol(server, customer, csr=None, *, code=None, headers=None, body=None):
 
 
 def _registry(server) -> Registry:
-    return Registry.open(server.db_url)
+    return server.registry()
 
 
 def test_cacerts_is_the_project_ca(est_server):

@@ -1,28 +1,40 @@
-"""The registry: WAL mode, activation codes (single use, expiry, cool-down), audit."""
+"""The registry on both backends (SQLite in WAL mode, PostgreSQL): activation codes
+(single use, expiry, cool-down) also under concurrent connections, schema, audit."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from esecure.errors import UsageError
+from esecure.errors import EsecureError, UsageError
 from esecure.server import admin as ops
-from esecure.server.registry import COOL_DOWN_SECONDS, MAX_WRONG_CODES, Registry, database_path
+from esecure.server.database import redacted
+from esecure.server.registry import (
+    COOL_DOWN_SECONDS,
+    MAX_WRONG_CODES,
+    SCHEMA_VERSION,
+    Registry,
+    database_path,
+)
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    reg = Registry.open(f"sqlite:///{tmp_path / 'r.db'}")
+def registry(open_registry) -> Registry:
+    reg = open_registry()
     ops.add_user(reg, "alice", NOW)
     return reg
 
 
 def test_sqlite_runs_in_wal_mode(registry):
-    """The registry uses SQLite's write-ahead log (server and admin commands at once)."""
-    assert registry.journal_mode() == "wal"
+    """SQLite runs in write-ahead-log mode (server and admin commands at once)."""
+    expected = "wal" if registry.dialect == "sqlite" else None
+    assert registry.journal_mode() == expected
 
 
 @pytest.mark.parametrize(
@@ -38,20 +50,124 @@ def test_database_urls(url, expected):
     assert database_path(url) == expected
 
 
-def test_postgresql_url_is_refused_with_es930():
-    """A PostgreSQL URL says plainly that it is not supported."""
+@pytest.mark.parametrize("url", ["mysql://db/esecure", "oracle://x", "sqlite://"])
+def test_unsupported_database_url_is_es930(url):
+    """A scheme other than SQLite's or PostgreSQL's says plainly what is supported."""
     with pytest.raises(UsageError) as info:
-        database_path("postgresql://db/esecure")
+        Registry.open(url)
     assert info.value.code == "ES930"
+    assert "postgresql://" in info.value.detail
 
 
-def test_code_is_stored_as_keyed_hash_only(registry, tmp_path):
-    """The activation code never appears in the database file."""
-    issued = ops.issue_code(registry, "alice", NOW)
+def test_unreachable_postgresql_is_es935_without_the_password():
+    """A PostgreSQL server that does not answer is ES935; the message hides the password."""
+    with pytest.raises(EsecureError) as info:
+        Registry.open("postgresql://bank:s3cret@127.0.0.1:1/esecure")
+    assert info.value.code == "ES935"
+    assert "s3cret" not in str(info.value)
+    assert "bank:***@127.0.0.1:1" in str(info.value)
+
+
+def test_redacted_keeps_urls_without_password():
+    """redacted() changes only the password."""
+    assert redacted("postgresql://u@h:5/d") == "postgresql://u@h:5/d"
+    assert redacted("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
+
+
+def _stored_bytes(registry: Registry, db_url: str, tmp_path: Path) -> bytes:
+    """Everything the database holds: the SQLite files, or every PostgreSQL row as text."""
+    if registry.dialect == "sqlite":
+        registry.close()
+        return b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("r.db"))
     registry.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("r.db"))
+    with psycopg.connect(db_url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
+            )
+        ]
+        assert "codes" in tables
+        rows = []
+        for table in tables:
+            query = f"SELECT t::text FROM {table} t"  # noqa: S608 - names from the catalogue
+            rows += [str(r[0]) for r in conn.execute(query)]
+    return "\n".join(rows).encode()
+
+
+def test_code_is_stored_as_keyed_hash_only(registry, db_url, tmp_path):
+    """The activation code never appears in what the database stores."""
+    issued = ops.issue_code(registry, "alice", NOW)
+    raw = _stored_bytes(registry, db_url, tmp_path)
+    assert b"alice" in raw  # the dump is real
     assert issued.code.encode() not in raw
     assert issued.code.replace("-", "").encode() not in raw
+
+
+def test_first_connect_records_the_schema_version(registry):
+    """The first connection creates the tables and records the schema version."""
+    assert registry.schema_version() == SCHEMA_VERSION
+
+
+def test_database_of_a_newer_version_is_refused_with_es935(registry, db_url):
+    """A schema newer than this e-secure knows is refused, not guessed at."""
+    with registry.transaction() as db:
+        db.execute("UPDATE meta SET value=? WHERE name='schema_version'", (b"999",))
+    with pytest.raises(EsecureError) as info:
+        Registry.open(db_url)
+    assert info.value.code == "ES935"
+    assert "999" in str(info.value)
+
+
+def test_simultaneous_first_connections_share_one_schema_and_key(db_url):
+    """Six connections opening a fresh registry at once: all succeed, one HMAC key."""
+    barrier = threading.Barrier(6, timeout=30)
+
+    def open_and_digest(_i: int) -> bytes:
+        barrier.wait()
+        reg = Registry.open(db_url)
+        try:
+            return reg._digest("alice", "CODE")
+        finally:
+            reg.close()
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        digests = set(pool.map(open_and_digest, range(6)))
+    assert len(digests) == 1
+
+
+def _in_parallel(db_url: str, count: int, call) -> list:
+    """``call(registry)`` on ``count`` connections of their own, released at once."""
+    barrier = threading.Barrier(count, timeout=30)
+
+    def run(_i: int):
+        reg = Registry.open(db_url)
+        try:
+            barrier.wait()
+            return call(reg)
+        finally:
+            reg.close()
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_attack_wrong_codes_in_parallel_do_not_escape_the_lockout(registry, db_url):
+    """Ten wrong codes at once on ten connections: the counter loses no update, so exactly
+    four are 'wrong' and the rest 'locked'."""
+    issued = ops.issue_code(registry, "alice", NOW)
+    outcomes = _in_parallel(db_url, 10, lambda reg: reg.check_code("alice", "WRONG", NOW).outcome)
+    assert sorted(outcomes) == ["locked"] * 6 + ["wrong"] * (MAX_WRONG_CODES - 1)
+    assert registry.check_code("alice", issued.code, NOW + 1).outcome == "locked"
+
+
+def test_attack_one_code_consumed_on_parallel_connections(registry, db_url):
+    """Eight connections consume one code at once: exactly one succeeds."""
+    issued = ops.issue_code(registry, "alice", NOW)
+    check = registry.check_code("alice", issued.code, NOW)
+    assert check.code_id is not None
+    won = _in_parallel(db_url, 8, lambda reg: reg.consume_code(check.code_id, NOW))
+    assert sorted(won) == [False] * 7 + [True]
 
 
 def test_right_code_is_accepted_once(registry):

@@ -60,7 +60,11 @@ _DB = click.option(
     "--db",
     "db_url",
     default=None,
-    help="Registry database URL (default: sqlite:///PROJECT/server/registry.db).",
+    help=(
+        "Registry database URL: sqlite:///PATH (default: sqlite:///PROJECT/server/"
+        "registry.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (tables "
+        "created on first connect; password better in PGPASSWORD or ~/.pgpass)."
+    ),
 )
 
 
@@ -95,6 +99,10 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     """Start the reference server (EST enrolment with the project's CA) for PROJECT.
 
     Prints the URL it listens on; stops cleanly on Ctrl-C or SIGTERM.
+
+    The registry is SQLite (PROJECT/server/registry.db) unless --db names another file or
+    a PostgreSQL database; its first connection creates the tables, later ones migrate
+    them (docs/architecture.md, "The reference server").
     """
     from esecure.config import load_project  # noqa: PLC0415 - lazy: fast --help
     from esecure.server.serve import ServeOptions, serve_forever  # noqa: PLC0415
@@ -127,7 +135,10 @@ class _Admin:
             from esecure.server.serve import default_db_url  # noqa: PLC0415
 
             url = default_db_url(load_project(self.project))
-        return Registry.open(url)
+        registry = Registry.open(url)
+        # Closed when the command ends (a PostgreSQL connection is not left to the GC).
+        click.get_current_context().call_on_close(registry.close)
+        return registry
 
     def bank_name(self) -> str:
         from esecure.config import load_project  # noqa: PLC0415

@@ -1,11 +1,19 @@
 """The enrolment registry: users, key serials and their binding, activation codes, issued
-certificates, and the audit log. SQLite in WAL mode (one file, safe for one server process
-and concurrent `esecure admin` commands).
+certificates, and the audit log. SQLite in WAL mode by default (one file, safe for one
+server process and concurrent `esecure admin` commands); a ``postgresql://`` URL puts the
+same registry in PostgreSQL (several server processes or machines, the bank's backups).
+One registry, one SQL text: :mod:`esecure.server.database` holds the dialect differences.
 
 Activation codes are stored as a keyed hash (HMAC-SHA256 under a random key kept in the
 database): codes are short-lived and guarded by a lockout, so a slow password hash would
 only cost throughput. A stolen database therefore yields neither the codes nor, without
 the HMAC key it also holds, anything useful once the codes have expired.
+
+Schema: the first connection creates the tables (``CREATE TABLE IF NOT EXISTS``, inside a
+serialised transaction, so two servers starting at once do not race) and records
+``schema_version`` in ``meta``; later connections apply, in that same transaction, the
+migrations from the recorded version up to :data:`SCHEMA_VERSION`, and refuse (ES935) a
+database written by a newer e-secure.
 """
 
 from __future__ import annotations
@@ -13,17 +21,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
-from esecure.errors import UsageError
+from esecure.errors import OperationError
+from esecure.server.database import Database, connect, database_path
 
 __all__ = [
+    "SCHEMA_VERSION",
     "CertificateRow",
     "CodeCheck",
     "KeyRow",
@@ -34,13 +41,15 @@ __all__ = [
 
 MAX_WRONG_CODES = 5
 COOL_DOWN_SECONDS = 300
+SCHEMA_VERSION = 1
 
+# Written once for both dialects: {serial_key}, {blob} and {real} are the dialect's types.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value {blob} NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
     identifier TEXT PRIMARY KEY,
     state TEXT NOT NULL DEFAULT 'active',
-    created REAL NOT NULL
+    created {real} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS keys (
     serial TEXT PRIMARY KEY,
@@ -51,55 +60,42 @@ CREATE TABLE IF NOT EXISTS keys (
     replaced_by TEXT
 );
 CREATE TABLE IF NOT EXISTS codes (
-    id INTEGER PRIMARY KEY,
+    id {serial_key},
     identifier TEXT NOT NULL REFERENCES users(identifier),
-    digest BLOB NOT NULL,
-    expires REAL NOT NULL,
-    used REAL
+    digest {blob} NOT NULL,
+    expires {real} NOT NULL,
+    used {real}
 );
 CREATE INDEX IF NOT EXISTS codes_by_user ON codes(identifier);
 CREATE TABLE IF NOT EXISTS failures (
     identifier TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
-    locked_until REAL NOT NULL DEFAULT 0
+    locked_until {real} NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS certificates (
     serial_number TEXT PRIMARY KEY,
     identifier TEXT NOT NULL,
     key_serial TEXT NOT NULL,
     subject TEXT NOT NULL,
-    not_after REAL NOT NULL,
-    issued REAL NOT NULL,
-    revoked REAL,
+    not_after {real} NOT NULL,
+    issued {real} NOT NULL,
+    revoked {real},
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS certificates_by_key ON certificates(key_serial);
 CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
+    id {serial_key},
+    at {real} NOT NULL,
     endpoint TEXT NOT NULL,
     identifier TEXT,
     key_serial TEXT,
     status INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     peer TEXT
-);
+)
 """
-
-
-def database_path(url: str) -> Path:
-    """The SQLite file of ``url`` (``sqlite:///PATH`` or a plain path); ES930 otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme in ("", "file"):
-        return Path(url if parts.scheme == "" else parts.path)
-    if parts.scheme == "sqlite" and parts.path:
-        # sqlite:///relative, sqlite:////absolute (SQLAlchemy's convention)
-        return Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
-    raise UsageError(
-        f"--db {url!r}: only SQLite is supported (sqlite:///PATH or a file path); "
-        "PostgreSQL URLs are not implemented in this version",
-        code="ES930",
-    )
+# Migrations: _MIGRATIONS[v] takes a database from version v to v + 1 (none yet).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -146,48 +142,75 @@ class CodeCheck:
 class Registry:
     """One connection to the registry. Not thread-safe: one per thread or event loop."""
 
-    def __init__(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        with self.transaction():
-            row = self._db.execute("SELECT value FROM meta WHERE name='code_key'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO meta(name, value) VALUES ('code_key', ?)",
-                    (secrets.token_bytes(32),),
-                )
-        self._code_key = bytes(
-            self._db.execute("SELECT value FROM meta WHERE name='code_key'").fetchone()[0]
-        )
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        try:
+            with self.transaction():
+                self._create_or_migrate()
+                row = self._db.execute("SELECT value FROM meta WHERE name='code_key'").fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO meta(name, value) VALUES ('code_key', ?)",
+                        (secrets.token_bytes(32),),
+                    )
+            self._code_key = bytes(
+                self._db.execute("SELECT value FROM meta WHERE name='code_key'").fetchone()[0]
+            )
+        except BaseException:
+            db.close()
+            raise
 
     @classmethod
     def open(cls, url: str) -> Registry:
-        """Open (creating if needed) the registry at ``url``."""
-        return cls(database_path(url))
+        """Open (creating or migrating the schema if needed) the registry at ``url``."""
+        return cls(connect(url))
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.dialect.name
+
+    def _create_or_migrate(self) -> None:
+        for statement in self._db.dialect.ddl(_SCHEMA):
+            self._db.execute(statement)
+        row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        # A registry made before versioning has exactly the version-1 tables.
+        version = int(bytes(row[0]).decode()) if row else 1
+        if version > SCHEMA_VERSION:
+            raise OperationError(
+                f"the registry database was written by a newer e-secure (schema version "
+                f"{version}; this one knows up to {SCHEMA_VERSION})",
+                code="ES935",
+            )
+        for step in range(version, SCHEMA_VERSION):
+            for statement in self._db.dialect.ddl(";".join(_MIGRATIONS[step])):
+                self._db.execute(statement)
+        self._db.execute(
+            "INSERT INTO meta(name, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (str(SCHEMA_VERSION).encode(),),
+        )
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        return int(bytes(row[0]).decode())
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): writers never interleave."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> Iterator[Database]:
+        """A serialised writing transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+        advisory lock): COMMIT at the end, ROLLBACK on error; writers never interleave."""
+        with self._db.transaction() as db:
+            yield db
 
-    def journal_mode(self) -> str:
-        """The SQLite journal mode in force (``wal``)."""
+    def journal_mode(self) -> str | None:
+        """SQLite's journal mode in force (``wal``); None on PostgreSQL."""
+        if self._db.dialect.name != "sqlite":
+            return None
         mode: str = self._db.execute("PRAGMA journal_mode").fetchone()[0]
         return mode
 
@@ -196,7 +219,8 @@ class Registry:
     def add_user(self, identifier: str, now: float) -> bool:
         """Add a user; False if already there."""
         cur = self._db.execute(
-            "INSERT OR IGNORE INTO users(identifier, created) VALUES (?, ?)", (identifier, now)
+            "INSERT INTO users(identifier, created) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (identifier, now),
         )
         return cur.rowcount == 1
 
@@ -214,18 +238,19 @@ class Registry:
 
     def users(self) -> list[UserRow]:
         """Every user, by identifier."""
-        rows = self._db.execute("SELECT identifier, state FROM users ORDER BY identifier")
+        rows = self._db.execute(
+            "SELECT identifier, state FROM users ORDER BY identifier"
+        ).fetchall()
         return [UserRow(*r) for r in rows]
 
     def add_keys(self, rows: list[tuple[str, str, str]]) -> int:
         """Import (serial, batch, created) rows; existing serials are kept. Returns the count
         of new serials."""
         with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO keys(serial, batch, created) VALUES (?, ?, ?)", rows
+            return db.executemany(
+                "INSERT INTO keys(serial, batch, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
             )
-            return db.total_changes - before
 
     def key(self, serial: str) -> KeyRow | None:
         """The key ``serial``, if registered."""
@@ -241,7 +266,7 @@ class Registry:
         rows = self._db.execute(
             "SELECT serial, batch, created, identifier, blocked, replaced_by FROM keys "
             "ORDER BY serial"
-        )
+        ).fetchall()
         return [_key_row(r) for r in rows]
 
     def bind(self, serial: str, identifier: str) -> None:
@@ -289,7 +314,7 @@ class Registry:
                 "ON users.identifier = codes.identifier "
                 "WHERE codes.identifier=? AND users.state='active'",
                 (identifier,),
-            ):
+            ).fetchall():
                 if hmac.compare_digest(bytes(stored), digest):
                     match = (code_id, expires, used)
             if match is None:
@@ -344,7 +369,7 @@ class Registry:
         rows = self._db.execute(
             "SELECT serial_number, identifier, key_serial, subject, not_after, revoked "
             "FROM certificates ORDER BY issued, serial_number"
-        )
+        ).fetchall()
         return [CertificateRow(*r) for r in rows]
 
     def revoke_key_certificates(self, key_serial: str, now: float, reason: str) -> int:
@@ -360,7 +385,7 @@ class Registry:
         rows = self._db.execute(
             "SELECT serial_number, revoked, reason FROM certificates WHERE revoked IS NOT NULL "
             "ORDER BY revoked"
-        )
+        ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
 
     # --- audit -----------------------------------------------------------------------------
@@ -388,7 +413,7 @@ class Registry:
         rows = self._db.execute(
             "SELECT at, endpoint, identifier, status, outcome FROM audit ORDER BY id DESC LIMIT ?",
             (limit,),
-        )
+        ).fetchall()
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
