@@ -301,6 +301,16 @@ def test_reenroll_with_revoked_certificate_is_403(est_server, customer, tmp_path
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
 
 
+def test_attack_disabled_customer_cannot_renew(est_server, customer, tmp_path):
+    """A customer disabled by the bank cannot extend access by renewing: 403, nothing issued."""
+    cert, key = _enrolled(est_server, customer, tmp_path)
+    client = _client_files(tmp_path, cert, key)
+    ops.set_user_state(_registry(est_server), "alice", active=False)
+    status, rule, _ = _reenroll(est_server, make_csr("alice", "KEY-0001"), client)
+    assert (status, rule) == (403, "user-disabled")
+    assert len(_registry(est_server).certificates()) == 1
+
+
 def test_reenroll_for_another_serial_is_400(est_server, customer, tmp_path):
     """Renewal keeps the subject of the current certificate (RFC 7030 4.2.2)."""
     cert, key = _enrolled(est_server, customer, tmp_path)

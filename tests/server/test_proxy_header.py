@@ -75,3 +75,31 @@ def test_attack_forged_certificate_in_the_header_is_refused(proxied):
     _key, forged = make_server_certificate(ca_key, ca_cert)
     answer = _reenroll(proxied, _header(forged))
     assert answer.status == 401
+
+
+def test_attack_expired_certificate_in_the_header_is_refused(proxied):
+    """An expired certificate of the project's CA, forwarded by a misconfigured proxy: 401."""
+    import datetime as dt  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
+    from esecure.trust import load_certificate, load_private_key  # noqa: PLC0415
+
+    current = _enrolled(proxied)
+    trust = proxied.project.trust
+    ca_key = load_private_key(trust.ca_key)
+    ca_cert = load_certificate(trust.ca_certificate)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(current.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(current.public_key())
+        .serial_number(current.serial_number)
+        .not_valid_before(past - dt.timedelta(days=1))
+        .not_valid_after(past)
+        .sign(ca_key, hashes.SHA256())
+    )
+    answer = _reenroll(proxied, _header(expired))
+    assert answer.status == 401

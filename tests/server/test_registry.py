@@ -214,6 +214,20 @@ def test_right_code_resets_the_failure_count(registry):
     assert registry.check_code("alice", "WRONG", NOW).outcome == "wrong"
 
 
+def test_attack_old_code_does_not_reset_the_lockout(registry):
+    """Alternating wrong guesses with a known used code still reaches the cool-down."""
+    old = ops.issue_code(registry, "alice", NOW)
+    assert registry.check_code("alice", old.code, NOW).outcome == "ok"
+    assert registry.consume_code(registry.check_code("alice", old.code, NOW).code_id, NOW)
+    ops.issue_code(registry, "alice", NOW)
+    outcomes = []
+    for _ in range(MAX_WRONG_CODES):
+        outcomes.append(registry.check_code("alice", "WRONG", NOW).outcome)
+        outcomes.append(registry.check_code("alice", old.code, NOW).outcome)
+    assert "locked" in outcomes
+    assert outcomes.index("locked") == 2 * MAX_WRONG_CODES - 2
+
+
 def test_audit_rows_are_kept(registry):
     """Each attempt is logged with its outcome."""
     registry.audit("simpleenroll", 401, "credentials: wrong", identifier="alice", now=NOW)

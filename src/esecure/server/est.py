@@ -27,7 +27,6 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
 from esecure.server import rules
 from esecure.server.ca import Issuer, certs_only
@@ -218,6 +217,10 @@ def _peer_certificate(request: web.Request) -> x509.Certificate | None:
             cert.verify_directly_issued_by(request.app[ISSUER].certificate)
         except (ValueError, TypeError, InvalidSignature):
             return None
+        # The proxy verified it; its dates are checked again in case the proxy is misconfigured.
+        now = dt.datetime.now(dt.UTC)
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            return None
         return cert
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
     if not isinstance(ssl_object, ssl.SSLObject):
@@ -237,6 +240,10 @@ async def _simplereenroll(request: web.Request, seen: _Seen) -> web.Response:
     seen.identifier, seen.key_serial = row.identifier, row.key_serial
     if row.revoked is not None:
         raise Refused(403, "revoked", "the client certificate is revoked")
+    user = registry.user(row.identifier)
+    if user is None or user.state != "active":
+        # A disabled customer keeps no way to extend their access, renewal included.
+        raise Refused(403, "user-disabled", "the customer of this certificate is disabled")
     body = await request.read()
     der = rules.decode_body(request.headers.get("Content-Type", ""), body)
     csr, csr_serial = rules.check_csr(der, row.identifier)
@@ -266,12 +273,6 @@ def _audit_refusal(request: web.Request, endpoint: str, refused: Refused, seen: 
         key_serial=seen.key_serial,
         peer=request.remote,
     )
-
-
-def subject_serial(cert: x509.Certificate) -> str | None:
-    """The serialNumber attribute of a certificate's subject (the key serial)."""
-    values = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
-    return str(values[0].value) if values else None
 
 
 def make_app(

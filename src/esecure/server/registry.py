@@ -329,13 +329,15 @@ class Registry:
                 if locked_until:
                     return CodeCheck("locked", retry_after=COOL_DOWN_SECONDS)
                 return CodeCheck("wrong")
-            if fail:
-                db.execute("DELETE FROM failures WHERE identifier=?", (identifier,))
             code_id, expires, used = match
             if used is not None:
                 return CodeCheck("used", code_id)
             if expires <= now:
                 return CodeCheck("expired", code_id)
+            # Only a live code clears the wrong-code count: an old code (used or expired) that
+            # its holder still knows must not buy unlimited guesses at the current one.
+            if fail:
+                db.execute("DELETE FROM failures WHERE identifier=?", (identifier,))
             return CodeCheck("ok", code_id)
 
     def consume_code(self, code_id: int, now: float) -> bool:
