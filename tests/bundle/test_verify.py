@@ -239,3 +239,31 @@ def test_iso_written_by_the_build_passes(tmp_path):
         epoch=1_700_000_000,
     )
     assert verify_image(image, PUB).files == 4
+
+
+def test_attack_rock_ridge_symlink(tmp_path):
+    """A Rock Ridge symbolic link (Linux would follow it off the medium): ES915 naming it."""
+
+    def plant(iso: Any) -> None:
+        iso.add_symlink(symlink_path="/LINK.;1", rr_symlink_name="link", rr_path="/etc/passwd")
+
+    error = _refused(_write_iso(tmp_path / "link.iso", FILES, tamper=plant))
+    assert error.code == "ES915"
+    assert "link is a symbolic link" in error.detail
+
+
+def test_iso_with_udf_is_es918(tmp_path):
+    """A UDF tree (Windows would read it instead of Joliet): ES918, not checked half-way."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60")
+    for path, data in FILES.items():
+        if "/" not in path:
+            iso.add_fp(
+                io.BytesIO(data), len(data), ISO_NAMES[path], rr_name=path, joliet_path=f"/{path}"
+            )
+    image = tmp_path / "udf.iso"
+    iso.write(str(image))
+    iso.close()
+    error = _refused(image)
+    assert error.code == "ES918"
+    assert "UDF" in error.detail
