@@ -267,3 +267,16 @@ def test_iso_with_udf_is_es918(tmp_path):
     error = _refused(image)
     assert error.code == "ES918"
     assert "UDF" in error.detail
+
+
+def test_attack_second_joliet_record_of_the_same_name(tmp_path):
+    """Two Joliet records named e-secure.exe (a reader takes either): ES915 naming it."""
+
+    def plant(iso: Any) -> None:
+        iso.add_fp(io.BytesIO(EVIL), len(EVIL), "/EVIL.EXE;1", rr_name="evil.exe")
+        iso.add_hard_link(iso_old_path="/EVIL.EXE;1", joliet_new_path="/e-secure.exe")
+        iso.rm_hard_link(iso_path="/EVIL.EXE;1")
+
+    error = _refused(_write_iso(tmp_path / "twice.iso", FILES, tamper=plant))
+    assert error.code == "ES915"
+    assert "e-secure.exe has several extents or several records" in error.detail

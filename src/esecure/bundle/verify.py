@@ -57,6 +57,7 @@ class _Hasher(io.RawIOBase):
         return view.nbytes
 
 
+_MULTI_EXTENT = 0x80  # ISO 9660 file flag: the file continues in the next record
 Extent = tuple[int, int]  # (first logical block, data length) of a file's data
 
 
@@ -128,15 +129,30 @@ class _IsoReader:
         return UsageError(f"{self._path}: not a readable ISO 9660 image ({exc})", code="ES918")
 
     def _view(self, kind: str) -> dict[str, Extent]:
+        from pycdlib.dr import DirectoryRecord  # noqa: PLC0415
+
         out: dict[str, Extent] = {}
         for directory, _dirs, files in self._iso.walk(**{kind: "/"}):
             base = directory.strip("/")
             for name in files:
                 rel = f"{base}/{name}" if base else name
+                if rel in out:  # a second record of that name: which one a reader takes varies
+                    raise IntegrityError(
+                        f"{self._path}: {rel} appears twice in one view", code="ES915"
+                    )
                 record = self._iso.get_record(**{kind: f"/{rel}"})
+                if not isinstance(record, DirectoryRecord):  # only a UDF path gives others
+                    raise UsageError(f"{self._path}: {rel} is no ISO 9660 record", code="ES918")
                 if kind == "rr_path" and record.is_symlink():
                     raise IntegrityError(
                         f"{self._path}: {rel} is a symbolic link; the image holds only files",
+                        code="ES915",
+                    )
+                if record.data_continuation is not None or record.file_flags & _MULTI_EXTENT:
+                    # Never written by the build (files < 4 GiB); also how pycdlib shows a
+                    # second record of the same name, which a reader could take instead.
+                    raise IntegrityError(
+                        f"{self._path}: {rel} has several extents or several records",
                         code="ES915",
                     )
                 out[rel] = (int(record.extent_location()), int(record.get_data_length()))
