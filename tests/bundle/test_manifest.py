@@ -59,7 +59,7 @@ def test_good_signature_decodes():
     """A manifest signed by the key verifies and decodes to its entries."""
     data = encode_manifest("p", "1.0", FILES)
     manifest = verify_manifest(data, sign_manifest(data, KEY), PUB)
-    assert manifest.by_path()["trust/ca.pem"] == FILES[0]
+    assert {f.path: f for f in manifest.files}["trust/ca.pem"] == FILES[0]
 
 
 def test_attack_resigned_with_another_key():
@@ -118,3 +118,37 @@ def test_compare_clean_tree_is_empty():
         "trust/ca.pem": Observed(size=2),
     }
     assert compare(manifest, observed, present=list(observed)) == []
+
+
+_GOOD_HASH = "a" * 64
+
+
+def _signed_doc(files: list[dict[str, object]]) -> bytes:
+    return json.dumps({"format": 1, "product": "p", "version": "1", "files": files}).encode()
+
+
+@pytest.mark.parametrize(
+    ("files", "culprit"),
+    [
+        (
+            [
+                {"path": "a.txt", "size": 1, "sha256": _GOOD_HASH},
+                {"path": "a.txt", "size": 2, "sha256": _GOOD_HASH},
+            ],
+            "a.txt is listed twice",
+        ),
+        ([{"path": "a.txt", "size": -1, "sha256": _GOOD_HASH}], "a.txt: size -1"),
+        ([{"path": "a.txt", "size": True, "sha256": _GOOD_HASH}], "a.txt: size True"),
+        ([{"path": "a.txt", "size": "3", "sha256": _GOOD_HASH}], "a.txt: size '3'"),
+        ([{"path": "a.txt", "size": 1, "sha256": "A" * 64}], "is not a lowercase hex SHA-256"),
+        ([{"path": "a.txt", "size": 1, "sha256": "ab"}], "is not a lowercase hex SHA-256"),
+    ],
+    ids=["duplicate", "negative-size", "boolean-size", "string-size", "upper-hash", "short-hash"],
+)
+def test_signed_but_malformed_entries_are_refused(files, culprit):
+    """A signed manifest with entries encode_manifest would refuse: ES101 naming the entry."""
+    data = _signed_doc(files)
+    with pytest.raises(IntegrityError) as info:
+        verify_manifest(data, sign_manifest(data, KEY), PUB)
+    assert info.value.code == "ES101"
+    assert culprit in info.value.detail

@@ -32,6 +32,7 @@ from esecure.errors import IntegrityError
 __all__ = [
     "FORMAT",
     "MANIFEST_NAME",
+    "PUBLIC_KEY_PATH",
     "SIGNATURE_NAME",
     "FileEntry",
     "Manifest",
@@ -46,6 +47,8 @@ __all__ = [
 FORMAT = 1
 MANIFEST_NAME = "MANIFEST.json"
 SIGNATURE_NAME = "MANIFEST.json.sig"
+#: Where an image carries the project's image-signing public key.
+PUBLIC_KEY_PATH = "trust/image-signing.pub.pem"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -65,10 +68,6 @@ class Manifest:
     product: str
     version: str
     files: tuple[FileEntry, ...]
-
-    def by_path(self) -> dict[str, FileEntry]:
-        """The entries keyed by path."""
-        return {f.path: f for f in self.files}
 
 
 @dataclass(frozen=True)
@@ -167,15 +166,32 @@ def _decode(data: bytes) -> Manifest:
         doc: Any = json.loads(data.decode("utf-8"))
         if doc["format"] != FORMAT:
             raise _fail(f"{MANIFEST_NAME}: format {doc['format']!r}, this version reads {FORMAT}")
-        files = tuple(
-            FileEntry(path=str(f["path"]), size=int(f["size"]), sha256=str(f["sha256"]))
-            for f in doc["files"]
-        )
-        for f in files:
-            _check_path(f.path)
+        files = tuple(_decode_entry(f) for f in doc["files"])
+        _check_paths(f.path for f in files)
         return Manifest(product=str(doc["product"]), version=str(doc["version"]), files=files)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise _fail(f"{MANIFEST_NAME}: signed but malformed ({exc})") from None
+
+
+def _check_paths(paths: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for path in paths:
+        _check_path(path)
+        if path in seen:
+            raise ValueError(f"{path} is listed twice")
+        seen.add(path)
+
+
+def _decode_entry(raw: Any) -> FileEntry:  # noqa: ANN401 - decoded JSON
+    """One entry, as strict as :func:`encode_manifest`: no coercion of sizes or hashes."""
+    path, size, sha256 = raw["path"], raw["size"], raw["sha256"]
+    if not isinstance(path, str):
+        raise TypeError(f"path {path!r} is not a string")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"{path}: size {size!r} is not a byte count")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"{path}: {sha256!r} is not a lowercase hex SHA-256")
+    return FileEntry(path=path, size=size, sha256=sha256)
 
 
 def compare(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,17 +28,31 @@ def hash_file(path: Path) -> str:
 
 
 def walk_files(root: Path) -> list[str]:
-    """Every regular file under ``root`` as a sorted POSIX path (symlinks are refused)."""
+    """Every regular file under ``root`` as a sorted POSIX path.
+
+    Raises ValueError naming anything else: a symbolic link (to a file or to a directory,
+    which os.walk would silently skip), a FIFO, a socket or a device (a FIFO would hang
+    the hash).
+    """
     out: list[str] = []
     for directory, dirs, files in os.walk(root):
         dirs.sort()
         base = Path(directory)
+        for name in dirs:
+            _check_kind(base / name, stat.S_ISDIR)
         for name in files:
             path = base / name
-            if path.is_symlink():
-                raise ValueError(f"{path} is a symbolic link; the image holds only files")
+            _check_kind(path, stat.S_ISREG)
             out.append(path.relative_to(root).as_posix())
     return sorted(out)
+
+
+def _check_kind(path: Path, expected: Callable[[int], bool]) -> None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        raise ValueError(f"{path} is a symbolic link; the image holds only files")
+    if not expected(mode):
+        raise ValueError(f"{path} is not a regular file or directory; the image holds only those")
 
 
 def entries(root: Path, paths: list[str]) -> list[FileEntry]:

@@ -1,7 +1,8 @@
 """`esecure verify`: an image checked against the project's public key, every byte.
 
-Reads a ``cdrom.iso`` through pycdlib (Rock Ridge names) or an extracted tree, then decides
-with the same pure functions as the launcher's self-check
+Reads a ``cdrom.iso`` through pycdlib (Rock Ridge names, after checking that the Joliet
+names Windows reads and the plain ISO 9660 tree point at the same data) or an extracted
+tree, then decides with the same pure functions as the launcher's self-check
 (:func:`esecure.bundle.manifest.verify_manifest` and :func:`~esecure.bundle.manifest.compare`),
 hashing every file and listing every file present. The key is always the project's, never
 only the one the image carries.
@@ -17,6 +18,7 @@ from typing import Any, BinaryIO, cast
 
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
+    PUBLIC_KEY_PATH,
     SIGNATURE_NAME,
     Mismatch,
     Observed,
@@ -26,9 +28,7 @@ from esecure.bundle.manifest import (
 from esecure.bundle.tree import hash_file, walk_files
 from esecure.errors import IntegrityError, UsageError
 
-__all__ = ["VerifyResult", "verify_image"]
-
-IMAGE_PUBLIC_KEY = "trust/image-signing.pub.pem"
+__all__ = ["VerifyResult", "compare_views", "verify_image"]
 
 
 @dataclass(frozen=True)
@@ -57,34 +57,136 @@ class _Hasher(io.RawIOBase):
         return view.nbytes
 
 
+_MULTI_EXTENT = 0x80  # ISO 9660 file flag: the file continues in the next record
+Extent = tuple[int, int]  # (first logical block, data length) of a file's data
+
+
+def compare_views(
+    rock_ridge: dict[str, Extent], joliet: dict[str, Extent], plain: dict[str, Extent]
+) -> list[Mismatch]:
+    """Every way the three directory trees of an ISO disagree (pure).
+
+    Linux reads the Rock Ridge names, Windows the Joliet ones, a bare reader the plain
+    ISO 9660 ones: each path must be in both named trees pointing at the same data, and
+    every plain ISO 9660 file must point at the data of a file of the named trees.
+    """
+    out = [
+        Mismatch(path, "unlisted", "only in the Rock Ridge (Linux) view, not in Joliet")
+        for path in sorted(rock_ridge.keys() - joliet.keys())
+    ]
+    out.extend(
+        Mismatch(path, "unlisted", "only in the Joliet (Windows) view, not in Rock Ridge")
+        for path in sorted(joliet.keys() - rock_ridge.keys())
+    )
+    out.extend(
+        Mismatch(path, "hash", "the Joliet (Windows) view holds other data than Rock Ridge")
+        for path in sorted(rock_ridge.keys() & joliet.keys())
+        if not _same_data(rock_ridge[path], joliet[path])
+    )
+    known = {e for e in rock_ridge.values() if e[1]}
+    for path, extent in sorted(plain.items()):
+        if extent[1] and extent not in known:
+            out.append(
+                Mismatch(path, "unlisted", "plain ISO 9660 file with data no listed file has")
+            )
+    return out
+
+
+def _same_data(a: Extent, b: Extent) -> bool:
+    return a == b or (a[1] == 0 and b[1] == 0)
+
+
 class _IsoReader:
     def __init__(self, path: Path) -> None:
         import pycdlib  # noqa: PLC0415
         from pycdlib.pycdlibexception import PyCdlibException  # noqa: PLC0415
 
+        self._path = path
+        self._errors: tuple[type[Exception], ...] = (PyCdlibException, OSError, ValueError)
         self._iso = pycdlib.PyCdlib()
         try:
             self._iso.open(str(path))
-        except (PyCdlibException, OSError, ValueError) as exc:
+        except self._errors as exc:
+            raise self._unreadable(exc) from None
+        missing = [
+            view
+            for view, present in (
+                ("Rock Ridge", self._iso.has_rock_ridge()),
+                ("Joliet", self._iso.has_joliet()),
+            )
+            if not present
+        ]
+        if missing or self._iso.has_udf():
+            self._iso.close()
+            what = f"no {' and no '.join(missing)} names" if missing else "a UDF tree"
             raise UsageError(
-                f"{path}: not a readable ISO 9660 image ({exc})", code="ES918"
-            ) from None
+                f"{path}: not an e-secure image: it has {what} (esecure build writes "
+                "Rock Ridge and Joliet names over one ISO 9660 tree, no UDF)",
+                code="ES918",
+            )
+
+    def _unreadable(self, exc: Exception) -> UsageError:
+        return UsageError(f"{self._path}: not a readable ISO 9660 image ({exc})", code="ES918")
+
+    def _view(self, kind: str) -> dict[str, Extent]:
+        from pycdlib.dr import DirectoryRecord  # noqa: PLC0415
+
+        out: dict[str, Extent] = {}
+        for directory, _dirs, files in self._iso.walk(**{kind: "/"}):
+            base = directory.strip("/")
+            for name in files:
+                rel = f"{base}/{name}" if base else name
+                if rel in out:  # a second record of that name: which one a reader takes varies
+                    raise IntegrityError(
+                        f"{self._path}: {rel} appears twice in one view", code="ES915"
+                    )
+                record = self._iso.get_record(**{kind: f"/{rel}"})
+                if not isinstance(record, DirectoryRecord):  # only a UDF path gives others
+                    raise UsageError(f"{self._path}: {rel} is no ISO 9660 record", code="ES918")
+                if kind == "rr_path" and record.is_symlink():
+                    raise IntegrityError(
+                        f"{self._path}: {rel} is a symbolic link; the image holds only files",
+                        code="ES915",
+                    )
+                if record.data_continuation is not None or record.file_flags & _MULTI_EXTENT:
+                    # Never written by the build (files < 4 GiB); also how pycdlib shows a
+                    # second record of the same name, which a reader could take instead.
+                    raise IntegrityError(
+                        f"{self._path}: {rel} has several extents or several records",
+                        code="ES915",
+                    )
+                out[rel] = (int(record.extent_location()), int(record.get_data_length()))
+        return out
 
     def files(self) -> list[str]:
-        out: list[str] = []
-        for directory, _dirs, files in self._iso.walk(rr_path="/"):
-            base = directory.strip("/")
-            out.extend(f"{base}/{f}" if base else f for f in files)
-        return sorted(out)
+        try:
+            rock_ridge = self._view("rr_path")
+            mismatches = compare_views(
+                rock_ridge, self._view("joliet_path"), self._view("iso_path")
+            )
+        except self._errors as exc:
+            raise self._unreadable(exc) from None
+        if mismatches:
+            raise IntegrityError(
+                f"{self._path}: its views disagree ({len(mismatches)})\n  {_render(mismatches)}",
+                code="ES915",
+            )
+        return sorted(rock_ridge)
 
     def read(self, path: str) -> bytes:
         buf = io.BytesIO()
-        self._iso.get_file_from_iso_fp(buf, rr_path=f"/{path}")
+        try:
+            self._iso.get_file_from_iso_fp(buf, rr_path=f"/{path}")
+        except self._errors as exc:
+            raise self._unreadable(exc) from None
         return buf.getvalue()
 
     def observe(self, path: str) -> Observed:
         sink = _Hasher()
-        self._iso.get_file_from_iso_fp(cast(BinaryIO, sink), rr_path=f"/{path}")
+        try:
+            self._iso.get_file_from_iso_fp(cast(BinaryIO, sink), rr_path=f"/{path}")
+        except self._errors as exc:
+            return Observed(size=None, error=str(exc))
         return Observed(size=sink.size, sha256=sink.digest.hexdigest())
 
     def close(self) -> None:
@@ -98,15 +200,30 @@ class _TreeReader:
     def files(self) -> list[str]:
         try:
             return walk_files(self._root)
-        except ValueError as exc:  # a symbolic link: never part of an image
+        except ValueError as exc:  # a symbolic link, a FIFO…: never part of an image
             raise IntegrityError(f"{exc}", code="ES915") from None
+        except OSError as exc:
+            raise UsageError(
+                f"{exc.filename or self._root}: cannot be read ({exc.strerror or exc})",
+                code="ES918",
+            ) from None
 
     def read(self, path: str) -> bytes:
-        return (self._root / path).read_bytes()
+        try:
+            return (self._root / path).read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"{self._root / path}: cannot be read ({exc.strerror or exc})", code="ES918"
+            ) from None
 
     def observe(self, path: str) -> Observed:
         p = self._root / path
-        return Observed(size=p.stat().st_size, sha256=hash_file(p))
+        try:
+            return Observed(size=p.stat().st_size, sha256=hash_file(p))
+        except FileNotFoundError:
+            return Observed(size=None)
+        except OSError as exc:
+            return Observed(size=None, error=exc.strerror or str(exc))
 
     def close(self) -> None:
         pass
@@ -131,9 +248,9 @@ def verify_image(image: Path, project_public_key_pem: bytes) -> VerifyResult:
         listed = {f.path for f in manifest.files}
         observed = {p: reader.observe(p) for p in present if p in listed}
         mismatches = compare(manifest, observed, present=present)
-        if IMAGE_PUBLIC_KEY in present and reader.read(IMAGE_PUBLIC_KEY) != project_public_key_pem:
+        if PUBLIC_KEY_PATH in present and reader.read(PUBLIC_KEY_PATH) != project_public_key_pem:
             mismatches.append(
-                Mismatch(IMAGE_PUBLIC_KEY, "hash", "is not the project's image-signing key")
+                Mismatch(PUBLIC_KEY_PATH, "hash", "is not the project's image-signing key")
             )
         if mismatches:
             raise IntegrityError(

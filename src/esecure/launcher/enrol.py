@@ -13,6 +13,7 @@ what happened                                  code   row
 =============================================  =====  ====
 server chain not from the pinned CA            ES201  E2
 connection reset / cut mid-exchange            ES201  E2
+pinned CA file missing or unusable             ES201  E2
 serial unknown, blocked or bound elsewhere     ES202  E3
 wrong identifier or activation code            ES203  E3
 locked out for a while (429, Retry-After)      ES204  E3
@@ -21,7 +22,7 @@ code expired                                   ES206  E3
 request refused (400, 415)                     ES207  E2
 renewal refused (revoked)                      ES208  E3
 no serial in the data area                     ES209  E1
-damaged key store                              ES210  E1
+damaged key store (or unusable for TLS, no CN) ES210  E1
 DNS failure, connection refused, time-out      ES301  E5
 other TLS handshake failure (alert, cipher)    ES302  E8
 proxy refused the tunnel                       ES303  E5
@@ -192,10 +193,27 @@ def read_serial(data_area: Path) -> str:
 def _context(settings: EstSettings, client: tuple[str, bytes] | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname check + CERT_REQUIRED
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cafile=str(settings.ca_file))  # pinned CA only
+    try:
+        context.load_verify_locations(cafile=str(settings.ca_file))  # pinned CA only
+    except (OSError, ssl.SSLError) as exc:
+        raise NetworkError(
+            f"the pinned CA {settings.ca_file} is unusable ({_reason(exc)})", code="ES201"
+        ) from None
     if client is not None:
-        context.load_cert_chain(client[0], password=client[1])
+        try:
+            context.load_cert_chain(client[0], password=client[1])
+        except (OSError, ssl.SSLError) as exc:
+            raise EnrolmentError(
+                f"{client[0]} cannot be loaded for TLS ({_reason(exc)})", code="ES210"
+            ) from None
     return context
+
+
+def _reason(exc: OSError) -> str:
+    """An OS error's own words (no errno prefix); an SSL error's in full."""
+    if isinstance(exc, ssl.SSLError):
+        return str(exc)
+    return str(exc.strerror or exc)
 
 
 def _connection(
@@ -346,7 +364,12 @@ def _issued(
 
 
 def _load_ca(settings: EstSettings) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(Path(settings.ca_file).read_bytes())
+    try:
+        return x509.load_pem_x509_certificate(Path(settings.ca_file).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise NetworkError(
+            f"the pinned CA {settings.ca_file} is unusable ({exc})", code="ES201"
+        ) from None
 
 
 def enrol(
@@ -393,7 +416,12 @@ def renew(
     if current is None:
         raise EnrolmentError(f"{store.credential_path} is missing: nothing to renew", code="ES210")
     serial = read_serial(data_area)
-    identifier = current.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    names = current.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        raise EnrolmentError(
+            f"{store.credential_path}: the certificate names no identifier (CN)", code="ES210"
+        )
+    identifier = names[0].value
     key = generate_key(settings.key_algorithm)
     headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}
     body = base64.encodebytes(_csr(key, str(identifier), serial))

@@ -64,7 +64,10 @@ class KeyStore:
         self.secret_path = self.directory / "secret"
 
     def secret(self) -> bytes:
-        """The per-key secret, made on first use (32 random bytes, hex on disk)."""
+        """The per-key secret, made on first use (32 random bytes, hex on disk).
+
+        Only made while no credential is stored: ES210 naming the file otherwise.
+        """
         try:
             text = self.secret_path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
@@ -72,6 +75,14 @@ class KeyStore:
         except (OSError, UnicodeDecodeError) as exc:
             raise EnrolmentError(f"cannot read {self.secret_path}: {exc}", code="ES210") from None
         if not text:
+            if self.credential_path.exists():
+                # A torn write (FAT) or a deleted secret: a new one would lock the stored
+                # key away for good; say so instead.
+                raise EnrolmentError(
+                    f"{self.secret_path} is missing or empty but {self.credential_path} "
+                    "exists: the stored key cannot be decrypted",
+                    code="ES210",
+                )
             text = secrets.token_hex(32)
             self.directory.mkdir(parents=True, exist_ok=True)
             atomic_write(self.secret_path, text.encode("ascii") + b"\n", mode=0o600)

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from esecure.errors import OperationError
+from esecure.launcher.bootstrap import platform_name
 from esecure.launcher.keystore import Credential
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "nickname_for",
     "nss_libraries",
     "profile_in_use",
+    "windows_lock_held",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,9 +106,69 @@ def _ca_nickname(ca: x509.Certificate) -> str:
     return str(names[0].value) if names else "e-secure CA"
 
 
-def profile_in_use(profile: Path) -> bool:
-    """True while a live Firefox holds ``profile`` (its ``lock`` link names a live pid)."""
-    lock = Path(profile) / "lock"
+# Win32 errors from opening parent.lock with no sharing.
+_WIN_FILE_NOT_FOUND = 2
+_WIN_PATH_NOT_FOUND = 3
+
+
+def windows_lock_held(error: int) -> bool:
+    """Whether a Win32 error from opening ``parent.lock`` unshared means Firefox holds it.
+
+    0 (opened, then closed: a stale file) and "not found" mean free; a sharing violation
+    means a live Firefox; anything else (access denied…) is taken as in use (pure).
+    """
+    return error not in {0, _WIN_FILE_NOT_FOUND, _WIN_PATH_NOT_FOUND}
+
+
+def _open_unshared_windows(path: Path) -> int:
+    """Open ``path`` with share mode 0 and close it again: the Win32 error, 0 on success."""
+    if sys.platform == "win32":
+        from ctypes import wintypes  # noqa: PLC0415
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        create = kernel32.CreateFileW
+        create.argtypes = [
+            wintypes.LPCWSTR,
+            wintypes.DWORD,
+            wintypes.DWORD,
+            wintypes.LPVOID,
+            wintypes.DWORD,
+            wintypes.DWORD,
+            wintypes.HANDLE,
+        ]
+        create.restype = wintypes.HANDLE
+        generic_read, open_existing, normal = 0x80000000, 3, 0x80
+        handle = create(os.fspath(path), generic_read, 0, None, open_existing, normal, None)
+        if handle is None or handle == ctypes.c_void_p(-1).value:
+            return ctypes.get_last_error()
+        kernel32.CloseHandle(handle)
+        return 0
+    raise OSError(f"{path}: the Windows profile lock is only readable on Windows")
+
+
+def _fcntl_lock_held(path: Path) -> bool:
+    """True while another process holds the fcntl lock Firefox takes on ``.parentlock``."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except (FileNotFoundError, NotADirectoryError):
+        return False  # no lock file (or no profile directory): nothing holds it
+    except OSError:
+        return True  # there but unusable: assume in use
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _symlink_lock_live(lock: Path) -> bool:
+    """True while ``lock`` (Firefox's symlink lock, POSIX file systems) names a live pid."""
     try:
         target = str(lock.readlink())
     except OSError:
@@ -122,6 +184,19 @@ def profile_in_use(profile: Path) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def profile_in_use(profile: Path, platform: str | None = None) -> bool:
+    """True while a live Firefox holds ``profile``.
+
+    Windows: ``parent.lock`` cannot be opened without sharing (never ``os.kill``, which is
+    TerminateProcess there). Elsewhere: the fcntl lock on ``.parentlock`` (the only lock on
+    FAT, which has no symlinks), or a ``lock`` symlink naming a live pid.
+    """
+    profile = Path(profile)
+    if (platform or platform_name()) == "windows":
+        return windows_lock_held(_open_unshared_windows(profile / "parent.lock"))
+    return _fcntl_lock_held(profile / ".parentlock") or _symlink_lock_live(profile / "lock")
 
 
 def _pkcs12(credential: Credential, nickname: str, password: bytes) -> bytes:
@@ -174,15 +249,9 @@ def _item(data: bytes) -> tuple[_SECItem, ctypes.Array[ctypes.c_ubyte]]:
     return _SECItem(0, ctypes.cast(buffer, ctypes.POINTER(ctypes.c_ubyte)), len(data)), buffer
 
 
-def _platform() -> str:
-    if sys.platform.startswith("win"):
-        return "windows"
-    return "macos" if sys.platform == "darwin" else "linux"
-
-
 def _load_nss(firefox_dir: Path) -> Any:  # noqa: ANN401 - a namespace of C functions
     """Firefox's own NSS, loaded by absolute path in the order that does not crash."""
-    preload, api = nss_libraries(_platform())
+    preload, api = nss_libraries(platform_name())
     mode = getattr(os, "RTLD_GLOBAL", 0) | getattr(os, "RTLD_NOW", 0)
     loaded: dict[str, ctypes.CDLL] = {}
     for name in preload:
@@ -202,10 +271,7 @@ def _load_nss(firefox_dir: Path) -> Any:  # noqa: ANN401 - a namespace of C func
 
 
 class _Api:
-    """The NSS functions we call, typed."""
-
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - ctypes functions are untyped
-        raise AttributeError(name)
+    """The NSS functions we call (set one by one by :func:`_declare`)."""
 
 
 def _declare(libraries: list[ctypes.CDLL]) -> Any:  # noqa: ANN401 - a namespace of C functions

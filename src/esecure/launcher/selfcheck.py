@@ -30,12 +30,17 @@ from esecure.bundle.hostpolicy import (
     read_linux_host_policies,
     weakenings,
 )
-from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, compare, verify_manifest
+from esecure.bundle.manifest import (
+    MANIFEST_NAME,
+    PUBLIC_KEY_PATH,
+    SIGNATURE_NAME,
+    compare,
+    verify_manifest,
+)
 from esecure.bundle.tree import observe
 from esecure.errors import IntegrityError, StorageError
 
 __all__ = [
-    "PUBLIC_KEY",
     "SelfCheck",
     "hashed_at_start",
     "host_policy_weakenings",
@@ -43,7 +48,6 @@ __all__ = [
     "self_check",
 ]
 
-PUBLIC_KEY = "trust/image-signing.pub.pem"
 _MAX_NAMED = 5
 
 
@@ -90,7 +94,7 @@ def self_check(root: Path, *, platform: str, launcher_name: str) -> SelfCheck:
     start = time.perf_counter()
     data = _read(root, MANIFEST_NAME)
     signature = _read(root, SIGNATURE_NAME)
-    public_key = _read(root, PUBLIC_KEY)
+    public_key = _read(root, PUBLIC_KEY_PATH)
     try:
         manifest = verify_manifest(data, signature, public_key)
     except IntegrityError as exc:
