@@ -450,7 +450,7 @@ _ENTRIES: tuple[Entry, ...] = (
             "nouveau la clé.",
         ),
         call_support=True,
-        detection="Decrypting pki/key.p8.pem or parsing pki/chain.pem fails.",
+        detection="Reading pki/secret, decrypting pki/credential.pem or parsing its chain fails.",
     ),
     Entry(
         code="ES211",

@@ -29,6 +29,7 @@ from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
 from esecure.bundle import fat, firefox, freeze, iso
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
+    PUBLIC_KEY_PATH,
     SIGNATURE_NAME,
     FileEntry,
     encode_manifest,
@@ -366,7 +367,7 @@ def _app_files(
     trust = stage / "trust"
     trust.mkdir()
     shutil.copyfile(project.trust.ca_certificate, trust / "ca.pem")
-    shutil.copyfile(project.trust.image_signing_public_key, trust / "image-signing.pub.pem")
+    shutil.copyfile(project.trust.image_signing_public_key, stage / PUBLIC_KEY_PATH)
     root = project.root / TUF_ROOT
     if root.is_file():
         shutil.copyfile(root, trust / "root.json")
