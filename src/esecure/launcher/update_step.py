@@ -137,6 +137,7 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     current_version: str,
     boot: Choice | None,
     initial_root: Path,
+    image_key: Path,
     ui: UpdateUI,
     policy: Policy,
     restart: Callable[[], None],
@@ -156,6 +157,7 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         repository_url,
         app,
         initial_root=initial_root,
+        image_key=image_key,
         timeout=policy.check_timeout_seconds,
         clock=clock,
     )

@@ -146,6 +146,7 @@ class UpdateClient:
         app: str,
         *,
         initial_root: Path | None = None,
+        image_key: Path,
         timeout: float = 10,
         disk: Disk | None = None,
         checkpoints: Checkpoints | None = None,
@@ -155,6 +156,7 @@ class UpdateClient:
         self.url = repository_url.rstrip("/") + "/"
         self.app = app
         self.initial_root = initial_root
+        self.image_key = image_key  # the CD-ROM's trust/image-signing.pub.pem
         self.timeout = timeout
         self.disk = disk or Disk()
         self.cp = checkpoints or Checkpoints()
@@ -318,9 +320,17 @@ class UpdateClient:
     ) -> str:
         """Install into the inactive slot and switch the pointer; returns the slot."""
         self.cp("patch.tar-written")
+        try:
+            image_key = self.image_key.read_bytes()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read the image-signing key {self.image_key} ({exc.strerror or exc})",
+                code="ES524",
+            ) from None
         slot = _install.install(
             self.data_dir,
             tar,
+            image_key=image_key,
             app=self.app,
             version=offer.version,
             running_slot=running_slot,
