@@ -197,13 +197,14 @@ def test_self_check_covers_the_running_slot(medium, tmp_path, monkeypatch, capsy
 def test_self_check_names_a_changed_file_of_the_running_slot(medium, tmp_path, monkeypatch, capsys):
     """A same-size change of a hashed file of the running slot: ES101 naming the file."""
     slot = _signed_slot(tmp_path)
-    (slot / "firefox/linux/distribution/policies.json").write_bytes(
-        b'{"policies": {"BlockAboutConfig": false}}'[:41].ljust(41)
-    )
+    policies = slot / "firefox/linux/distribution/policies.json"
+    changed = b'{"policies": {"BlockAboutConfig": 1234}}'
+    assert len(changed) == policies.stat().st_size
+    policies.write_bytes(changed)
     code, out, err = _slot_self_check(medium, slot, monkeypatch, capsys)
     assert code == 1
     assert "ES101" in err
-    assert "firefox/linux/distribution/policies.json" in err
+    assert "firefox/linux/distribution/policies.json: content differs" in err
     assert "ok" not in out
 
 
