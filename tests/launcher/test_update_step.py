@@ -145,3 +145,14 @@ def test_offline_verdict_counts_from_the_last_success():
     assert offline_verdict(NOW - dt.timedelta(days=29), None, NOW, 30)
     assert not offline_verdict(NOW - dt.timedelta(days=31), None, NOW, 30)
     assert offline_verdict(None, NOW - dt.timedelta(days=3), NOW, 30)
+
+
+def test_unwritable_data_area_means_could_not_update_and_go_on(repo, tmp_path):
+    """The data area cannot hold updates/ (a file is in the way): ES524 shown, the key goes on."""
+    data, ui = tmp_path / "data", FakeUI()
+    data.mkdir()
+    (data / "updates").write_bytes(b"not a directory")
+    assert _run(repo, data, ui) == "failed"
+    assert ui.notices == ["ES524"]
+    assert ui.alerts == []
+    assert (data / "updates").read_bytes() == b"not a directory"

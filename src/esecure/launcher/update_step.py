@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from esecure.errors import EsecureError, UpdateError, UpdateSecurityError
+from esecure.errors import EsecureError, StorageError, UpdateError, UpdateSecurityError
 from esecure.launcher.bootstrap import Choice
 
 __all__ = [
@@ -172,6 +172,9 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         ui.notice(exc)
         _check_age(data_dir, policy, now)
         return "offline"
+    except StorageError as exc:  # ES524: the data area is full or read-only: go on
+        ui.notice(exc)
+        return "failed"
     (data_dir / "updates" / "offline-since.json").unlink(missing_ok=True)
     if offer is None:
         return "up-to-date"

@@ -385,8 +385,11 @@ def publish(
         try:
             atomic_write(archive, gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0))
             # the same custom metadata as tufup's add_bundle, so tufup clients read it too
+            # tufup's add_bundle metadata, plus the uncompressed size: the client caps its
+            # decompression there (a gzip bomb signed by mistake cannot fill the memory)
             repo.roles.add_or_update_target(
-                local_path=archive, custom={"user": None, "tufup": {"required": required}}
+                local_path=archive,
+                custom={"user": None, "tufup": {"required": required, "tar_size": len(tar)}},
             )
             if previous is not None and previous.is_file():
                 say(f"making the patch from {previous.name}")
