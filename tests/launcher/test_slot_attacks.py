@@ -15,7 +15,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from esecure.launcher import bootstrap
-from esecure.launcher.bootstrap import Pointer, check_slot, encode_pointer, write_pointer
+from esecure.launcher.bootstrap import (
+    Pointer,
+    check_slot,
+    encode_pointer,
+    verify_app_root,
+    write_pointer,
+)
 
 from .slots import make_cd, make_slot, record_slot, sign_root
 
@@ -196,11 +202,37 @@ def test_same_size_edit_of_a_launcher_loaded_nss_library_is_refused(key_area):
 
 def test_same_size_edit_of_firefox_is_caught_by_the_full_check_only(key_area):
     """Documented limit: a same-size edit of Firefox's own files passes the start check (sizes,
-    sized for USB 2); the full SHA-256 check of diagnostics / `esecure verify` catches it."""
+    sized for USB 2); the full check against the signed list (diagnostics) catches it, even
+    with the completion record rewritten."""
     cd, data, mark = key_area
     omni = data / "slots" / "B" / "firefox" / PLATFORM / "omni.ja"
     omni.write_bytes(b"EVIL" * 100)
+    record_slot(data, "B", "2.0")
     proc = _start(cd, data, mark)
     assert proc.stdout.startswith("genuine B "), proc.stdout
     assert not mark.exists()
-    assert "differs from its recorded SHA-256" in check_slot(data, "B", full=True)[1]
+    assert check_slot(data, "B", full=True)[0] is not None  # the record was rewritten too
+    version, why = verify_app_root(data / "slots" / "B", cd, PLATFORM, full=True)
+    assert version is None
+    assert why == f"firefox/{PLATFORM}/omni.ja differs from the signed manifest"
+
+
+def test_same_size_edit_of_product_json_is_refused(key_area):
+    """product.json names the bank's URLs: a same-size edit (another site) is refused."""
+    cd, data, mark = key_area
+    product = data / "slots" / "B" / "product.json"
+    product.write_bytes(b"[]\n")  # same 3 bytes as the genuine "{}\n"
+    record_slot(data, "B", "2.0")
+    _assert_cd_ran(_start(cd, data, mark), mark, "product.json differs from the signed manifest")
+
+
+def test_unlisted_ca_in_trust_is_refused(key_area):
+    """An extra CA certificate dropped into the slot's trust/: refused (unlisted)."""
+    cd, data, mark = key_area
+    trust = data / "slots" / "B" / "trust"
+    trust.mkdir()
+    (trust / "evil-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    record_slot(data, "B", "2.0")
+    _assert_cd_ran(
+        _start(cd, data, mark), mark, "trust/evil-ca.pem is not listed in the signed manifest"
+    )

@@ -508,7 +508,9 @@ def _listed(data: bytes) -> tuple[str, dict[str, tuple[int, str]]] | None:
             if not (isinstance(path, str) and isinstance(size, int) and isinstance(digest, str)):
                 return None
             parts = path.split("/")
-            if path.startswith("/") or any(p in ("", ".", "..") or "\\" in p for p in parts):
+            if path.startswith("/") or any(
+                p in ("", ".", "..") or "\\" in p or ":" in p for p in parts
+            ):
                 return None
             files[path] = (size, digest)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
@@ -516,16 +518,30 @@ def _listed(data: bytes) -> tuple[str, dict[str, tuple[int, str]]] | None:
     return doc["version"], files
 
 
-def _files_under(root: Path, prefix: str) -> list[str] | None:
-    """Every file under ``root/prefix`` as a POSIX path from ``root``; None on a symlink."""
+def _files_outside_firefox(root: Path) -> list[str] | None:
+    """Every file of ``root`` outside firefox/, as a POSIX path; None on a symbolic link."""
     out: list[str] = []
-    for directory, dirs, files in os.walk(root / prefix):
+    for directory, dirs, files in os.walk(root):
         base = Path(directory)
+        if base == root:
+            dirs[:] = [d for d in dirs if d != "firefox"]
         for name in [*dirs, *files]:
             if (base / name).is_symlink():
                 return None
         out.extend((base / name).relative_to(root).as_posix() for name in files)
     return out
+
+
+def hashed_at_start(name: str, platform: str) -> bool:
+    """Whether the start check hashes ``name`` in full: everything but Firefox's own files
+    (sizes only), and of those its distribution/ (policies, CA) and the NSS libraries the
+    launcher loads with ctypes."""
+    if not name.startswith("firefox/"):
+        return True
+    firefox = f"firefox/{platform}/"
+    return name.startswith(f"{firefox}distribution/") or (
+        name.startswith(firefox) and name.rsplit("/", 1)[-1] in LAUNCHER_LOADED
+    )
 
 
 def _signed_list(  # noqa: PLR0911 - one reason per return, in check order
@@ -558,16 +574,16 @@ def _signed_list(  # noqa: PLR0911 - one reason per return, in check order
     return listed
 
 
-def _files_differ(root: Path, files: dict[str, tuple[int, str]], platform: str) -> str:
+def _files_differ(
+    root: Path, files: dict[str, tuple[int, str]], platform: str, *, full: bool
+) -> str:
     """Why the files under ``root`` differ from the signed list, or "" when they match."""
-    lib = f"lib/{platform}/"
-    present = _files_under(root, lib)
+    present = _files_outside_firefox(root)
     if present is None:
-        return f"{lib} holds a symbolic link"
+        return "the slot holds a symbolic link"
     for name in sorted(present):
-        if name not in files:
+        if name not in files and name not in (MANIFEST_NAME, SIGNATURE_NAME):
             return f"{name} is not listed in the signed manifest"
-    firefox = f"firefox/{platform}/"
     for name, (size, digest) in sorted(files.items()):
         path = root / name
         try:
@@ -576,27 +592,28 @@ def _files_differ(root: Path, files: dict[str, tuple[int, str]], platform: str) 
             return f"{name} is missing"
         if actual != size:
             return f"{name} has {actual} bytes, the manifest says {size}"
-        hashed = name.startswith(lib) or (
-            name.startswith(firefox) and name.rsplit("/", 1)[-1] in LAUNCHER_LOADED
-        )
-        if hashed and _sha256(path) != digest:
+        if (full or hashed_at_start(name, platform)) and _sha256(path) != digest:
             return f"{name} differs from the signed manifest"
     return ""
 
 
-def verify_app_root(root: Path, cd: Path, platform: str) -> tuple[str | None, str]:
+def verify_app_root(
+    root: Path, cd: Path, platform: str, *, full: bool = False
+) -> tuple[str | None, str]:
     """(version, "") when the application root at ``root`` may run, else (None, why).
 
     At every start, before anything of ``root`` is imported: the signature of its
     MANIFEST.json by the image-signing key on the CD-ROM; its version not lower than the
-    CD-ROM application's (no replay of an older genuine release); the full SHA-256 of every
-    file under lib/<platform>/ (and of the Firefox libraries the launcher loads), none of
-    them unlisted; the size of every other listed file.
+    CD-ROM application's (no replay of an older genuine release); no unlisted file outside
+    firefox/; the full SHA-256 of every file outside firefox/ (lib/, product.json, trust/,
+    profile/), of Firefox's distribution/ and of the NSS libraries the launcher loads; the
+    size of every other listed file (Firefox's own). ``full`` (diagnostics) hashes every
+    listed file: against the signed list, not the completion record an attacker can rewrite.
     """
     listed = _signed_list(root, cd)
     if isinstance(listed, str):
         return None, listed
-    why = _files_differ(root, listed[1], platform)
+    why = _files_differ(root, listed[1], platform, full=full)
     return (None, why) if why else (listed[0], "")
 
 
