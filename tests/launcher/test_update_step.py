@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -156,3 +157,14 @@ def test_unwritable_data_area_means_could_not_update_and_go_on(repo, tmp_path):
     assert ui.notices == ["ES524"]
     assert ui.alerts == []
     assert (data / "updates").read_bytes() == b"not a directory"
+
+
+def test_slot_refused_at_start_is_shown_and_kept_for_diagnostics(repo, tmp_path):
+    """The bootstrap refused the active slot: ES522 shown and kept in reports/ with why."""
+    data, ui = tmp_path / "data", FakeUI()
+    why = "slot A: lib/linux/x.py differs from the signed manifest: application shipped on CD"
+    boot = bootstrap.Choice(root=tmp_path, slot=None, reason=why, degraded=True)
+    _run(repo, data, ui, boot=boot)
+    assert ui.notices[0] == "ES522"
+    (report,) = (data / "reports").glob("update-*-ES522.json")
+    assert json.loads(report.read_text())["detail"] == why

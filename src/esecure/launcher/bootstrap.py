@@ -74,6 +74,7 @@ __all__ = [
     "decode_pointer",
     "encode_completion",
     "encode_pointer",
+    "hashed_at_start",
     "main",
     "platform_name",
     "public_key_from_pem",

@@ -151,7 +151,10 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     if boot is not None and boot.rolled_back:
         ui.notice(UpdateError(boot.reason, code="ES523"))
     elif boot is not None and boot.degraded:
-        ui.notice(UpdateError(boot.reason, code="ES522"))
+        # a slot refused at start may be tampered with: keep why for diagnostics too
+        refused = UpdateError(boot.reason, code="ES522")
+        _record(data_dir, refused, now)
+        ui.notice(refused)
     client = UpdateClient(
         data_dir,
         repository_url,
