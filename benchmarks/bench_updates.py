@@ -162,7 +162,7 @@ def child_publish_tufup(
 
 
 def child_apply_ours(
-    base_tar: str, patch: str, size: str, digest: str, data: str
+    base_tar: str, patch: str, size: str, digest: str, data: str, image_key: str
 ) -> dict[str, float]:
     from esecure.updater._disk import Checkpoints, Disk
     from esecure.updater._install import install
@@ -174,8 +174,15 @@ def child_apply_ours(
     tar = apply_patch(base, p)
     del base, p  # as in the client: the base is dropped once the patch is applied
     assert len(tar) == int(size) and hashlib.sha256(tar).hexdigest() == digest
-    install(
-        Path(data), tar, app="bench", version="2", running_slot=None, disk=Disk(), cp=Checkpoints()
+    install(  # includes the check of the release's signed file list
+        Path(data),
+        tar,
+        image_key=Path(image_key).read_bytes(),
+        app="bench",
+        version="2",
+        running_slot=None,
+        disk=Disk(),
+        cp=Checkpoints(),
     )
     return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
 
@@ -280,6 +287,7 @@ def scenario(name: str, v1: Path, v2: Path, work: Path, repeat: int, bsdiff_repe
                 str(targets / "demo-bank-2.patch"),
                 *expected,
                 str(run / "data"),
+                str(project / "trust" / "image-signing.pub.pem"),
             )
         )
         print(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,8 @@ from esecure.launcher.bootstrap import (
     read_pointer,
     write_pointer,
 )
+
+from .slots import make_cd, make_slot
 
 BOOTSTRAP = Path(bootstrap.__file__)
 
@@ -69,14 +70,9 @@ def test_bootstrap_runs_the_application_from_the_cd_lib(tmp_path):
 
 
 def _slot(data: Path, slot: str, version: str, files: dict[str, bytes]) -> None:
-    root = data / "slots" / slot
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
-    record = Completion(
-        version, {n: (len(c), hashlib.sha256(c).hexdigest()) for n, c in files.items()}
-    )
-    (data / "slots" / f"{slot}.complete").write_bytes(encode_completion(record))
+    """A signed slot; the CD-ROM beside ``data`` holds the key and version 1.0."""
+    make_cd(data.parent)
+    make_slot(data, slot, version, files)
 
 
 def test_pointer_record_round_trips():
@@ -204,13 +200,9 @@ def test_frozen_style_run_starts_the_application_of_the_active_slot(tmp_path):
     """Run as a process with ESECURE_DATA_DIR, the bootstrap imports the slot's own code."""
     cd, data = tmp_path / "cd", tmp_path / "data"
     _fake_app(cd, "cd-app")
+    make_cd(cd)
     _fake_app(data / "slots" / "B", "slot-app")
-    files = {
-        p.relative_to(data / "slots" / "B").as_posix(): p.read_bytes()
-        for p in (data / "slots" / "B").rglob("*")
-        if p.is_file()
-    }
-    _slot(data, "B", "2.0", files)
+    make_slot(data, "B", "2.0", {})
     write_pointer(data, Pointer(1, "B", "cd", "2.0", good=True))
     proc = subprocess.run(
         [sys.executable, "-S", str(BOOTSTRAP)],

@@ -164,3 +164,54 @@ def test_weakening_host_policies_refused_by_configuration(medium, monkeypatch, c
     assert code == 1
     assert "ES105" in err
     assert out == ""
+
+
+def _signed_slot(tmp_path: Path, key: ed25519.Ed25519PrivateKey = KEY) -> Path:
+    root = tmp_path / "data" / "slots" / "A"
+    for name, data in FILES.items():
+        if name != "e-secure":  # a slot holds the application root, not the bootstrap
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+    data = encode_manifest("p", "2", tree.entries(root, tree.walk_files(root)))
+    (root / MANIFEST_NAME).write_bytes(data)
+    (root / SIGNATURE_NAME).write_bytes(sign_manifest(data, key))
+    return root
+
+
+def _slot_self_check(medium: Path, slot: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.setenv("ESECURE_CD_ROOT", str(medium))
+    monkeypatch.setattr(selfcheck, "read_linux_host_policies", lambda: None)
+    code = app.main(["--self-check"], boot=Choice(root=slot, slot="A", reason="test"))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_self_check_covers_the_running_slot(medium, tmp_path, monkeypatch, capsys):
+    """Running an update from a slot: the slot is checked too, with the CD-ROM's key."""
+    code, out, _err = _slot_self_check(medium, _signed_slot(tmp_path), monkeypatch, capsys)
+    assert code == 0
+    assert "running update at" in out
+    assert "self-check: ok" in out
+
+
+def test_self_check_names_a_changed_file_of_the_running_slot(medium, tmp_path, monkeypatch, capsys):
+    """A same-size change of a hashed file of the running slot: ES101 naming the file."""
+    slot = _signed_slot(tmp_path)
+    policies = slot / "firefox/linux/distribution/policies.json"
+    changed = b'{"policies": {"BlockAboutConfig": 1234}}'
+    assert len(changed) == policies.stat().st_size
+    policies.write_bytes(changed)
+    code, out, err = _slot_self_check(medium, slot, monkeypatch, capsys)
+    assert code == 1
+    assert "ES101" in err
+    assert "firefox/linux/distribution/policies.json: content differs" in err
+    assert "ok" not in out
+
+
+def test_self_check_refuses_a_slot_signed_with_its_own_key(medium, tmp_path, monkeypatch, capsys):
+    """A slot signed by another key (its own trust/ is never used): ES101."""
+    other = ed25519.Ed25519PrivateKey.generate()
+    slot = _signed_slot(tmp_path, other)
+    code, _out, err = _slot_self_check(medium, slot, monkeypatch, capsys)
+    assert code == 1
+    assert "ES101" in err

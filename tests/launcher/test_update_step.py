@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -59,6 +60,7 @@ def _run(repo, data, ui, *, current="0.9.0", boot=None, url=None, restarts=None,
         current_version=current,
         boot=boot,
         initial_root=repo.initial_root,
+        image_key=repo.image_key,
         ui=ui,
         policy=Policy(check_timeout_seconds=3, max_offline_days=30),
         restart=lambda: (restarts if restarts is not None else []).append(1),
@@ -144,3 +146,25 @@ def test_offline_verdict_counts_from_the_last_success():
     assert offline_verdict(NOW - dt.timedelta(days=29), None, NOW, 30)
     assert not offline_verdict(NOW - dt.timedelta(days=31), None, NOW, 30)
     assert offline_verdict(None, NOW - dt.timedelta(days=3), NOW, 30)
+
+
+def test_unwritable_data_area_means_could_not_update_and_go_on(repo, tmp_path):
+    """The data area cannot hold updates/ (a file is in the way): ES524 shown, the key goes on."""
+    data, ui = tmp_path / "data", FakeUI()
+    data.mkdir()
+    (data / "updates").write_bytes(b"not a directory")
+    assert _run(repo, data, ui) == "failed"
+    assert ui.notices == ["ES524"]
+    assert ui.alerts == []
+    assert (data / "updates").read_bytes() == b"not a directory"
+
+
+def test_slot_refused_at_start_is_shown_and_kept_for_diagnostics(repo, tmp_path):
+    """The bootstrap refused the active slot: ES522 shown and kept in reports/ with why."""
+    data, ui = tmp_path / "data", FakeUI()
+    why = "slot A: lib/linux/x.py differs from the signed manifest: application shipped on CD"
+    boot = bootstrap.Choice(root=tmp_path, slot=None, reason=why, degraded=True)
+    _run(repo, data, ui, boot=boot)
+    assert ui.notices[0] == "ES522"
+    (report,) = (data / "reports").glob("update-*-ES522.json")
+    assert json.loads(report.read_text())["detail"] == why

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from esecure.config import Project, load_project
+from esecure.launcher.bootstrap import IMAGE_KEY
 from esecure.scaffold import InitOptions, init_project
 from esecure.updater.publish import init_keys, publish
 
@@ -51,6 +52,16 @@ class Repo:
     served: Path
     url: str
     initial_root: Path
+
+    @property
+    def cd(self) -> Path:
+        """The CD-ROM root of the key: its initial TUF root, image-signing key, product.json."""
+        return self.initial_root.parent
+
+    @property
+    def image_key(self) -> Path:
+        """The CD-ROM's image-signing public key (the install and the bootstrap check with)."""
+        return self.cd / "trust" / "image-signing.pub.pem"
 
     def sync(self) -> None:
         """Serve what the project's repository holds now."""
@@ -101,6 +112,9 @@ def repo(tmp_path: Path, http_dir: tuple[Path, str]) -> Repo:
     init_keys(project, say=_quiet)
     initial_root = tmp_path / "cd-root.json"
     shutil.copyfile(directory / "repository" / "metadata" / "root.json", initial_root)
+    (tmp_path / "trust").mkdir()
+    shutil.copyfile(project.trust.image_signing_public_key, tmp_path / IMAGE_KEY)
+    (tmp_path / "product.json").write_text('{"version": "0.9.0"}\n')
     served, url = http_dir
     r = Repo(project, served, url, initial_root)
     r.publish("1.0.0", tmp_path)

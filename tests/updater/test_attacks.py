@@ -34,7 +34,9 @@ APP = "demo-bank"
 
 
 def _client(repo, data):
-    return UpdateClient(data, repo.url, APP, initial_root=repo.initial_root, timeout=5)
+    return UpdateClient(
+        data, repo.url, APP, initial_root=repo.initial_root, image_key=repo.image_key, timeout=5
+    )
 
 
 @pytest.fixture
@@ -293,3 +295,46 @@ def test_expired_metadata_with_the_pc_clock_far_from_the_servers_is_es505(
         lambda _self, _timestamp=None: "Mon, 01 Jan 2024 00:00:00 GMT",
     )
     _rejected(repo, installed, "ES505")
+
+
+# --- the release's signed file list (image-signing key) ------------------------------------
+
+
+def test_release_signed_with_another_image_key_is_refused(repo, installed, tmp_path):
+    """A TUF-valid release whose file list is signed by another image key: ES506, no write."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    other = ed25519.Ed25519PrivateKey.generate()
+    repo.project.trust.image_signing_key.write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    repo.publish("1.2.0", tmp_path)
+    _rejected(repo, installed, "ES506", phase="install")
+    assert bootstrap.read_pointer(installed).version == "1.0.0"
+
+
+def test_release_without_a_signed_file_list_is_refused(repo, installed, tmp_path, monkeypatch):
+    """A TUF-valid release that carries no MANIFEST.json: ES506, nothing written."""
+    monkeypatch.setattr("esecure.updater.publish.signed_manifest", lambda *_a: {})
+    repo.publish("1.2.0", tmp_path)
+    _rejected(repo, installed, "ES506", phase="install")
+
+
+def test_release_whose_signed_list_names_another_version_is_refused(
+    repo, installed, tmp_path, monkeypatch
+):
+    """A genuine file list of 1.1.0 inside a release published as 1.2.0: ES506."""
+    from esecure.updater import publish as publish_module  # noqa: PLC0415
+
+    genuine = publish_module.signed_manifest
+    monkeypatch.setattr(
+        "esecure.updater.publish.signed_manifest",
+        lambda project, _version, bundle, ask: genuine(project, "1.1.0", bundle, ask),
+    )
+    repo.publish("1.2.0", tmp_path)
+    _rejected(repo, installed, "ES506", phase="install")

@@ -12,7 +12,15 @@ APP = "demo-bank"
 
 
 def _client(repo, data, **kw):
-    return UpdateClient(data, repo.url, APP, initial_root=repo.initial_root, timeout=5, **kw)
+    return UpdateClient(
+        data,
+        repo.url,
+        APP,
+        initial_root=repo.initial_root,
+        image_key=repo.image_key,
+        timeout=5,
+        **kw,
+    )
 
 
 def _update(repo, data, current, running=None):
@@ -83,7 +91,14 @@ def test_required_release_is_installed_before_newer_ones(repo, tmp_path):
 def test_unreachable_repository_is_es520(repo, tmp_path):
     """A server that does not answer is 'offline' (ES520), not a security error."""
     data = tmp_path / "data"
-    c = UpdateClient(data, "http://127.0.0.1:9/", APP, initial_root=repo.initial_root, timeout=2)
+    c = UpdateClient(
+        data,
+        "http://127.0.0.1:9/",
+        APP,
+        initial_root=repo.initial_root,
+        image_key=repo.image_key,
+        timeout=2,
+    )
     with pytest.raises(UpdateError) as err:
         c.check("1.0.0")
     assert err.value.code == "ES520"

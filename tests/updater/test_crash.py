@@ -31,7 +31,8 @@ mode, data, url, root, current, running = sys.argv[1:7]
 cp = Checkpoints.from_env()
 data = Path(data)
 if mode == "update":
-    c = UpdateClient(data, url, "demo-bank", initial_root=Path(root), timeout=10, checkpoints=cp)
+    c = UpdateClient(data, url, "demo-bank", initial_root=Path(root),
+        image_key=Path(root).parent / "trust" / "image-signing.pub.pem", timeout=10, checkpoints=cp)
     offer = c.check(current)
     c.install(offer, c.download(offer), running_slot=running or None)
 else:
@@ -59,7 +60,15 @@ KILLS = (
 
 
 def _client(repo, data, **kw):
-    return UpdateClient(data, repo.url, APP, initial_root=repo.initial_root, timeout=10, **kw)
+    return UpdateClient(
+        data,
+        repo.url,
+        APP,
+        initial_root=repo.initial_root,
+        image_key=repo.image_key,
+        timeout=10,
+        **kw,
+    )
 
 
 def _update(repo, data, current, running, **kw):

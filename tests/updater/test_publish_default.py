@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from esecure import __version__
 from esecure.bundle.build import assemble_app_root
+from esecure.bundle.manifest import MANIFEST_NAME, PUBLIC_KEY_PATH, SIGNATURE_NAME
 from esecure.cli import cli
 from esecure.config import load_project
 from esecure.launcher import bootstrap
@@ -71,7 +72,14 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
     shutil.rmtree(served)
     shutil.copytree(directory / "repository", served)
     data = tmp_path / "data"
-    client = UpdateClient(data, url, project.product.id, initial_root=initial_root, timeout=10)
+    client = UpdateClient(
+        data,
+        url,
+        project.product.id,
+        initial_root=initial_root,
+        image_key=project.trust.image_signing_public_key,
+        timeout=10,
+    )
     offer = client.check("1.0.0")
     assert offer is not None
     assert offer.version == "1.0.1"
@@ -80,7 +88,10 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
     expected = tmp_path / "expected"
     assemble_app_root(project, expected)
     slot = bootstrap.slot_dir(data, "A")
-    assert _tree(slot) == _tree(expected)
+    installed = _tree(slot)
+    # the release carries its file list, signed with the image-signing key (the bootstrap's check)
+    assert installed.pop(MANIFEST_NAME) and installed.pop(SIGNATURE_NAME)
+    assert installed == _tree(expected)
     assert not [p for p in slot.rglob("*") if p.is_symlink()]
     for rel in (
         "lib/linux/esecure/launcher/app.py",
@@ -95,12 +106,16 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
     policies = (slot / "firefox/linux/distribution/policies.json").read_text()
     assert "left out" not in policies  # the build's policies, not the installation's
 
+    cd = tmp_path / "cd"  # what the bootstrap trusts: the CD-ROM's key and version
+    (cd / "trust").mkdir(parents=True)
+    shutil.copyfile(project.trust.image_signing_public_key, cd / PUBLIC_KEY_PATH)
+    (cd / "product.json").write_text('{"version": "1.0.0"}')
     proc = subprocess.run(
         [sys.executable, "-S", bootstrap.__file__, "--version"],
         capture_output=True,
         text=True,
         env={
-            "ESECURE_CD_ROOT": str(tmp_path),
+            "ESECURE_CD_ROOT": str(cd),
             "ESECURE_DATA_DIR": str(data),
             "PATH": "/usr/bin:/bin",
         },

@@ -52,13 +52,19 @@ def test_update_of_a_real_launcher_bundle_then_the_bootstrap_runs_it(repo, tmp_p
     ):
         publish(repo.project, version, bundle, say=lambda _m: None)
         repo.sync()
-        c = UpdateClient(data, repo.url, "demo-bank", initial_root=repo.initial_root, timeout=10)
+        c = UpdateClient(
+            data,
+            repo.url,
+            "demo-bank",
+            initial_root=repo.initial_root,
+            image_key=repo.image_key,
+            timeout=10,
+        )
         offer = c.check(current)
         c.install(offer, c.download(offer), running_slot=running)
     assert offer.use_patch
     assert offer.download_size < 0.02 * offer.chain[-1].archive.length
-    cd = tmp_path / "cd"
-    cd.mkdir()
+    cd = repo.cd  # the CD-ROM's image-signing public key and product.json (0.9.0)
     proc = subprocess.run(
         [sys.executable, "-S", bootstrap.__file__, "--version"],
         capture_output=True,
@@ -69,3 +75,4 @@ def test_update_of_a_real_launcher_bundle_then_the_bootstrap_runs_it(repo, tmp_p
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "e-secure 9.9.1 (version 9.9.1 from slot B)\n"
+    assert not list((data / "slots" / "B").rglob("__pycache__"))  # Python wrote nothing there

@@ -63,7 +63,7 @@ def _out(text: str, *, err: bool = False) -> None:
     print(text, file=sys.stderr if err else sys.stdout)
 
 
-def _self_check(product: dict[str, Any]) -> int:
+def _self_check(product: dict[str, Any], app_root: Path) -> int:
     from esecure.errors import EsecureError, UsageError  # noqa: PLC0415
     from esecure.launcher.selfcheck import host_policy_weakenings, self_check  # noqa: PLC0415
 
@@ -71,11 +71,13 @@ def _self_check(product: dict[str, Any]) -> int:
     lang = str(product.get("default_language", "en"))
     phone = product.get("support_phone")
     platform = platform_name()
+    launcher = str(product.get("launcher_name", "e-secure"))
     try:
-        result = self_check(
-            root, platform=platform, launcher_name=str(product.get("launcher_name", "e-secure"))
-        )
-        found = host_policy_weakenings(root, platform)
+        result = self_check(root, platform=platform, launcher_name=launcher)
+        if app_root.resolve() != root.resolve():  # an update from a slot runs: check it too
+            slot = self_check(app_root, platform=platform, launcher_name=launcher, key_root=root)
+            _out(f"self-check: running update at {app_root}: ok ({slot.files} files present)")
+        found = host_policy_weakenings(app_root, platform)
         if found:
             listing = "; ".join(w.render() for w in found)
             error = UsageError(f"host Firefox policies: {listing}", code="ES105")
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None, boot: Choice | None = None) -> int:
         return 0
     product = read_product(app_root)
     if args.self_check:
-        return _self_check(product)
+        return _self_check(product, app_root)
     _out(
         "e-secure: the start-up flow (updates, enrolment, browser) is not part of this "
         "version yet; only --version and --self-check are available.",

@@ -49,6 +49,8 @@ CD-ROM can never change, so later versions write records this module can read.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -65,8 +67,11 @@ __all__ = [
     "CD_ROOT_ENV",
     "CD_SLOT",
     "DATA_DIR_ENV",
+    "IMAGE_KEY",
+    "MANIFEST_NAME",
     "MAX_FAILED_STARTS",
     "POINTER_FILES",
+    "SIGNATURE_NAME",
     "SLOTS",
     "Choice",
     "Completion",
@@ -75,6 +80,7 @@ __all__ = [
     "Pointer",
     "Volume",
     "cd_root",
+    "cd_version",
     "check_slot",
     "choose",
     "completion_path",
@@ -83,15 +89,21 @@ __all__ = [
     "encode_completion",
     "encode_pointer",
     "find_data_area",
+    "hashed_at_start",
     "linux_volumes",
     "main",
     "parse_mountinfo",
     "pick_data_volume",
     "platform_name",
+    "public_key_from_pem",
     "read_pointer",
     "slot_dir",
     "start_choice",
+    "usable_slot",
     "user_data_dir",
+    "verify_app_root",
+    "verify_ed25519",
+    "version_key",
     "write_pointer",
 ]
 
@@ -313,6 +325,320 @@ def _count_start(data_dir: Path, seq: int) -> None:
         f.write(b".")
         f.flush()
         os.fsync(f.fileno())
+
+
+# --- Ed25519 verification (RFC 8032, section 5.1.7), pure Python ----------------------------
+#
+# The bootstrap is frozen with the standard library only, so it carries its own verifier.
+# Only verification: the bootstrap never signs. Points are in extended coordinates
+# (X:Y:Z:T) with x = X/Z, y = Y/Z, x*y = T/Z (RFC 8032, section 5.1.4).
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_D2 = 2 * _D % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_BY = 4 * pow(5, _P - 2, _P) % _P
+_BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_Point = tuple[int, int, int, int]
+_B: _Point = (_BX, _BY, 1, _BX * _BY % _P)
+_IDENTITY: _Point = (0, 1, 1, 0)
+
+
+def _add(p: _Point, q: _Point) -> _Point:
+    x1, y1, z1, t1 = p
+    x2, y2, z2, t2 = q
+    a = (y1 - x1) * (y2 - x2) % _P
+    b = (y1 + x1) * (y2 + x2) % _P
+    c = t1 * _D2 * t2 % _P
+    d = 2 * z1 * z2 % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _double(p: _Point) -> _Point:
+    x1, y1, z1, _t1 = p
+    a = x1 * x1 % _P
+    b = y1 * y1 % _P
+    c = 2 * z1 * z1 % _P
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1)
+    g = a - b
+    f = c + g
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _base_table() -> list[_Point]:
+    """[2^i]B for i in 0..252: the base multiple then needs additions only."""
+    table = [_B]
+    for _ in range(252):
+        table.append(_double(table[-1]))
+    return table
+
+
+_BASE_TABLE: list[_Point] = []
+
+
+def _mul_base(scalar: int) -> _Point:
+    if not _BASE_TABLE:
+        _BASE_TABLE.extend(_base_table())
+    out = _IDENTITY
+    for i in range(scalar.bit_length()):
+        if scalar >> i & 1:
+            out = _add(out, _BASE_TABLE[i])
+    return out
+
+
+def _mul(scalar: int, point: _Point) -> _Point:
+    """[scalar]point with a 4-bit fixed window (about 64 additions instead of 128)."""
+    table = [_IDENTITY, point]
+    for _ in range(14):
+        table.append(_add(table[-1], point))
+    out = _IDENTITY
+    for shift in range((scalar.bit_length() + 3) // 4 * 4 - 4, -4, -4):
+        out = _double(_double(_double(_double(out))))
+        digit = scalar >> shift & 15
+        if digit:
+            out = _add(out, table[digit])
+    return out
+
+
+def _decode_point(data: bytes) -> _Point | None:
+    """RFC 8032, section 5.1.3: a 32-byte encoding to a point, or None when invalid."""
+    if len(data) != 32:
+        return None
+    y = int.from_bytes(data, "little")
+    x_0 = y >> 255
+    y &= (1 << 255) - 1
+    if y >= _P:
+        return None
+    u = (y * y - 1) % _P
+    v = (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if (v * x * x - u) % _P != 0:
+        if (v * x * x + u) % _P != 0:
+            return None
+        x = x * _SQRT_M1 % _P
+    if x == 0 and x_0 == 1:
+        return None
+    if x & 1 != x_0:
+        x = _P - x
+    return (x, y, 1, x * y % _P)
+
+
+def _same_point(p: _Point, q: _Point) -> bool:
+    x1, y1, z1, _ = p
+    x2, y2, z2, _ = q
+    return (x1 * z2 - x2 * z1) % _P == 0 and (y1 * z2 - y2 * z1) % _P == 0
+
+
+def verify_ed25519(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """RFC 8032, section 5.1.7: is ``signature`` a valid Ed25519 signature of ``message``?
+
+    Rejects wrong lengths, keys and R that do not decode, and a non-canonical S (S >= L),
+    then checks [S]B = R + [k]A with k = SHA-512(R || A || M) mod L.
+    """
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    a = _decode_point(public_key)
+    r = _decode_point(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= _L:
+        return False
+    digest = hashlib.sha512(signature[:32] + public_key + message).digest()
+    k = int.from_bytes(digest, "little") % _L
+    return _same_point(_mul_base(s), _add(r, _mul(k, a)))
+
+
+# --- the signed manifest of an application root ------------------------------------------------
+
+MANIFEST_NAME = "MANIFEST.json"
+SIGNATURE_NAME = "MANIFEST.json.sig"
+IMAGE_KEY = "trust/image-signing.pub.pem"
+# DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE, AlgorithmIdentifier
+# 1.3.101.112, BIT STRING of 33 bytes; the 32 key bytes follow.
+_ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")
+# Native libraries of Firefox the launcher itself loads (ctypes, NSS): hashed at every
+# start like lib/, since they run inside the launcher's process.
+LAUNCHER_LOADED = frozenset(
+    {
+        "libnssutil3.so",
+        "libnss3.so",
+        "libmozsqlite3.so",
+        "libfreeblpriv3.so",
+        "libsoftokn3.so",
+        "libsmime3.so",
+        "mozglue.dll",
+        "nss3.dll",
+        "freebl3.dll",
+        "softokn3.dll",
+        "libmozglue.dylib",
+        "libnss3.dylib",
+        "libfreebl3.dylib",
+        "libsoftokn3.dylib",
+    }
+)
+_VERSION = re.compile(r"(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?")
+_PRE = {"a": 0, "b": 1, "rc": 2}
+
+
+def public_key_from_pem(pem: bytes) -> bytes | None:
+    """The 32 bytes of an Ed25519 public key in PEM (SubjectPublicKeyInfo), or None."""
+    lines = pem.decode("ascii", "replace").strip().splitlines()
+    if len(lines) < 3 or lines[0] != "-----BEGIN PUBLIC KEY-----":
+        return None
+    if lines[-1] != "-----END PUBLIC KEY-----":
+        return None
+    try:
+        der = base64.b64decode("".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(der) != 44 or not der.startswith(_ED25519_SPKI):
+        return None
+    return der[len(_ED25519_SPKI) :]
+
+
+def version_key(version: str) -> tuple[tuple[int, ...], tuple[int, int]] | None:
+    """A comparable key for ``1.4.0`` / ``1.4.0rc1`` (PEP 440 release + pre-release), or None."""
+    match = _VERSION.fullmatch(version.strip())
+    if match is None:
+        return None
+    release = tuple(int(n) for n in match.group(1).split("."))
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    pre = (_PRE[match.group(2)], int(match.group(3))) if match.group(2) else (3, 0)
+    return release, pre
+
+
+def cd_version(cd: Path) -> str | None:
+    """The version of the application on the CD-ROM (its product.json)."""
+    try:
+        doc = json.loads((cd / "product.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def _listed(data: bytes) -> tuple[str, dict[str, tuple[int, str]]] | None:
+    """(version, path -> (size, sha256)) of signed manifest bytes, or None when malformed."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        if doc["format"] != 1 or not isinstance(doc["version"], str):
+            return None
+        files: dict[str, tuple[int, str]] = {}
+        for entry in doc["files"]:
+            path, size, digest = entry["path"], entry["size"], entry["sha256"]
+            if not (isinstance(path, str) and isinstance(size, int) and isinstance(digest, str)):
+                return None
+            parts = path.split("/")
+            if path.startswith("/") or any(
+                p in ("", ".", "..") or "\\" in p or ":" in p for p in parts
+            ):
+                return None
+            files[path] = (size, digest)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return doc["version"], files
+
+
+def _files_outside_firefox(root: Path) -> list[str] | None:
+    """Every file of ``root`` outside firefox/, as a POSIX path; None on a symbolic link."""
+    out: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        base = Path(directory)
+        if base == root:
+            dirs[:] = [d for d in dirs if d != "firefox"]
+        for name in [*dirs, *files]:
+            if (base / name).is_symlink():
+                return None
+        out.extend((base / name).relative_to(root).as_posix() for name in files)
+    return out
+
+
+def hashed_at_start(name: str, platform: str) -> bool:
+    """Whether the start check hashes ``name`` in full: everything but Firefox's own files
+    (sizes only), and of those its distribution/ (policies, CA) and the NSS libraries the
+    launcher loads with ctypes."""
+    if not name.startswith("firefox/"):
+        return True
+    firefox = f"firefox/{platform}/"
+    return name.startswith(f"{firefox}distribution/") or (
+        name.startswith(firefox) and name.rsplit("/", 1)[-1] in LAUNCHER_LOADED
+    )
+
+
+def _signed_list(  # noqa: PLR0911 - one reason per return, in check order
+    root: Path, cd: Path
+) -> tuple[str, dict[str, tuple[int, str]]] | str:
+    """The verified (version, files) of ``root``'s manifest, or why it cannot be trusted."""
+    try:
+        pem = (cd / IMAGE_KEY).read_bytes()
+    except OSError:
+        return f"the CD-ROM has no {IMAGE_KEY} to check updates with"
+    key = public_key_from_pem(pem)
+    if key is None:
+        return f"the CD-ROM's {IMAGE_KEY} is not an Ed25519 public key"
+    try:
+        data = (root / MANIFEST_NAME).read_bytes()
+        signature = base64.b64decode((root / SIGNATURE_NAME).read_bytes().strip(), validate=True)
+    except (OSError, binascii.Error, ValueError):
+        return f"no readable signed {MANIFEST_NAME}"
+    if not verify_ed25519(key, data, signature):
+        return f"{MANIFEST_NAME} is not signed by the image-signing key"
+    listed = _listed(data)
+    if listed is None:
+        return f"{MANIFEST_NAME} is signed but malformed"
+    version, floor = listed[0], cd_version(cd) or ""
+    mine, theirs = version_key(version), version_key(floor)
+    if mine is None or theirs is None:
+        return f"version {version!r} cannot be compared with the CD-ROM's {floor!r}"
+    if mine < theirs:
+        return f"version {version} is older than the CD-ROM's {floor}"
+    return listed
+
+
+def _files_differ(
+    root: Path, files: dict[str, tuple[int, str]], platform: str, *, full: bool
+) -> str:
+    """Why the files under ``root`` differ from the signed list, or "" when they match."""
+    present = _files_outside_firefox(root)
+    if present is None:
+        return "the slot holds a symbolic link"
+    for name in sorted(present):
+        if name not in files and name not in (MANIFEST_NAME, SIGNATURE_NAME):
+            return f"{name} is not listed in the signed manifest"
+    for name, (size, digest) in sorted(files.items()):
+        path = root / name
+        try:
+            actual = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if actual != size:
+            return f"{name} has {actual} bytes, the manifest says {size}"
+        if (full or hashed_at_start(name, platform)) and _sha256(path) != digest:
+            return f"{name} differs from the signed manifest"
+    return ""
+
+
+def verify_app_root(
+    root: Path, cd: Path, platform: str, *, full: bool = False
+) -> tuple[str | None, str]:
+    """(version, "") when the application root at ``root`` may run, else (None, why).
+
+    At every start, before anything of ``root`` is imported: the signature of its
+    MANIFEST.json by the image-signing key on the CD-ROM; its version not lower than the
+    CD-ROM application's (no replay of an older genuine release); no unlisted file outside
+    firefox/; the full SHA-256 of every file outside firefox/ (lib/, product.json, trust/,
+    profile/), of Firefox's distribution/ and of the NSS libraries the launcher loads; the
+    size of every other listed file (Firefox's own). ``full`` (diagnostics) hashes every
+    listed file: against the signed list, not the completion record an attacker can rewrite.
+    """
+    listed = _signed_list(root, cd)
+    if isinstance(listed, str):
+        return None, listed
+    why = _files_differ(root, listed[1], platform, full=full)
+    return (None, why) if why else (listed[0], "")
 
 
 # --- the choice ---------------------------------------------------------------------------------
@@ -700,6 +1026,23 @@ def find_data_area(
     )
 
 
+def usable_slot(data_dir: Path, slot: str, cd: Path) -> tuple[Completion | None, str]:
+    """(record, "") when ``slot`` is complete AND its signed manifest verifies, else (None, why).
+
+    The completion record only says the install finished; what may run is decided by
+    :func:`verify_app_root` against the key on the CD-ROM, at every start.
+    """
+    record, why = check_slot(data_dir, slot)
+    if record is None:
+        return None, why
+    version, why = verify_app_root(slot_dir(data_dir, slot), cd, platform_name())
+    if version is None:
+        return None, f"slot {slot}: {why}"
+    if version_key(version) != version_key(record.version):
+        return None, f"slot {slot}: signed version {version}, recorded {record.version}"
+    return record, ""
+
+
 def _cd(cd: Path, reason: str, *, rolled_back: bool = False) -> Choice:
     return Choice(root=cd, slot=None, reason=reason, rolled_back=rolled_back)
 
@@ -712,7 +1055,7 @@ def _roll_back(data_dir: Path, pointer: Pointer, cd: Path) -> Choice:
     """Two failed starts: make the previous application the active one again, and say so."""
     report = {"from_slot": pointer.active, "from_version": pointer.version, "seq": pointer.seq}
     if pointer.previous in SLOTS:
-        record, why = check_slot(data_dir, pointer.previous)
+        record, why = usable_slot(data_dir, pointer.previous, cd)
         if record is not None:
             back = Pointer(pointer.seq + 1, pointer.previous, CD_SLOT, record.version, good=True)
             with contextlib.suppress(OSError):
@@ -753,9 +1096,9 @@ def choose(
     pointer = read_pointer(data_dir)
     if pointer is None:
         return _cd(cd, "application shipped on the CD-ROM (no update installed)")
-    record, why = check_slot(data_dir, pointer.active)
+    record, why = usable_slot(data_dir, pointer.active, cd)
     if record is None:
-        if pointer.previous in SLOTS and check_slot(data_dir, pointer.previous)[0] is not None:
+        if pointer.previous in SLOTS and usable_slot(data_dir, pointer.previous, cd)[0]:
             return Choice(
                 slot_dir(data_dir, pointer.previous),
                 pointer.previous,
@@ -779,6 +1122,10 @@ def choose(
 def run(choice: Choice, argv: list[str]) -> int:
     """Import the application from the chosen root and hand it the command line."""
     lib = choice.root / "lib" / platform_name()
+    if choice.slot is not None:
+        # the slot's files were checked against its signed manifest: Python must not add
+        # unlisted __pycache__ files to it (they would make the next start refuse it)
+        sys.dont_write_bytecode = True
     if lib.is_dir():
         sys.path.insert(0, str(lib))
     os.environ[APP_ROOT_ENV] = str(choice.root)

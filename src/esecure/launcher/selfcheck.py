@@ -12,6 +12,10 @@ both name the file. The public key checked against is the one in trust/ on the r
 medium: the self-check detects damage and tampering of a copy, while a forger able to
 write a whole medium is answered by ``esecure verify`` with the project's own key and by
 the server refusing unknown serials.
+
+When the bootstrap started an update from a slot of the data area, the launcher checks
+that slot too (its MANIFEST.json, signed at publish time with the same key, checked with
+the CD-ROM's public key): the application actually running, not only the CD-ROM.
 """
 
 from __future__ import annotations
@@ -89,12 +93,18 @@ def _read(root: Path, name: str) -> bytes:
         ) from None
 
 
-def self_check(root: Path, *, platform: str, launcher_name: str) -> SelfCheck:
-    """Check the medium at ``root``; raise ES101/ES102 naming the culprit file(s)."""
+def self_check(
+    root: Path, *, platform: str, launcher_name: str, key_root: Path | None = None
+) -> SelfCheck:
+    """Check the application root at ``root``; raise ES101/ES102 naming the culprit file(s).
+
+    ``key_root`` holds the public key to check with (default ``root``): for an update in a
+    slot it is the CD-ROM, never the slot itself.
+    """
     start = time.perf_counter()
     data = _read(root, MANIFEST_NAME)
     signature = _read(root, SIGNATURE_NAME)
-    public_key = _read(root, PUBLIC_KEY_PATH)
+    public_key = _read(key_root or root, PUBLIC_KEY_PATH)
     try:
         manifest = verify_manifest(data, signature, public_key)
     except IntegrityError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from esecure.errors import EsecureError, UpdateError, UpdateSecurityError
+from esecure.errors import EsecureError, StorageError, UpdateError, UpdateSecurityError
 from esecure.launcher.bootstrap import Choice
 
 __all__ = [
@@ -137,6 +137,7 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     current_version: str,
     boot: Choice | None,
     initial_root: Path,
+    image_key: Path,
     ui: UpdateUI,
     policy: Policy,
     restart: Callable[[], None],
@@ -150,12 +151,16 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     if boot is not None and boot.rolled_back:
         ui.notice(UpdateError(boot.reason, code="ES523"))
     elif boot is not None and boot.degraded:
-        ui.notice(UpdateError(boot.reason, code="ES522"))
+        # a slot refused at start may be tampered with: keep why for diagnostics too
+        refused = UpdateError(boot.reason, code="ES522")
+        _record(data_dir, refused, now)
+        ui.notice(refused)
     client = UpdateClient(
         data_dir,
         repository_url,
         app,
         initial_root=initial_root,
+        image_key=image_key,
         timeout=policy.check_timeout_seconds,
         clock=clock,
     )
@@ -170,6 +175,9 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         ui.notice(exc)
         _check_age(data_dir, policy, now)
         return "offline"
+    except StorageError as exc:  # ES524: the data area is full or read-only: go on
+        ui.notice(exc)
+        return "failed"
     (data_dir / "updates" / "offline-since.json").unlink(missing_ok=True)
     if offer is None:
         return "up-to-date"

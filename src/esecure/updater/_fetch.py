@@ -61,7 +61,7 @@ class Fetcher(FetcherInterface):
             while True:
                 self._check_deadline(url)
                 try:
-                    data = response.read(CHUNK)
+                    data = response.read1(CHUNK)  # what arrived: a drip cannot block a read
                 except (OSError, TimeoutError) as exc:
                     raise exceptions.SlowRetrievalError(f"{url}: {exc}") from exc
                 if not data:
@@ -72,4 +72,4 @@ class Fetcher(FetcherInterface):
 
     def _check_deadline(self, url: str) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise exceptions.SlowRetrievalError(f"{url}: the update check took too long")
+            raise exceptions.SlowRetrievalError(f"{url}: took too long (time limit reached)")

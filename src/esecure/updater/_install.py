@@ -5,7 +5,9 @@ application complete and in force):
 
 1. extract into ``slots/.staging`` (empty first), refusing any member that is not a plain
    file or directory inside the slot; sync every file and directory;
-2. check every file against the archive's member list (size and SHA-256);
+2. check every file against the archive's member list (size and SHA-256), which was
+   checked before step 1 against the release's signed file list (MANIFEST.json, signed
+   with the image-signing key whose public half is on the CD-ROM);
 3. remove the target slot's completion record (the slot is no longer "complete"), remove
    the old slot directory, rename staging to the slot;
 4. write the slot's completion record (synced);
@@ -24,7 +26,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-from esecure.errors import StorageError, UpdateSecurityError
+from esecure.bundle.manifest import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    Observed,
+    compare,
+    verify_manifest,
+)
+from esecure.errors import IntegrityError, StorageError, UpdateSecurityError
 from esecure.launcher.bootstrap import (
     CD_SLOT,
     POINTER_FILES,
@@ -37,10 +46,11 @@ from esecure.launcher.bootstrap import (
     encode_pointer,
     read_pointer,
     slot_dir,
+    version_key,
 )
 from esecure.updater._disk import Checkpoints, Disk
 
-__all__ = ["cache_path", "install", "mark_good", "target_slot"]
+__all__ = ["cache_path", "check_signed_list", "install", "mark_good", "target_slot"]
 
 Progress = Callable[[str, int, int], None]
 _FILE_CHECKPOINTS = {1, 10, 50}
@@ -141,10 +151,56 @@ def _verify(staging: Path, files: dict[str, tuple[int, str]]) -> None:
             raise StorageError(f"{staging / name} was not written correctly", code="ES524")
 
 
+def _tar_files(tar_bytes: bytes) -> dict[str, bytes]:
+    """Every file member of the archive by its path inside the slot (escapes refused)."""
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
+        for member in tar.getmembers():
+            name = _member_name(member)
+            if name is None or member.isdir():
+                continue
+            source = tar.extractfile(member)
+            out[name] = source.read() if source is not None else b""
+    return out
+
+
+def check_signed_list(tar_bytes: bytes, image_key: bytes, version: str) -> None:
+    """The archive's files are exactly its signed list, of ``version`` (ES506).
+
+    Checked on the archive in memory before anything is written: the bootstrap checks the
+    same list with the same key at every start, so a release that would not start is
+    never installed.
+    """
+    files = _tar_files(tar_bytes)
+    if MANIFEST_NAME not in files or SIGNATURE_NAME not in files:
+        raise UpdateSecurityError(
+            f"version {version} carries no signed file list ({MANIFEST_NAME})", code="ES506"
+        )
+    try:
+        manifest = verify_manifest(files[MANIFEST_NAME], files[SIGNATURE_NAME], image_key)
+    except IntegrityError as exc:
+        raise UpdateSecurityError(f"version {version}: {exc.detail}", code="ES506") from None
+    if version_key(manifest.version) != version_key(version):
+        raise UpdateSecurityError(
+            f"the signed file list is of version {manifest.version}, not {version}", code="ES506"
+        )
+    observed = {
+        name: Observed(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        for name, data in files.items()
+    }
+    mismatches = compare(manifest, observed, present=sorted(files))
+    if mismatches:
+        listing = "; ".join(m.render() for m in mismatches[:5])
+        raise UpdateSecurityError(
+            f"version {version} differs from its signed file list: {listing}", code="ES506"
+        )
+
+
 def install(
     data_dir: Path,
     tar_bytes: bytes,
     *,
+    image_key: bytes,
     app: str,
     version: str,
     running_slot: str | None,
@@ -152,11 +208,17 @@ def install(
     cp: Checkpoints,
     progress: Progress | None = None,
 ) -> str:
-    """Install ``tar_bytes`` (already verified against signed metadata); return the slot."""
+    """Install ``tar_bytes`` (already verified against signed metadata); return the slot.
+
+    ``image_key`` is the PEM public key on the CD-ROM: the release's signed file list must
+    verify with it and match the extracted files before the switch, as the bootstrap will
+    check again at every start.
+    """
     try:
         return _install(
             data_dir,
             tar_bytes,
+            image_key=image_key,
             app=app,
             version=version,
             running_slot=running_slot,
@@ -172,6 +234,7 @@ def _install(
     data_dir: Path,
     tar_bytes: bytes,
     *,
+    image_key: bytes,
     app: str,
     version: str,
     running_slot: str | None,
@@ -179,6 +242,7 @@ def _install(
     cp: Checkpoints,
     progress: Progress | None,
 ) -> str:
+    check_signed_list(tar_bytes, image_key, version)
     pointer = read_pointer(data_dir)
     slot = target_slot(pointer, running_slot)
     slots = data_dir / "slots"

@@ -12,14 +12,15 @@ update therefore leaves the trusted metadata, the slots and the pointer untouche
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import gzip
 import hashlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,42 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 ARCHIVE, PATCH = ".tar.gz", ".patch"
 mark_good = _install.mark_good
+MIN_SPEED = 64 * 1024  # bytes/s: below this for a whole file, the download is abandoned
+FALLBACK_RATIO = 64  # uncompressed cap for archives signed without tar_size (older releases)
+
+
+def _tar_cap(target: TargetFile) -> int:
+    """The signed uncompressed size of an archive, else a generous multiple of its length."""
+    size = ((target.custom or {}).get("tufup") or {}).get("tar_size")
+    if isinstance(size, int) and size >= 0:
+        return size
+    return max(FALLBACK_RATIO * target.length, 64 * 1024 * 1024)
+
+
+def gunzip_capped(data: bytes, cap: int, name: str) -> bytes:
+    """Decompress a gzip archive, streaming, refusing more than ``cap`` bytes (ES507) or a
+    stream that is not gzip or ends early (ES506)."""
+    inflater = zlib.decompressobj(wbits=31)
+    parts: list[bytes] = []
+    total = 0
+    pending = data
+    try:
+        while not inflater.eof:
+            piece = inflater.decompress(pending, cap + 1 - total)
+            pending = inflater.unconsumed_tail
+            if not piece and not pending:
+                break  # no more input: truncated
+            total += len(piece)
+            parts.append(piece)
+            if total > cap:
+                raise UpdateSecurityError(
+                    f"{name} decompresses to more than its signed {cap} bytes", code="ES507"
+                )
+    except zlib.error as exc:  # signed but not a gzip: a broken release
+        raise UpdateSecurityError(f"{name} is not a gzip archive", code="ES506") from exc
+    if not inflater.eof:
+        raise UpdateSecurityError(f"{name} is a truncated gzip archive", code="ES506")
+    return b"".join(parts)
 
 
 def confirm_started(data_dir: Path, checkpoints: Checkpoints | None = None) -> bool:
@@ -136,6 +173,16 @@ def plan(releases: list[Release], current: Version, has_base: bool) -> Offer | N
     )
 
 
+@contextlib.contextmanager
+def _storage(doing: str) -> Iterator[None]:
+    """An OSError of the data area (full, read-only, removed) as ES524: "could not update,
+    the current version goes on", never a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(f"{doing} failed: {exc.strerror or exc}", code="ES524") from exc
+
+
 class UpdateClient:
     """One update session against one repository, over one data area."""
 
@@ -146,7 +193,9 @@ class UpdateClient:
         app: str,
         *,
         initial_root: Path | None = None,
+        image_key: Path,
         timeout: float = 10,
+        min_speed: float = MIN_SPEED,
         disk: Disk | None = None,
         checkpoints: Checkpoints | None = None,
         clock: Callable[[], dt.datetime] | None = None,
@@ -155,7 +204,9 @@ class UpdateClient:
         self.url = repository_url.rstrip("/") + "/"
         self.app = app
         self.initial_root = initial_root
+        self.image_key = image_key  # the CD-ROM's trust/image-signing.pub.pem
         self.timeout = timeout
+        self.min_speed = min_speed
         self.disk = disk or Disk()
         self.cp = checkpoints or Checkpoints()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -174,20 +225,23 @@ class UpdateClient:
                 raise UpdateSecurityError(
                     "no trusted root: the CD-ROM's trust/root.json is missing", code="ES510"
                 )
-            self.trusted.mkdir(parents=True, exist_ok=True)
-            self.disk.write_atomic(self.trusted / "root.json", self.initial_root.read_bytes())
-        self.disk.remove(self.work)
-        shutil.copytree(self.trusted, self.work)
+            with _storage("preparing the update metadata"):
+                self.trusted.mkdir(parents=True, exist_ok=True)
+                self.disk.write_atomic(self.trusted / "root.json", self.initial_root.read_bytes())
+        with _storage("preparing the update metadata"):
+            self.disk.remove(self.work)
+            shutil.copytree(self.trusted, self.work)
 
     def _commit_metadata(self) -> None:
         """The refreshed, fully verified metadata becomes the trusted metadata."""
-        for path in sorted(self.work.glob("*.json")):
-            target = self.trusted / path.name
-            data = path.read_bytes()
-            if not target.is_file() or target.read_bytes() != data:
-                self.disk.write_atomic(target, data)
-        stamp = json.dumps({"at": self.clock().isoformat()}).encode()
-        self.disk.write_atomic(self.updates / "last-check.json", stamp)
+        with _storage("keeping the verified update metadata"):
+            for path in sorted(self.work.glob("*.json")):
+                target = self.trusted / path.name
+                data = path.read_bytes()
+                if not target.is_file() or target.read_bytes() != data:
+                    self.disk.write_atomic(target, data)
+            stamp = json.dumps({"at": self.clock().isoformat()}).encode()
+            self.disk.write_atomic(self.updates / "last-check.json", stamp)
 
     def _security(self, exc: Exception, phase: str) -> UpdateError:
         server = self._fetcher.server_time if self._fetcher else None
@@ -200,7 +254,8 @@ class UpdateClient:
         """
         from tuf.api import exceptions  # noqa: PLC0415
 
-        self.updates.mkdir(parents=True, exist_ok=True)
+        with _storage("preparing the update metadata"):
+            self.updates.mkdir(parents=True, exist_ok=True)
         self._prepare_work()
         self._fetcher = Fetcher(timeout=self.timeout, deadline=time.monotonic() + self.timeout)
         try:
@@ -241,9 +296,12 @@ class UpdateClient:
             if progress is not None:
                 progress("download", done[0], total)
 
-        self.downloads.mkdir(parents=True, exist_ok=True)
+        with _storage("preparing the download"):
+            self.downloads.mkdir(parents=True, exist_ok=True)
         dest = self.downloads / Path(info.path).name
-        self._fetcher.deadline = None  # downloads are bounded per read, not in total
+        # each read waits at most `timeout`, and the whole file must arrive at the minimum
+        # speed: a server dripping bytes cannot hold the key for ever (ES525)
+        self._fetcher.deadline = time.monotonic() + self.timeout + info.length / self.min_speed
         self._fetcher.progress = counted
         try:
             self._updater.download_target(info, filepath=str(dest))
@@ -253,13 +311,15 @@ class UpdateClient:
         finally:
             self._fetcher.progress = None
             self._fetcher.close()
-        data = dest.read_bytes()
-        self.disk.remove(dest)
+        with _storage("reading the download back"):
+            data = dest.read_bytes()
+            self.disk.remove(dest)
         return data
 
     def _patched(self, offer: Offer, progress: Progress | None) -> bytes | None:
         """The new archive from the cached one and the patch chain; None if a step fails."""
-        base = _install.cache_path(self.data_dir, self.app, offer.current).read_bytes()
+        with _storage("reading the installed version's archive (the patch base)"):
+            base = _install.cache_path(self.data_dir, self.app, offer.current).read_bytes()
         patches = [
             self._fetch_target(r.patch, progress, offer.download_size)
             for r in offer.chain
@@ -299,10 +359,7 @@ class UpdateClient:
         data = self._fetch_target(target, progress, target.length)
         self.cp("download.archive-fetched")
         self.cp("patch.begin")
-        try:
-            tar = gzip.decompress(data)
-        except (OSError, EOFError) as exc:  # signed but not a gzip: a broken release
-            raise UpdateSecurityError(f"{target.path} is not a gzip archive", code="ES506") from exc
+        tar = gunzip_capped(data, _tar_cap(target), target.path)
         self.cp("patch.verified")
         return tar
 
@@ -318,9 +375,17 @@ class UpdateClient:
     ) -> str:
         """Install into the inactive slot and switch the pointer; returns the slot."""
         self.cp("patch.tar-written")
+        try:
+            image_key = self.image_key.read_bytes()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read the image-signing key {self.image_key} ({exc.strerror or exc})",
+                code="ES524",
+            ) from None
         slot = _install.install(
             self.data_dir,
             tar,
+            image_key=image_key,
             app=self.app,
             version=offer.version,
             running_slot=running_slot,

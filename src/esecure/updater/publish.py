@@ -282,10 +282,48 @@ def _tarinfo_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def archive_bytes(bundle: Path) -> bytes:
+def signed_manifest(
+    project: Project, version: str, bundle: Path, ask: Secret | None
+) -> dict[str, bytes]:
+    """MANIFEST.json and MANIFEST.json.sig of ``bundle``, signed with the image-signing key.
+
+    The same format as the CD-ROM's manifest: the bootstrap checks it at every start
+    against the public key on the CD-ROM before it imports anything from a slot.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    from esecure.bundle.manifest import (  # noqa: PLC0415
+        MANIFEST_NAME,
+        SIGNATURE_NAME,
+        encode_manifest,
+        sign_manifest,
+    )
+    from esecure.bundle.tree import entries, walk_files  # noqa: PLC0415
+    from esecure.trust import Passphrase, load_private_key  # noqa: PLC0415
+
+    try:
+        paths = [p for p in walk_files(bundle) if p not in (MANIFEST_NAME, SIGNATURE_NAME)]
+    except ValueError as exc:  # a symbolic link
+        raise UsageError(
+            f"{exc}: copy the target in (cp -rL) before publishing", code="ES953"
+        ) from None
+    data = encode_manifest(project.product.id, version, entries(bundle, paths))
+    secret = (lambda: Passphrase(ask(), "project passphrase")) if ask is not None else None
+    key = load_private_key(project.trust.image_signing_key, secret)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise UsageError(
+            f"{project.trust.image_signing_key} is not an Ed25519 key: regenerate it",
+            code="ES953",
+        )
+    return {MANIFEST_NAME: data, SIGNATURE_NAME: sign_manifest(data, key)}
+
+
+def archive_bytes(bundle: Path, extra: dict[str, bytes] | None = None) -> bytes:
     """The uncompressed, reproducible tar of an application root (sorted, fixed metadata).
 
-    Symbolic links are refused: a slot on FAT cannot hold them, and the client refuses them.
+    ``extra`` files (the signed manifest) are added at the root, replacing any of the same
+    name in ``bundle``. Symbolic links are refused: a slot on FAT cannot hold them, and the
+    client refuses them.
     """
     links = [p for p in bundle.rglob("*") if p.is_symlink()]
     if links:
@@ -296,13 +334,20 @@ def archive_bytes(bundle: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(bundle, arcname=".", recursive=False, filter=_tarinfo_filter)
+        added = extra or {}
         for path in sorted(bundle.rglob("*"), key=lambda p: p.relative_to(bundle).as_posix()):
+            if path.relative_to(bundle).as_posix() in added:
+                continue
             tar.add(
                 path,
                 arcname=f"./{path.relative_to(bundle).as_posix()}",
                 recursive=False,
                 filter=_tarinfo_filter,
             )
+        for name, data in sorted(added.items()):
+            info = _tarinfo_filter(tarfile.TarInfo(f"./{name}"))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -345,20 +390,24 @@ def publish(
     keymap = store.keymap()
     targets = repository_dir(project) / "targets"
     before = set(targets.glob("*")) if targets.is_dir() else set()
-    say(f"archiving {bundle} as version {version}")
-    tar = archive_bytes(bundle)
+    ask = _passphrase_for(project, say, secret)
+    say(f"signing the file list of {bundle} with the image-signing key")
+    tar = archive_bytes(bundle, signed_manifest(project, str(new), bundle, ask))
+    say(f"archived {bundle} as version {version}")
     name = f"{app_name(project)}-{new}"
     targets.mkdir(parents=True, exist_ok=True)
     archive = targets / f"{name}.tar.gz"
     patch_path = targets / f"{name}.patch"
     previous = targets / f"{app_name(project)}-{existing[-1][0]}.tar.gz" if existing else None
-    ask = _passphrase_for(project, say, secret)
     with store.opened(ask) as work, _repository(project, work, keymap) as repo:
         try:
             atomic_write(archive, gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0))
             # the same custom metadata as tufup's add_bundle, so tufup clients read it too
+            # tufup's add_bundle metadata, plus the uncompressed size: the client caps its
+            # decompression there (a gzip bomb signed by mistake cannot fill the memory)
             repo.roles.add_or_update_target(
-                local_path=archive, custom={"user": None, "tufup": {"required": required}}
+                local_path=archive,
+                custom={"user": None, "tufup": {"required": required, "tar_size": len(tar)}},
             )
             if previous is not None and previous.is_file():
                 say(f"making the patch from {previous.name}")
