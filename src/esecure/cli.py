@@ -166,23 +166,9 @@ def check(directory: Path) -> None:
 
 
 def _check_project(directory: Path) -> None:
-    from esecure.config import load_project  # noqa: PLC0415
-    from esecure.errors import ConfigError  # noqa: PLC0415
-    from esecure.trust import check_trust  # noqa: PLC0415
+    from esecure.trust import load_checked_project  # noqa: PLC0415
 
-    project = load_project(directory)
-    t = project.trust
-    problems = check_trust(
-        ca_cert_path=t.ca_certificate,
-        ca_key_path=t.ca_key,
-        signing_key_path=t.image_signing_key,
-        signing_pub_path=t.image_signing_public_key,
-        server_cert_path=t.server_certificate,
-        server_key_path=t.server_key,
-        encrypted=t.encrypted_keys,
-    )
-    if problems:
-        raise ConfigError(problems)
+    project = load_checked_project(directory)
     for warning in project.warnings:
         click.echo(f"warning: {warning}")
     click.echo(

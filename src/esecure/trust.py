@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,12 +23,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from esecure._fs import atomic_write
 from esecure.errors import ConfigError, Problem, UsageError
 
+if TYPE_CHECKING:
+    from esecure.config import Project
+
 __all__ = [
     "PASSPHRASE_ENV",
     "Passphrase",
     "check_trust",
     "get_passphrase",
     "load_certificate",
+    "load_checked_project",
     "load_private_key",
     "make_ca",
     "make_image_signing_key",
@@ -302,6 +307,29 @@ def check_trust(
     if server_cert_path:
         problems += _check_server(server_cert_path, ca, now)
     return problems
+
+
+def load_checked_project(directory: Path) -> Project:
+    """The key project in ``directory``, validated: its config, then its trust material.
+
+    Raises ConfigError listing every problem; what `esecure check` and `esecure build` run.
+    """
+    from esecure.config import load_project  # noqa: PLC0415 - config stays free of crypto
+
+    project = load_project(directory)
+    t = project.trust
+    problems = check_trust(
+        ca_cert_path=t.ca_certificate,
+        ca_key_path=t.ca_key,
+        signing_key_path=t.image_signing_key,
+        signing_pub_path=t.image_signing_public_key,
+        server_cert_path=t.server_certificate,
+        server_key_path=t.server_key,
+        encrypted=t.encrypted_keys,
+    )
+    if problems:
+        raise ConfigError(problems)
+    return project
 
 
 def _check_ca(path: Path, ca: x509.Certificate, now: dt.datetime) -> list[Problem]:

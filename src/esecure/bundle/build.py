@@ -36,7 +36,7 @@ from esecure.bundle.manifest import (
     sign_manifest,
 )
 from esecure.bundle.tree import entries, hash_file, walk_files
-from esecure.config import Project, load_project
+from esecure.config import Project
 from esecure.errors import ConfigError, Problem, StorageError, UsageError
 from esecure.launcher.bootstrap import platform_name
 
@@ -151,22 +151,9 @@ def _percent(report: Report, label: str) -> Callable[[int, int], None]:
 
 
 def _check(project_dir: Path) -> Project:
-    from esecure.trust import check_trust  # noqa: PLC0415
+    from esecure.trust import load_checked_project  # noqa: PLC0415
 
-    project = load_project(project_dir)
-    t = project.trust
-    problems = check_trust(
-        ca_cert_path=t.ca_certificate,
-        ca_key_path=t.ca_key,
-        signing_key_path=t.image_signing_key,
-        signing_pub_path=t.image_signing_public_key,
-        server_cert_path=t.server_certificate,
-        server_key_path=t.server_key,
-        encrypted=t.encrypted_keys,
-    )
-    if problems:
-        raise ConfigError(problems)
-    return project
+    return load_checked_project(project_dir)
 
 
 def _firefox_source(project: Project, platform: str) -> Path:
