@@ -37,6 +37,7 @@ __all__ = [
     "make_ca",
     "make_image_signing_key",
     "make_server_certificate",
+    "spki",
     "write_certificate",
     "write_private_key",
 ]
@@ -284,7 +285,7 @@ def check_trust(
     for key_path in (p for p in (ca_key_path, signing_key_path, server_key_path) if p):
         problems += _check_key_file(key_path, encrypted=encrypted)
     if not encrypted:
-        if ca_key_path and _public_der(load_private_key(ca_key_path)) != _spki(ca.public_key()):
+        if ca_key_path and _public_der(load_private_key(ca_key_path)) != spki(ca.public_key()):
             problems.append(
                 Problem(
                     str(ca_key_path),
@@ -295,7 +296,7 @@ def check_trust(
             )
         signing = load_private_key(signing_key_path)
         pub = serialization.load_pem_public_key(signing_pub_path.read_bytes())
-        if not isinstance(signing, ed25519.Ed25519PrivateKey) or _public_der(signing) != _spki(pub):
+        if not isinstance(signing, ed25519.Ed25519PrivateKey) or _public_der(signing) != spki(pub):
             problems.append(
                 Problem(
                     str(signing_key_path),
@@ -422,10 +423,11 @@ def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
 
 
 def _public_der(key: PrivateKey) -> bytes:
-    return _spki(key.public_key())
+    return spki(key.public_key())
 
 
-def _spki(key: object) -> bytes:
+def spki(key: object) -> bytes:
+    """The DER SubjectPublicKeyInfo of any public key (compare keys with it)."""
     public_bytes = getattr(key, "public_bytes")  # noqa: B009 - every public key type has it
     der: bytes = public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

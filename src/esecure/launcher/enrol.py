@@ -57,6 +57,7 @@ from cryptography.x509.oid import NameOID
 
 from esecure.errors import EnrolmentError, NetworkError
 from esecure.launcher.keystore import Credential, KeyStore, PrivateKey, generate_key
+from esecure.trust import spki
 
 __all__ = [
     "EstSettings",
@@ -339,14 +340,9 @@ def _issued(
         raise NetworkError(
             f"the service's answer is not RFC 7030 PKCS#7 ({exc})", code="ES304"
         ) from None
-    ours = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    ours = spki(key.public_key())
     for cert in certificates:
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki != ours:
+        if spki(cert.public_key()) != ours:
             continue
         try:
             cert.verify_directly_issued_by(ca)

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from esecure._fs import atomic_write
 from esecure.errors import EnrolmentError
+from esecure.trust import spki
 
 __all__ = ["Credential", "KeyStore", "PrivateKey", "generate_key"]
 
@@ -130,7 +131,7 @@ class KeyStore:
             ) from None
         if not isinstance(key, PrivateKey) or not chain:
             raise EnrolmentError(f"{self.credential_path} is incomplete", code="ES210")
-        if _spki(key.public_key()) != _spki(chain[0].public_key()):
+        if spki(key.public_key()) != spki(chain[0].public_key()):
             raise EnrolmentError(
                 f"{self.credential_path}: the certificate is not the key's", code="ES210"
             )
@@ -139,11 +140,3 @@ class KeyStore:
     def tls_files(self) -> tuple[str, bytes]:
         """(path, password) for ``ssl.SSLContext.load_cert_chain``: no clear key on disk."""
         return os.fspath(self.credential_path), self.secret()
-
-
-def _spki(key: object) -> bytes:
-    public_bytes = getattr(key, "public_bytes")  # noqa: B009 - every public key type has it
-    der: bytes = public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return der
