@@ -2,8 +2,8 @@
 
 Builds the real launcher application root (lib/linux/ = installed esecure + its runtime
 packages, as bench_updates.py does), signs its file list with a fresh Ed25519 key, and
-starts fresh `python -S` children that load bootstrap.py by path (stdlib only, as the frozen
-bootstrap) and time, in this order:
+starts fresh `python -S` children that import esecure_onkey alone (stdlib only, as the
+frozen bootstrap) and time, in this order:
 
 * sig: the first pure-Python Ed25519 verification of the real MANIFEST.json (cold: it
   includes building the base-point table);
@@ -33,18 +33,17 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
 CHILD = r"""
-import importlib.util, json, sys, time
+import json, sys, time
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[1])
-b = importlib.util.module_from_spec(spec); sys.modules["bootstrap"] = b
-spec.loader.exec_module(b)
+sys.path.insert(0, sys.argv[1])
+from esecure_onkey import boot, ed25519, layout
 root, cd = Path(sys.argv[2]), Path(sys.argv[3])
-key = b.public_key_from_pem((cd / b.IMAGE_KEY).read_bytes())
-data = (root / b.MANIFEST_NAME).read_bytes()
-sig = __import__("base64").b64decode((root / b.SIGNATURE_NAME).read_bytes())
-t0 = time.perf_counter(); ok = b.verify_ed25519(key, data, sig); t1 = time.perf_counter()
-b._BASE_TABLE.clear()  # the whole check below starts cold too
-version, why = b.verify_app_root(root, cd, "linux"); t2 = time.perf_counter()
+key = ed25519.public_key_from_pem((cd / layout.IMAGE_KEY).read_bytes())
+data = (root / layout.MANIFEST_NAME).read_bytes()
+sig = __import__("base64").b64decode((root / layout.SIGNATURE_NAME).read_bytes())
+t0 = time.perf_counter(); ok = ed25519.verify_ed25519(key, data, sig); t1 = time.perf_counter()
+ed25519._BASE_TABLE.clear()  # the whole check below starts cold too
+version, why = boot.verify_app_root(root, cd, "linux"); t2 = time.perf_counter()
 files = json.loads(data)["files"]
 for f in files:
     if (root / f["path"]).stat().st_size != f["size"]:
@@ -63,6 +62,7 @@ def main() -> None:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
 
+    import esecure_onkey  # noqa: PLC0415
     from esecure.bundle.manifest import (  # noqa: PLC0415
         MANIFEST_NAME,
         SIGNATURE_NAME,
@@ -70,7 +70,9 @@ def main() -> None:
         sign_manifest,
     )
     from esecure.bundle.tree import entries, walk_files  # noqa: PLC0415
-    from esecure.launcher import bootstrap  # noqa: PLC0415
+    from esecure_onkey import layout  # noqa: PLC0415
+
+    runtime = str(Path(esecure_onkey.__file__).parent.parent)  # stdlib + esecure_onkey only
 
     key = ed25519.Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +82,7 @@ def main() -> None:
         (root / SIGNATURE_NAME).write_bytes(sign_manifest(data, key))
         cd = Path(tmp) / "cd"
         (cd / "trust").mkdir(parents=True)
-        (cd / bootstrap.IMAGE_KEY).write_bytes(
+        (cd / layout.IMAGE_KEY).write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
@@ -90,7 +92,7 @@ def main() -> None:
         runs = []
         for i in range(args.repeat):
             proc = subprocess.run(
-                [sys.executable, "-S", "-c", CHILD, bootstrap.__file__, str(root), str(cd)],
+                [sys.executable, "-S", "-c", CHILD, runtime, str(root), str(cd)],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "esecure"
+PACKAGES = ("esecure", "esecure_onkey")
 
 
 def _layout_block() -> list[str]:
@@ -16,9 +17,9 @@ def _layout_block() -> list[str]:
     return block.splitlines()
 
 
-def _named_in_package() -> set[str]:
+def _named_in_package(package: str = "esecure") -> set[str]:
     lines = _layout_block()
-    start = next(i for i, line in enumerate(lines) if line.startswith("src/esecure/"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"src/{package}/"))
     names = set()
     for line in lines[start + 1 :]:
         if not line.startswith("  ") or line.startswith("   "):
@@ -32,20 +33,23 @@ def _named_in_package() -> set[str]:
 
 
 def test_every_named_path_exists():
-    """Each module and room the layout names is in src/esecure."""
-    for name in _named_in_package():
-        assert (PACKAGE / name).exists(), f"docs/architecture.md names {name}, which is missing"
+    """Each module and room the layout names is in src/esecure or src/esecure_onkey."""
+    for package in PACKAGES:
+        for name in _named_in_package(package):
+            path = ROOT / "src" / package / name
+            assert path.exists(), f"docs/architecture.md names {package}/{name}, which is missing"
 
 
 def test_every_module_and_room_is_named():
-    """Each top-level module and subpackage of src/esecure appears in the layout."""
-    named = _named_in_package()
-    actual = {
-        p.name
-        for p in PACKAGE.iterdir()
-        if (p.suffix == ".py" and p.name != "__main__.py") or (p / "__init__.py").exists()
-    }
-    assert actual - named == set(), "add these to docs/architecture.md's layout"
+    """Each top-level module and subpackage of both packages appears in the layout."""
+    for package in PACKAGES:
+        named = _named_in_package(package)
+        actual = {
+            p.name
+            for p in (ROOT / "src" / package).iterdir()
+            if (p.suffix == ".py" and p.name != "__main__.py") or (p / "__init__.py").exists()
+        }
+        assert actual - named == set(), f"add these to docs/architecture.md's layout ({package})"
 
 
 def test_top_level_entries_exist():

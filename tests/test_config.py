@@ -100,8 +100,21 @@ CASES = [
         'version = "1.0.0"',
         'version = "one"',
         [
-            '{path}:{line}: [product] version: expected a PEP 440 version such as "1.2.0", '
-            'found "one". Fix: write the version as "1.2.0"',
+            '{path}:{line}: [product] version: expected a version such as "1.2.0" or '
+            '"1.2.0rc1" (numbers separated by dots (1 to 6, no leading zero), optionally '
+            'followed by a1, b2 or rc3), found "one". Fix: write the version as "1.2.0" (no '
+            ".post, .dev, local or leading-zero parts)",
+        ],
+    ),
+    (
+        "version-post-release",
+        'version = "1.0.0"',
+        'version = "1.2.0.post1"',
+        [
+            '{path}:{line}: [product] version: expected a version such as "1.2.0" or '
+            '"1.2.0rc1" (numbers separated by dots (1 to 6, no leading zero), optionally '
+            'followed by a1, b2 or rc3), found "1.2.0.post1". Fix: write the version as '
+            '"1.2.0" (no .post, .dev, local or leading-zero parts)',
         ],
     ),
     (

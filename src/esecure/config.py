@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from packaging.version import InvalidVersion, Version
-
 from esecure.errors import ConfigError, Problem
+from esecure_onkey.versions import GRAMMAR, version_key
 
 __all__ = [
     "CONFIG_NAME",
@@ -191,10 +190,12 @@ def _one_of(*choices: str) -> Check:
 
 
 def _check_version(value: Any) -> tuple[str, str] | None:
-    try:
-        Version(value)
-    except InvalidVersion:
-        return ('a PEP 440 version such as "1.2.0"', 'write the version as "1.2.0"')
+    """The on-key version grammar (esecure_onkey.versions): what a key's bootstrap compares."""
+    if version_key(value) is None:
+        return (
+            f'a version such as "1.2.0" or "1.2.0rc1" ({GRAMMAR})',
+            'write the version as "1.2.0" (no .post, .dev, local or leading-zero parts)',
+        )
     return None
 
 

@@ -14,8 +14,8 @@ from esecure.bundle.firefox import (
     policies_json,
     user_js,
 )
-from esecure.bundle.hostpolicy import gpo_policies, read_linux_host_policies, weakenings
 from esecure.errors import UsageError
+from esecure.launcher.hostpolicy import gpo_policies, read_linux_host_policies, weakenings
 
 SETTINGS = BrowserSettings(
     site="https://bank.example:8443/portal/", allowed_hosts=("static.bank.example", "*.cdn.example")

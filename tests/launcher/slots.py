@@ -15,7 +15,8 @@ from esecure.bundle.manifest import (
     sign_manifest,
 )
 from esecure.bundle.tree import entries, walk_files
-from esecure.launcher.bootstrap import IMAGE_KEY, Completion, encode_completion
+from esecure_onkey.layout import IMAGE_KEY
+from esecure_onkey.records import Completion, encode_completion
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 

@@ -6,7 +6,7 @@ import json
 
 from esecure import __version__
 from esecure.launcher import app
-from esecure.launcher.bootstrap import Choice
+from esecure_onkey.boot import Choice
 
 
 def test_version_names_the_application_root(tmp_path, capsys):

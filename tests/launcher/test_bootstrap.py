@@ -3,45 +3,33 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from esecure.launcher import bootstrap
-from esecure.launcher.bootstrap import (
+from esecure_onkey import layout
+from esecure_onkey.boot import check_slot, choose, read_pointer, write_pointer
+from esecure_onkey.records import (
     Completion,
     Pointer,
-    check_slot,
-    choose,
     decode_completion,
     decode_pointer,
     encode_completion,
     encode_pointer,
-    read_pointer,
-    write_pointer,
 )
+from tests.onkey_child import bootstrap_command, bootstrap_env
 
 from .slots import make_cd, make_slot
-
-BOOTSTRAP = Path(bootstrap.__file__)
 
 
 def test_platform_names():
     """Windows, macOS and Linux map to their directory names."""
-    assert bootstrap.platform_name("win32") == "windows"
-    assert bootstrap.platform_name("darwin") == "macos"
-    assert bootstrap.platform_name("linux") == "linux"
-
-
-def test_bootstrap_imports_nothing_from_esecure():
-    """The frozen bootstrap must not carry `esecure` (it would shadow the application)."""
-    source = BOOTSTRAP.read_text()
-    assert "from esecure" not in source
-    assert "import esecure" not in source
+    assert layout.platform_name("win32") == "windows"
+    assert layout.platform_name("darwin") == "macos"
+    assert layout.platform_name("linux") == "linux"
 
 
 def test_bootstrap_runs_the_application_from_the_cd_lib(tmp_path):
     """Run as a script, it imports esecure.launcher.app from <cd>/lib/<platform> first."""
-    lib = tmp_path / "lib" / bootstrap.platform_name() / "esecure" / "launcher"
+    lib = tmp_path / "lib" / layout.platform_name() / "esecure" / "launcher"
     lib.mkdir(parents=True)
     (lib.parent / "__init__.py").write_text("")
     (lib / "__init__.py").write_text("")
@@ -52,10 +40,10 @@ def test_bootstrap_runs_the_application_from_the_cd_lib(tmp_path):
         "    return 7\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-S", str(BOOTSTRAP), "--x"],
+        bootstrap_command("--x"),
         capture_output=True,
         text=True,
-        env={"ESECURE_CD_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env=bootstrap_env(ESECURE_CD_ROOT=str(tmp_path)),
         check=False,
         timeout=30,
     )
@@ -187,7 +175,7 @@ def test_marked_good_slot_is_not_counted(tmp_path):
 
 
 def _fake_app(root: Path, label: str) -> None:
-    lib = root / "lib" / bootstrap.platform_name() / "esecure" / "launcher"
+    lib = root / "lib" / layout.platform_name() / "esecure" / "launcher"
     lib.mkdir(parents=True)
     (lib.parent / "__init__.py").write_text("")
     (lib / "__init__.py").write_text("")
@@ -205,10 +193,10 @@ def test_frozen_style_run_starts_the_application_of_the_active_slot(tmp_path):
     make_slot(data, "B", "2.0", {})
     write_pointer(data, Pointer(1, "B", "cd", "2.0", good=True))
     proc = subprocess.run(
-        [sys.executable, "-S", str(BOOTSTRAP)],
+        bootstrap_command(),
         capture_output=True,
         text=True,
-        env={"ESECURE_CD_ROOT": str(cd), "ESECURE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
+        env=bootstrap_env(ESECURE_CD_ROOT=str(cd), ESECURE_DATA_DIR=str(data)),
         check=False,
         timeout=30,
     )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from esecure.launcher import app, bootstrap
-from esecure.launcher.bootstrap import (
+from esecure.launcher import app
+from esecure_onkey import layout
+from esecure_onkey.boot import start_choice
+from esecure_onkey.discovery import (
     Volume,
     decode_storage_descriptor,
     find_data_area,
@@ -24,11 +25,12 @@ from esecure.launcher.bootstrap import (
     mount_of,
     parse_mountinfo,
     pick_data_volume,
-    start_choice,
     udev_label,
     usb_device_of,
     user_data_dir,
 )
+from esecure_onkey.product import read_product
+from tests.onkey_child import bootstrap_command, bootstrap_env
 
 LABEL = "ESECUREDATA"
 KEY = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host6"
@@ -214,7 +216,7 @@ def test_the_keys_partition_is_the_data_area(tmp_path, platform, volumes, cd_dev
         environ={},
         platform=platform,
         home=tmp_path,
-        probe=lambda _cd, _label, _plat: (volumes, cd_device),
+        probe=lambda _cd, _label: (volumes, cd_device),
     )
     assert (area.kind, str(area.path)) == ("partition", str(expected))
 
@@ -227,7 +229,7 @@ def test_without_a_partition_the_per_user_directory_is_used_and_said(tmp_path, p
         environ={"LOCALAPPDATA": str(tmp_path / "local")},
         platform=platform,
         home=tmp_path,
-        probe=lambda _cd, _label, _plat: ([], None),
+        probe=lambda _cd, _label: ([], None),
     )
     assert area.kind == "user"
     env = {"LOCALAPPDATA": str(tmp_path / "local")}
@@ -243,7 +245,7 @@ def test_two_keys_without_device_information_fall_back_to_the_per_user_directory
         environ={},
         platform="macos",
         home=tmp_path,
-        probe=lambda _cd, _label, _plat: (
+        probe=lambda _cd, _label: (
             [_vol("/Volumes/A", None), _vol("/Volumes/B", None)],
             None,
         ),
@@ -345,7 +347,7 @@ def test_the_choice_carries_the_per_user_data_area_and_says_so(tmp_path):
 def test_the_bootstrap_process_hands_the_data_area_to_the_application(tmp_path):
     """Run as a script without ESECURE_DATA_DIR: the app receives the per-user data area."""
     cd = _cd(tmp_path)
-    lib = cd / "lib" / bootstrap.platform_name() / "esecure" / "launcher"
+    lib = cd / "lib" / layout.platform_name() / "esecure" / "launcher"
     lib.mkdir(parents=True)
     (lib.parent / "__init__.py").write_text("")
     (lib / "__init__.py").write_text("")
@@ -353,15 +355,12 @@ def test_the_bootstrap_process_hands_the_data_area_to_the_application(tmp_path):
         "def main(argv, boot):\n    print(boot.data_kind, boot.data_dir)\n    return 0\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-S", str(Path(bootstrap.__file__))],
+        bootstrap_command(),
         capture_output=True,
         text=True,
-        env={
-            "ESECURE_CD_ROOT": str(cd),
-            "HOME": str(tmp_path),
-            "XDG_DATA_HOME": str(tmp_path / "xdg"),
-            "PATH": "/usr/bin:/bin",
-        },
+        env=bootstrap_env(
+            ESECURE_CD_ROOT=str(cd), HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg")
+        ),
         check=False,
         timeout=30,
     )
@@ -380,5 +379,6 @@ def test_the_builds_product_json_carries_what_the_bootstrap_reads(tmp_path):
     cd = tmp_path / "cd"
     cd.mkdir()
     (cd / "product.json").write_bytes(product_json(project))
-    got = bootstrap.read_cd_product(cd)
-    assert got == (project.product.id, project.image.data_label)
+    got = read_product(cd)
+    assert got is not None
+    assert (got.id, got.data_label) == (project.product.id, project.image.data_label)

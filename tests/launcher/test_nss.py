@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from esecure.errors import EsecureError
 from esecure.launcher import enrol as est
 from esecure.launcher import nss
+from esecure_onkey.layout import nss_libraries
 from tests.launcher import est_fixtures
 
 customer = est_fixtures.customer
@@ -111,7 +112,7 @@ def test_missing_firefox_nss_is_es211(tmp_path, data_area, customer, settings):
 @pytest.mark.parametrize("platform", ["linux", "windows", "macos"])
 def test_library_order_per_platform(platform):
     """Firefox's own NSS: nssutil/mozglue first, softoken before use (FINDINGS)."""
-    preload, api = nss.nss_libraries(platform)
+    preload, api = nss_libraries(platform)
     assert api in preload
     if platform == "windows":
         assert preload[0] == "mozglue.dll"

@@ -13,13 +13,13 @@ from esecure.bundle import tree
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, encode_manifest, sign_manifest
 from esecure.errors import IntegrityError, StorageError
 from esecure.launcher import app, selfcheck
-from esecure.launcher.bootstrap import Choice
 from esecure.launcher.selfcheck import (
     hashed_at_start,
     host_policy_weakenings,
     read_windows_group_policies,
     self_check,
 )
+from esecure_onkey.boot import Choice
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 FILES = {
@@ -50,7 +50,7 @@ def medium(tmp_path: Path) -> Path:
 
 
 def _check(root: Path):
-    return self_check(root, platform="linux", launcher_name="e-secure")
+    return self_check(root, platform="linux")
 
 
 def test_sound_medium_passes(medium):
@@ -62,7 +62,10 @@ def test_sound_medium_passes(medium):
 
 def test_start_hashes_launcher_trust_and_policies_only():
     """The at-start predicate covers the launcher, trust/, profile and policies."""
-    hashed = hashed_at_start("windows", "e-secure")
+
+    def hashed(path: str) -> bool:
+        return hashed_at_start(path, "windows")
+
     assert hashed("e-secure.exe")
     assert hashed("runtime-windows/python311.dll")
     assert hashed("lib/windows/esecure/__init__.py")
@@ -70,6 +73,9 @@ def test_start_hashes_launcher_trust_and_policies_only():
     assert hashed("firefox/windows/distribution/policies.json")
     assert not hashed("firefox/windows/xul.dll")
     assert not hashed("lib/linux/esecure/__init__.py")
+    assert not hashed("runtime-linux/libpython3.11.so")
+    assert hashed("firefox/windows/nss3.dll")
+    assert not hashed("firefox/linux/libnss3.so")
 
 
 def test_attack_changed_unhashed_file_of_other_size(medium):

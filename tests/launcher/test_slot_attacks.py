@@ -14,19 +14,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from esecure.launcher import bootstrap
-from esecure.launcher.bootstrap import (
-    Pointer,
-    check_slot,
-    encode_pointer,
-    verify_app_root,
-    write_pointer,
-)
+from esecure_onkey import layout
+from esecure_onkey.boot import check_slot, verify_app_root, write_pointer
+from esecure_onkey.records import Pointer, encode_pointer
+from tests.onkey_child import bootstrap_command, bootstrap_env
 
 from .slots import make_cd, make_slot, record_slot, sign_root
 
-BOOTSTRAP = Path(bootstrap.__file__)
-PLATFORM = bootstrap.platform_name()
+PLATFORM = layout.platform_name()
 APP = f"lib/{PLATFORM}/esecure/launcher/app.py"
 NSS = f"firefox/{PLATFORM}/libnss3.so"
 GENUINE_APP = (
@@ -83,15 +78,12 @@ def key_area(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def _start(cd: Path, data: Path, mark: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-S", str(BOOTSTRAP)],
+        bootstrap_command(),
         capture_output=True,
         text=True,
-        env={
-            "ESECURE_CD_ROOT": str(cd),
-            "ESECURE_DATA_DIR": str(data),
-            "ATTACK_MARK": str(mark),
-            "PATH": "/usr/bin:/bin",
-        },
+        env=bootstrap_env(
+            ESECURE_CD_ROOT=str(cd), ESECURE_DATA_DIR=str(data), ATTACK_MARK=str(mark)
+        ),
         check=False,
         timeout=60,
     )

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from esecure.errors import UpdateError
-from esecure.launcher import bootstrap
 from esecure.launcher.update_step import (
     Policy,
     confirm_started,
@@ -16,6 +15,7 @@ from esecure.launcher.update_step import (
     offline_verdict,
     run_update_step,
 )
+from esecure_onkey.boot import Choice, choose
 from tests.updater import conftest as updater_fixtures
 
 # the real repository over real HTTP, shared with the updater's tests
@@ -76,7 +76,7 @@ def test_accepted_update_installs_and_restarts(repo, tmp_path):
     assert ui.offers[0][2] is True
     assert {"download", "install"} <= ui.phases
     assert restarts == [1]
-    choice = bootstrap.choose(tmp_path, data)
+    choice = choose(tmp_path, data)
     assert choice.slot == "A"
     assert confirm_started(data) is True
 
@@ -128,7 +128,7 @@ def test_security_failure_is_an_alert_with_its_code_and_recorded(repo, tmp_path)
 
 def test_rolled_back_start_is_reported(repo, tmp_path):
     """When the bootstrap rolled back after two failed starts, the step says ES523."""
-    boot = bootstrap.Choice(tmp_path, None, "failed twice", rolled_back=True)
+    boot = Choice(tmp_path, None, "failed twice", rolled_back=True)
     data, ui = tmp_path / "data", FakeUI(answer=False)
     _run(repo, data, ui, boot=boot)
     assert ui.notices[0] == "ES523"
@@ -163,7 +163,7 @@ def test_slot_refused_at_start_is_shown_and_kept_for_diagnostics(repo, tmp_path)
     """The bootstrap refused the active slot: ES522 shown and kept in reports/ with why."""
     data, ui = tmp_path / "data", FakeUI()
     why = "slot A: lib/linux/x.py differs from the signed manifest: application shipped on CD"
-    boot = bootstrap.Choice(root=tmp_path, slot=None, reason=why, degraded=True)
+    boot = Choice(root=tmp_path, slot=None, reason=why, degraded=True)
     _run(repo, data, ui, boot=boot)
     assert ui.notices[0] == "ES522"
     (report,) = (data / "reports").glob("update-*-ES522.json")

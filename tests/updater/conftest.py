@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from esecure.config import Project, load_project
-from esecure.launcher.bootstrap import IMAGE_KEY
 from esecure.scaffold import InitOptions, init_project
 from esecure.updater.publish import init_keys, publish
+from esecure_onkey.layout import IMAGE_KEY
 
 
 def _quiet(*_args: object) -> None:

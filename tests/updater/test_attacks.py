@@ -22,10 +22,10 @@ from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
 
 from esecure.errors import UpdateSecurityError
-from esecure.launcher import bootstrap
 from esecure.updater._security import classify
 from esecure.updater.client import UpdateClient, mark_good
 from esecure.updater.publish import rotate_key
+from esecure_onkey import boot
 
 from . import conftest
 from .conftest import snapshot_tree
@@ -277,7 +277,7 @@ def test_key_rotated_root_chain_is_accepted(repo, installed, tmp_path):
     assert offer.version == "1.2.0"
     trusted = Metadata.from_file(str(installed / "updates" / "metadata" / "root.json"))
     assert trusted.signed.version == 3
-    assert bootstrap.read_pointer(installed).active == "A"
+    assert boot.read_pointer(installed).active == "A"
 
 
 def test_expired_metadata_with_the_pc_clock_far_from_the_servers_is_es505(
@@ -315,7 +315,7 @@ def test_release_signed_with_another_image_key_is_refused(repo, installed, tmp_p
     )
     repo.publish("1.2.0", tmp_path)
     _rejected(repo, installed, "ES506", phase="install")
-    assert bootstrap.read_pointer(installed).version == "1.0.0"
+    assert boot.read_pointer(installed).version == "1.0.0"
 
 
 def test_release_without_a_signed_file_list_is_refused(repo, installed, tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from esecure.errors import UpdateError
-from esecure.launcher import bootstrap
 from esecure.updater.client import UpdateClient, last_check, mark_good
+from esecure_onkey import boot
 
 APP = "demo-bank"
 
@@ -37,9 +37,9 @@ def test_first_update_installs_the_full_archive_into_slot_a(repo, tmp_path):
     offer, slot = _update(repo, data, "0.9.0")
     assert (offer.version, offer.use_patch, slot) == ("1.0.0", False, "A")
     assert offer.download_size == offer.chain[-1].archive.length
-    pointer = bootstrap.read_pointer(data)
+    pointer = boot.read_pointer(data)
     assert (pointer.active, pointer.previous, pointer.good) == ("A", "cd", False)
-    record, why = bootstrap.check_slot(data, "A", full=True)
+    record, why = boot.check_slot(data, "A", full=True)
     assert record is not None, why
     assert (data / "slots" / "A" / "product.json").read_text() == '{"version": "1.0.0"}\n'
     assert last_check(data) is not None
@@ -54,9 +54,9 @@ def test_next_update_uses_the_patch_and_the_other_slot(repo, tmp_path):
     offer, slot = _update(repo, data, "1.0.0", running="A")
     assert (offer.use_patch, slot) == (True, "B")
     assert offer.download_size < offer.chain[-1].archive.length / 20
-    pointer = bootstrap.read_pointer(data)
+    pointer = boot.read_pointer(data)
     assert (pointer.active, pointer.previous, pointer.version) == ("B", "A", "1.1.0")
-    assert bootstrap.check_slot(data, "B", full=True)[0] is not None
+    assert boot.check_slot(data, "B", full=True)[0] is not None
 
 
 def test_patch_that_does_not_apply_falls_back_to_the_full_archive(repo, tmp_path):
@@ -68,7 +68,7 @@ def test_patch_that_does_not_apply_falls_back_to_the_full_archive(repo, tmp_path
     base.write_bytes(base.read_bytes()[:-5000] + b"\0" * 5000)
     offer, slot = _update(repo, data, "1.0.0", running="A")
     assert offer.use_patch
-    assert bootstrap.check_slot(data, slot, full=True)[0].version == "1.1.0"
+    assert boot.check_slot(data, slot, full=True)[0].version == "1.1.0"
 
 
 def test_up_to_date_is_none(repo, tmp_path):
@@ -111,5 +111,5 @@ def test_mark_good_stops_counting_starts(repo, tmp_path):
     _update(repo, data, "0.9.0")
     assert mark_good(data) is True
     for _ in range(3):
-        assert bootstrap.choose(tmp_path, data).slot == "A"
+        assert boot.choose(tmp_path, data).slot == "A"
     assert mark_good(data) is False

@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from esecure.launcher import bootstrap
 from esecure.updater._disk import CHECKPOINTS, Checkpoints, Disk
 from esecure.updater.client import UpdateClient, confirm_started
+from esecure_onkey import boot
 
 APP = "demo-bank"
 
 CHILD = r"""
 import sys
 from pathlib import Path
-from esecure.launcher import bootstrap
 from esecure.updater._disk import Checkpoints
 from esecure.updater.client import UpdateClient, confirm_started
 
@@ -36,7 +35,7 @@ if mode == "update":
     offer = c.check(current)
     c.install(offer, c.download(offer), running_slot=running or None)
 else:
-    bootstrap.choose(Path(root).parent, data, checkpoint=cp)
+    boot.choose(Path(root).parent, data, checkpoint=cp)
     confirm_started(data, cp)
 """
 
@@ -92,11 +91,11 @@ def two_slots(repo, tmp_path):
     return data
 
 
-def _assert_complete_choice(cd: Path, data: Path) -> bootstrap.Choice:
+def _assert_complete_choice(cd: Path, data: Path) -> boot.Choice:
     """The next start runs a complete version: every file as its completion record says."""
-    choice = bootstrap.choose(cd, data, count_start=False)
+    choice = boot.choose(cd, data, count_start=False)
     assert choice.slot is not None, choice.reason
-    record, why = bootstrap.check_slot(data, choice.slot, full=True)
+    record, why = boot.check_slot(data, choice.slot, full=True)
     assert record is not None, why
     assert record.version in {"1.1.0", "1.2.0"}
     product = (data / "slots" / choice.slot / "product.json").read_text()
@@ -124,14 +123,14 @@ def test_sigkill_at_checkpoint_leaves_a_complete_version(
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
 
     choice = _assert_complete_choice(tmp_path, data)
-    running_version = bootstrap.check_slot(data, choice.slot)[0].version
+    running_version = boot.check_slot(data, choice.slot)[0].version
     if mode != "start":
         _update(repo, data, running_version, choice.slot)
-    bootstrap.choose(tmp_path, data)
+    boot.choose(tmp_path, data)
     confirm_started(data)
-    pointer = bootstrap.read_pointer(data)
+    pointer = boot.read_pointer(data)
     assert (pointer.version, pointer.good) == ("1.2.0", True)
-    assert bootstrap.check_slot(data, pointer.active, full=True)[0] is not None
+    assert boot.check_slot(data, pointer.active, full=True)[0] is not None
 
 
 class PowerCut(BaseException):
@@ -192,10 +191,10 @@ def test_power_cut_at_checkpoint_leaves_a_complete_version(repo, two_slots, tmp_
         _update(repo, data, "1.1.0", "B", disk=disk, checkpoints=Checkpoints(cut))
     disk.power_cut()
     choice = _assert_complete_choice(tmp_path, data)
-    running = bootstrap.check_slot(data, choice.slot)[0].version
+    running = boot.check_slot(data, choice.slot)[0].version
     _update(repo, data, running, choice.slot)
     confirm_started(data)
-    assert bootstrap.read_pointer(data).version == "1.2.0"
+    assert boot.read_pointer(data).version == "1.2.0"
 
 
 def test_torn_layer_really_tears_unsynced_writes(tmp_path):
@@ -225,7 +224,7 @@ def test_torn_pointer_record_keeps_the_previous_version(repo, two_slots, tmp_pat
         _update(repo, data, "1.1.0", "B", disk=disk)
     disk.power_cut()
     choice = _assert_complete_choice(tmp_path, data)
-    assert bootstrap.check_slot(data, choice.slot)[0].version == "1.1.0"
+    assert boot.check_slot(data, choice.slot)[0].version == "1.1.0"
 
 
 def test_kill_count_is_at_least_thirty():
@@ -238,10 +237,10 @@ def test_kill_count_is_at_least_thirty():
 def test_corrupted_slot_at_start_uses_the_other_slot(two_slots, tmp_path):
     """A truncated file in the active slot: the next start runs the other complete slot."""
     data = two_slots
-    active = bootstrap.read_pointer(data).active
+    active = boot.read_pointer(data).active
     victim = next(p for p in (data / "slots" / active).rglob("*.py"))
     victim.write_bytes(victim.read_bytes()[:10])
-    choice = bootstrap.choose(tmp_path, data)
+    choice = boot.choose(tmp_path, data)
     assert choice.slot not in (None, active)
     shutil.rmtree(data / "slots" / choice.slot / "lib")
-    assert bootstrap.choose(tmp_path, data).slot is None
+    assert boot.choose(tmp_path, data).slot is None

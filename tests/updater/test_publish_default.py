@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,11 @@ from esecure.bundle.build import assemble_app_root
 from esecure.bundle.manifest import MANIFEST_NAME, PUBLIC_KEY_PATH, SIGNATURE_NAME
 from esecure.cli import cli
 from esecure.config import load_project
-from esecure.launcher import bootstrap
 from esecure.scaffold import InitOptions, init_project
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys
+from esecure_onkey import layout
+from tests.onkey_child import bootstrap_command, bootstrap_env
 
 
 def _standin_firefox(directory: Path) -> Path:
@@ -87,7 +87,7 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
 
     expected = tmp_path / "expected"
     assemble_app_root(project, expected)
-    slot = bootstrap.slot_dir(data, "A")
+    slot = layout.slot_dir(data, "A")
     installed = _tree(slot)
     # the release carries its file list, signed with the image-signing key (the bootstrap's check)
     assert installed.pop(MANIFEST_NAME) and installed.pop(SIGNATURE_NAME)
@@ -111,14 +111,10 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
     shutil.copyfile(project.trust.image_signing_public_key, cd / PUBLIC_KEY_PATH)
     (cd / "product.json").write_text('{"version": "1.0.0"}')
     proc = subprocess.run(
-        [sys.executable, "-S", bootstrap.__file__, "--version"],
+        bootstrap_command("--version"),
         capture_output=True,
         text=True,
-        env={
-            "ESECURE_CD_ROOT": str(cd),
-            "ESECURE_DATA_DIR": str(data),
-            "PATH": "/usr/bin:/bin",
-        },
+        env=bootstrap_env(ESECURE_CD_ROOT=str(cd), ESECURE_DATA_DIR=str(data)),
         check=False,
         timeout=60,
     )

@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from esecure.launcher import bootstrap
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import publish
+from esecure_onkey import layout
+from tests.onkey_child import bootstrap_command, bootstrap_env
 
 PACKAGES = (
     "esecure", "click", "cryptography", "tuf", "tufup", "securesystemslib", "packaging",
@@ -25,7 +25,7 @@ PACKAGES = (
 
 
 def _launcher_root(root: Path, version: str) -> Path:
-    lib = root / "lib" / bootstrap.platform_name()
+    lib = root / "lib" / layout.platform_name()
     for name in PACKAGES:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin is not None, name
@@ -66,10 +66,10 @@ def test_update_of_a_real_launcher_bundle_then_the_bootstrap_runs_it(repo, tmp_p
     assert offer.download_size < 0.02 * offer.chain[-1].archive.length
     cd = repo.cd  # the CD-ROM's image-signing public key and product.json (0.9.0)
     proc = subprocess.run(
-        [sys.executable, "-S", bootstrap.__file__, "--version"],
+        bootstrap_command("--version"),
         capture_output=True,
         text=True,
-        env={"ESECURE_CD_ROOT": str(cd), "ESECURE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
+        env=bootstrap_env(ESECURE_CD_ROOT=str(cd), ESECURE_DATA_DIR=str(data)),
         check=False,
         timeout=60,
     )

@@ -38,7 +38,7 @@ from esecure.bundle.manifest import (
 from esecure.bundle.tree import entries, hash_file, walk_files
 from esecure.config import Project
 from esecure.errors import ConfigError, Problem, StorageError, UsageError
-from esecure.launcher.bootstrap import platform_name
+from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
 __all__ = [
     "TUF_ROOT",
@@ -231,14 +231,14 @@ def _stage(
         directory = launchers[plat]
         freeze.check_launcher_dir(directory, plat, name)
         with steps.step(f"copy the {plat} launcher"):
-            exe = freeze.executable_name(name, plat)
+            exe = executable_name(name, plat)
             shutil.copyfile(directory / exe, stage / exe)
             (stage / exe).chmod(0o755)
-            for part in (freeze.contents_dir(plat), f"lib/{plat}"):
+            for part in (contents_dir(plat), f"lib/{plat}"):
                 shutil.copytree(directory / part, stage / part, symlinks=False)
         _copy_browser(project, plat, sources[plat], stage, settings=settings, steps=steps)
         info["platforms"][plat] = {
-            "launcher": freeze.executable_name(name, plat),
+            "launcher": executable_name(name, plat),
             "firefox_source": str(sources[plat]),
             "firefox_version": _firefox_version(sources[plat]),
         }
@@ -322,11 +322,11 @@ def _small_files(
 ) -> str:
     name = project.product.launcher_name
     spec = AutorunSpec(
-        launcher=freeze.executable_name(name, "windows"),
+        launcher=executable_name(name, "windows"),
         icon=f"{name}.ico",
         label=f"{project.product.bank_name} {project.product.name}",
         action=f"{project.product.portal_name}: {project.product.name}",
-        linux_launcher=freeze.executable_name(name, "linux"),
+        linux_launcher=executable_name(name, "linux"),
     )
     (stage / "autorun.inf").write_bytes(autorun_inf(spec))
     (stage / "autorun.sh").write_bytes(freedesktop_autorun(spec))

@@ -30,16 +30,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import esecure
+import esecure_onkey
 from esecure.errors import ToolError, UsageError
-from esecure.launcher.bootstrap import platform_name
+from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
 __all__ = [
     "EXCLUDED_DISTRIBUTIONS",
     "LAUNCHER_ROOTS",
     "assemble_lib",
     "check_launcher_dir",
-    "contents_dir",
-    "executable_name",
     "freeze_launcher",
     "runtime_distributions",
 ]
@@ -52,16 +51,6 @@ EXCLUDED_DISTRIBUTIONS = frozenset(
 )
 FREEZE_TIMEOUT = 900
 _SKIP_PARTS = {"__pycache__"}
-
-
-def executable_name(launcher_name: str, platform: str) -> str:
-    """``e-secure`` on Linux, ``e-secure.exe`` on Windows."""
-    return f"{launcher_name}.exe" if platform == "windows" else launcher_name
-
-
-def contents_dir(platform: str) -> str:
-    """The PyInstaller contents directory of a platform's bootstrap."""
-    return f"runtime-{platform}"
 
 
 def build_scripts_dir() -> Path:
@@ -180,7 +169,7 @@ def _run_pyinstaller(
     name: str, platform: str, work: Path, epoch: int, log: Callable[[str], None]
 ) -> Path:
     spec = build_scripts_dir() / "bootstrap.spec"
-    bootstrap = Path(esecure.__file__).resolve().parent / "launcher" / "bootstrap.py"
+    bootstrap = Path(esecure_onkey.__file__).resolve().parent / "__main__.py"
     env = {
         **os.environ,
         "PYTHONHASHSEED": "0",

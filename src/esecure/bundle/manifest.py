@@ -21,13 +21,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from esecure.errors import IntegrityError
+from esecure_onkey.filelist import FORMAT, check_path, decode_file_list
+from esecure_onkey.layout import IMAGE_KEY, MANIFEST_NAME, SIGNATURE_NAME
 
 __all__ = [
     "FORMAT",
@@ -44,11 +46,8 @@ __all__ = [
     "verify_manifest",
 ]
 
-FORMAT = 1
-MANIFEST_NAME = "MANIFEST.json"
-SIGNATURE_NAME = "MANIFEST.json.sig"
 #: Where an image carries the project's image-signing public key.
-PUBLIC_KEY_PATH = "trust/image-signing.pub.pem"
+PUBLIC_KEY_PATH = IMAGE_KEY
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -95,20 +94,12 @@ class Mismatch:
         return f"{self.path}: {self.detail}"
 
 
-def _check_path(path: str) -> None:
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"{path!r} is not a relative POSIX path inside the image")
-    if path in (MANIFEST_NAME, SIGNATURE_NAME):
-        raise ValueError(f"{path} cannot list itself")
-
-
 def encode_manifest(product: str, version: str, files: Iterable[FileEntry]) -> bytes:
     """The canonical manifest bytes (sorted paths, sorted keys, LF line ends)."""
     entries = sorted(files, key=lambda f: f.path)
     seen: set[str] = set()
     for f in entries:
-        _check_path(f.path)
+        check_path(f.path)
         if f.path in seen:
             raise ValueError(f"{f.path} is listed twice")
         seen.add(f.path)
@@ -162,36 +153,13 @@ def verify_manifest(data: bytes, signature: bytes, public_key_pem: bytes) -> Man
 
 
 def _decode(data: bytes) -> Manifest:
+    """The on-key reader's strict decoding (one decoder for every reader of a file list)."""
     try:
-        doc: Any = json.loads(data.decode("utf-8"))
-        if doc["format"] != FORMAT:
-            raise _fail(f"{MANIFEST_NAME}: format {doc['format']!r}, this version reads {FORMAT}")
-        files = tuple(_decode_entry(f) for f in doc["files"])
-        _check_paths(f.path for f in files)
-        return Manifest(product=str(doc["product"]), version=str(doc["version"]), files=files)
+        listed = decode_file_list(data)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise _fail(f"{MANIFEST_NAME}: signed but malformed ({exc})") from None
-
-
-def _check_paths(paths: Iterable[str]) -> None:
-    seen: set[str] = set()
-    for path in paths:
-        _check_path(path)
-        if path in seen:
-            raise ValueError(f"{path} is listed twice")
-        seen.add(path)
-
-
-def _decode_entry(raw: Any) -> FileEntry:  # noqa: ANN401 - decoded JSON
-    """One entry, as strict as :func:`encode_manifest`: no coercion of sizes or hashes."""
-    path, size, sha256 = raw["path"], raw["size"], raw["sha256"]
-    if not isinstance(path, str):
-        raise TypeError(f"path {path!r} is not a string")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"{path}: size {size!r} is not a byte count")
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-        raise ValueError(f"{path}: {sha256!r} is not a lowercase hex SHA-256")
-    return FileEntry(path=path, size=size, sha256=sha256)
+    files = tuple(FileEntry(path, size, digest) for path, (size, digest) in listed.files.items())
+    return Manifest(product=listed.product, version=listed.version, files=files)
 
 
 def compare(

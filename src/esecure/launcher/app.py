@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from esecure import __version__
-from esecure.launcher.bootstrap import (
-    APP_ROOT_ENV,
-    Choice,
-    DataArea,
-    cd_root,
-    find_data_area,
-    platform_name,
-)
+from esecure_onkey.boot import Choice, cd_root
+from esecure_onkey.discovery import DataArea, find_data_area
+from esecure_onkey.layout import APP_ROOT_ENV, platform_name
 
 __all__ = ["data_area", "main", "read_product"]
 
@@ -71,11 +66,10 @@ def _self_check(product: dict[str, Any], app_root: Path) -> int:
     lang = str(product.get("default_language", "en"))
     phone = product.get("support_phone")
     platform = platform_name()
-    launcher = str(product.get("launcher_name", "e-secure"))
     try:
-        result = self_check(root, platform=platform, launcher_name=launcher)
+        result = self_check(root, platform=platform)
         if app_root.resolve() != root.resolve():  # an update from a slot runs: check it too
-            slot = self_check(app_root, platform=platform, launcher_name=launcher, key_root=root)
+            slot = self_check(app_root, platform=platform, key_root=root)
             _out(f"self-check: running update at {app_root}: ok ({slot.files} files present)")
         found = host_policy_weakenings(app_root, platform)
         if found:

@@ -36,8 +36,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from esecure.errors import OperationError
-from esecure.launcher.bootstrap import platform_name
 from esecure.launcher.keystore import Credential
+from esecure_onkey.layout import nss_libraries, platform_name
 
 __all__ = [
     "Delivery",
@@ -45,7 +45,6 @@ __all__ = [
     "delivered_serial",
     "mark_delivered",
     "nickname_for",
-    "nss_libraries",
     "profile_in_use",
     "windows_lock_held",
 ]
@@ -70,28 +69,6 @@ def _failed(detail: str) -> OperationError:
 
 
 # --- pure decisions ------------------------------------------------------------------------
-
-
-def nss_libraries(platform: str) -> tuple[tuple[str, ...], str]:
-    """(libraries to preload in order, the library holding the NSS API) per platform."""
-    if platform == "windows":
-        # NSPR is folded into nss3.dll; mozglue must be loaded first.
-        return ("mozglue.dll", "nss3.dll", "freebl3.dll", "softokn3.dll"), "nss3.dll"
-    if platform == "macos":
-        return (
-            "libmozglue.dylib",
-            "libnss3.dylib",
-            "libfreebl3.dylib",
-            "libsoftokn3.dylib",
-        ), "libnss3.dylib"
-    return (
-        "libnssutil3.so",
-        "libnss3.so",
-        "libmozsqlite3.so",
-        "libfreeblpriv3.so",
-        "libsoftokn3.so",
-        "libsmime3.so",
-    ), "libnss3.so"
 
 
 def nickname_for(certificate: x509.Certificate) -> str:

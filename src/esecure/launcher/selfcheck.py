@@ -1,9 +1,12 @@
 """The launcher's self-check at every start: is this key what the bank signed? (seed row E1)
 
 Sized for a start over USB 2: the manifest's signature, every listed file's presence and
-size, and full SHA-256 of the launcher's own files (bootstrap, runtime, lib/), trust/,
-product.json, the profile template and Firefox's distribution/ (its policies and CA) — not
-of Firefox's large binaries, which ``esecure verify`` and diagnostics hash in full.
+size, and full SHA-256 of what :func:`esecure_onkey.layout.hashed_at_start` names — the
+same rule as the bootstrap's start check: everything that runs or is trusted on this
+platform (bootstrap, runtime, lib/, trust/, product.json, the profile template, autorun,
+guide) and, of Firefox, its distribution/ (policies, CA) and the NSS libraries the
+launcher loads — not Firefox's large binaries, which ``esecure verify`` and diagnostics
+hash in full, nor what only another platform runs.
 
 The decision is :mod:`esecure.bundle.manifest`'s (the same code as ``esecure verify``);
 this module only reads. A changed or missing file is ES101 (E1, "the key is damaged"),
@@ -21,19 +24,10 @@ the CD-ROM's public key): the application actually running, not only the CD-ROM.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esecure.bundle.hostpolicy import (
-    GPO_KEY,
-    RegistryTree,
-    Weakening,
-    gpo_policies,
-    read_linux_host_policies,
-    weakenings,
-)
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
     PUBLIC_KEY_PATH,
@@ -43,10 +37,18 @@ from esecure.bundle.manifest import (
 )
 from esecure.bundle.tree import observe
 from esecure.errors import IntegrityError, StorageError
+from esecure.launcher.hostpolicy import (
+    GPO_KEY,
+    RegistryTree,
+    Weakening,
+    gpo_policies,
+    read_linux_host_policies,
+    weakenings,
+)
+from esecure_onkey.layout import hashed_at_start
 
 __all__ = [
     "SelfCheck",
-    "hashed_at_start",
     "host_policy_weakenings",
     "read_windows_group_policies",
     "self_check",
@@ -64,24 +66,6 @@ class SelfCheck:
     seconds: float
 
 
-def hashed_at_start(platform: str, launcher_name: str) -> Callable[[str], bool]:
-    """Which paths get a full hash at every start (pure)."""
-    exe = f"{launcher_name}.exe" if platform == "windows" else launcher_name
-    prefixes = (
-        "trust/",
-        f"runtime-{platform}/",
-        f"lib/{platform}/",
-        "profile/",
-        f"firefox/{platform}/distribution/",
-    )
-    exact = {exe, "product.json", "autorun.inf", "autorun.sh"}
-
-    def predicate(path: str) -> bool:
-        return path in exact or path.startswith(prefixes)
-
-    return predicate
-
-
 def _read(root: Path, name: str) -> bytes:
     try:
         return (root / name).read_bytes()
@@ -93,9 +77,7 @@ def _read(root: Path, name: str) -> bytes:
         ) from None
 
 
-def self_check(
-    root: Path, *, platform: str, launcher_name: str, key_root: Path | None = None
-) -> SelfCheck:
+def self_check(root: Path, *, platform: str, key_root: Path | None = None) -> SelfCheck:
     """Check the application root at ``root``; raise ES101/ES102 naming the culprit file(s).
 
     ``key_root`` holds the public key to check with (default ``root``): for an update in a
@@ -109,8 +91,7 @@ def self_check(
         manifest = verify_manifest(data, signature, public_key)
     except IntegrityError as exc:
         raise IntegrityError(f"self-check: {exc.detail}", code="ES101") from None
-    predicate = hashed_at_start(platform, launcher_name)
-    observed = observe(root, manifest, predicate)
+    observed = observe(root, manifest, lambda path: hashed_at_start(path, platform))
     mismatches = compare(manifest, observed)
     if mismatches:
         named = "; ".join(m.render() for m in mismatches[:_MAX_NAMED])

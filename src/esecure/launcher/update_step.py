@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from esecure.errors import EsecureError, StorageError, UpdateError, UpdateSecurityError
-from esecure.launcher.bootstrap import Choice
+from esecure_onkey.boot import Choice
 
 __all__ = [
     "Policy",

@@ -26,29 +26,21 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-from esecure.bundle.manifest import (
+from esecure.errors import StorageError, UpdateSecurityError
+from esecure.updater._disk import Checkpoints, Disk
+from esecure_onkey.boot import check_slot, read_pointer
+from esecure_onkey.filelist import verify_file_list
+from esecure_onkey.layout import (
+    CD_SLOT,
     MANIFEST_NAME,
     SIGNATURE_NAME,
-    Observed,
-    compare,
-    verify_manifest,
-)
-from esecure.errors import IntegrityError, StorageError, UpdateSecurityError
-from esecure.launcher.bootstrap import (
-    CD_SLOT,
-    POINTER_FILES,
     SLOTS,
-    Completion,
-    Pointer,
-    check_slot,
     completion_path,
-    encode_completion,
-    encode_pointer,
-    read_pointer,
+    pointer_path,
     slot_dir,
-    version_key,
 )
-from esecure.updater._disk import Checkpoints, Disk
+from esecure_onkey.records import Completion, Pointer, encode_completion, encode_pointer
+from esecure_onkey.versions import version_key
 
 __all__ = ["cache_path", "check_signed_list", "install", "mark_good", "target_slot"]
 
@@ -176,21 +168,29 @@ def check_signed_list(tar_bytes: bytes, image_key: bytes, version: str) -> None:
         raise UpdateSecurityError(
             f"version {version} carries no signed file list ({MANIFEST_NAME})", code="ES506"
         )
-    try:
-        manifest = verify_manifest(files[MANIFEST_NAME], files[SIGNATURE_NAME], image_key)
-    except IntegrityError as exc:
-        raise UpdateSecurityError(f"version {version}: {exc.detail}", code="ES506") from None
-    if version_key(manifest.version) != version_key(version):
+    # the same verifier and decoder as the bootstrap's start check (esecure_onkey)
+    listed = verify_file_list(files[MANIFEST_NAME], files[SIGNATURE_NAME], image_key)
+    if isinstance(listed, str):
+        raise UpdateSecurityError(f"version {version}: {listed}", code="ES506")
+    key = version_key(version)
+    if key is None or version_key(listed.version) != key:
         raise UpdateSecurityError(
-            f"the signed file list is of version {manifest.version}, not {version}", code="ES506"
+            f"the signed file list is of version {listed.version}, not {version}", code="ES506"
         )
-    observed = {
-        name: Observed(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    found = {
+        name: (len(data), hashlib.sha256(data).hexdigest())
         for name, data in files.items()
+        if name not in (MANIFEST_NAME, SIGNATURE_NAME)
     }
-    mismatches = compare(manifest, observed, present=sorted(files))
-    if mismatches:
-        listing = "; ".join(m.render() for m in mismatches[:5])
+    problems = [f"{n}: not listed" for n in sorted(found.keys() - listed.files.keys())]
+    problems += [f"{n}: missing" for n in sorted(listed.files.keys() - found.keys())]
+    problems += [
+        f"{n}: size or SHA-256 differs"
+        for n in sorted(found.keys() & listed.files.keys())
+        if found[n] != listed.files[n]
+    ]
+    if problems:
+        listing = "; ".join(problems[:5])
         raise UpdateSecurityError(
             f"version {version} differs from its signed file list: {listing}", code="ES506"
         )
@@ -292,7 +292,7 @@ def _install(
         previous = pointer.active
     seq = pointer.seq + 1 if pointer is not None else 1
     new = Pointer(seq, slot, previous, version, good=False)
-    disk.write_synced(data_dir / POINTER_FILES[seq % 2], encode_pointer(new))
+    disk.write_synced(pointer_path(data_dir, seq), encode_pointer(new))
     disk.sync_dir(data_dir)
     cp("switch.pointer-written")
     return slot
@@ -308,6 +308,6 @@ def mark_good(data_dir: Path, *, disk: Disk | None = None) -> bool:
     if pointer is None or pointer.good:
         return False
     new = Pointer(pointer.seq + 1, pointer.active, pointer.previous, pointer.version, good=True)
-    d.write_synced(data_dir / POINTER_FILES[new.seq % 2], encode_pointer(new))
+    d.write_synced(pointer_path(data_dir, new.seq), encode_pointer(new))
     d.sync_dir(data_dir)
     return True

@@ -34,12 +34,12 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported with
 from tuf.ngclient.updater import Updater
 
 from esecure.errors import StorageError, UpdateError, UpdateSecurityError
-from esecure.launcher.bootstrap import read_pointer
 from esecure.updater import _install
 from esecure.updater._disk import Checkpoints, Disk
 from esecure.updater._fetch import Fetcher
 from esecure.updater._security import classify
 from esecure.updater._zstd import apply_patch
+from esecure_onkey.boot import read_pointer
 
 __all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
 

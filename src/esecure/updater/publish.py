@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from esecure._fs import atomic_write
 from esecure.config import Project
 from esecure.errors import OperationError, UsageError
 from esecure.updater._keystore import ROLES, KeyStore
 from esecure.updater._zstd import make_patch
+from esecure_onkey.versions import Version, parse_version
 
 __all__ = [
     "RoleStatus",
@@ -265,12 +264,11 @@ def build_app_root(
 
 
 def _parse_version(version: str) -> Version:
+    """The on-key grammar: a version the keys' bootstraps can compare, or ES952 (exit 2)."""
     try:
-        return Version(version)
-    except InvalidVersion as exc:
-        raise UsageError(
-            f"{version!r} is not a version number: use e.g. 1.4.0", code="ES952"
-        ) from exc
+        return parse_version(version)
+    except ValueError as exc:
+        raise UsageError(f"--version: {exc}", code="ES952") from None
 
 
 def _tarinfo_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -362,7 +360,8 @@ def published_versions(project: Project) -> list[tuple[Version, bool]]:
     for name, info in targets.items():
         if name.startswith(prefix) and name.endswith(suffix):
             custom = (info.get("custom") or {}).get("tufup") or {}
-            out.append((Version(name[len(prefix) : -len(suffix)]), bool(custom.get("required"))))
+            version = _parse_version(name[len(prefix) : -len(suffix)])
+            out.append((version, bool(custom.get("required"))))
     return sorted(out)
 
 

@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from esecure.launcher.bootstrap import public_key_from_pem, verify_ed25519, version_key
+from esecure_onkey.ed25519 import public_key_from_pem, verify_ed25519
+from esecure_onkey.versions import version_key
 
 L = 2**252 + 27742317777372353535851937790883648493
 

@@ -1,0 +1,179 @@
+"""Names and places on a key: what the bootstrap, the updater and the builder agree on.
+
+Everything here is part of on-key format 1 (see ``esecure_onkey``): a bootstrap frozen
+on a CD-ROM reads these names for the life of the key.
+
+The data area (the key's FAT partition, or a per-user directory on the host)::
+
+    identity.json             the key's serial (written by `esecure personalize`)
+    updates/                  TUF metadata, last check, downloads (the updater's)
+    slots/A/, slots/B/        two application roots
+    slots/A.complete, ...     each slot's completion record
+    pointer-0, pointer-1      the two pointer records (the newest valid one is in force)
+    boot/<seq>                one byte per start of pointer <seq> not yet marked good
+    boot/rollback.json        what the last automatic switch back did
+    pki/, profile/, logs/, reports/   the launcher's
+
+An application root (the CD-ROM root, or a slot)::
+
+    lib/<platform>/      the esecure package and its third-party packages
+    firefox/<platform>/  the portable Firefox
+    profile/user.js      the profile template
+    product.json         names, URLs, languages, support phone, data label
+    trust/               CA certificate, image-signing public key, TUF root
+    MANIFEST.json(.sig)  every file's size and SHA-256, signed with the image-signing key
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = [
+    "APP_MODULE",
+    "APP_ROOT_ENV",
+    "CD_ROOT_ENV",
+    "CD_SLOT",
+    "DATA_DIR_ENV",
+    "IDENTITY_FILE",
+    "IMAGE_KEY",
+    "MANIFEST_NAME",
+    "MAX_FAILED_STARTS",
+    "PLATFORMS",
+    "POINTER_FILES",
+    "PRODUCT_FILE",
+    "SIGNATURE_NAME",
+    "SLOTS",
+    "attempts_path",
+    "completion_path",
+    "contents_dir",
+    "executable_name",
+    "hashed_at_start",
+    "launcher_loaded",
+    "nss_libraries",
+    "platform_name",
+    "pointer_path",
+    "rollback_path",
+    "slot_dir",
+]
+
+# --- environment and entry point ----------------------------------------------------------
+APP_ROOT_ENV = "ESECURE_APP_ROOT"
+CD_ROOT_ENV = "ESECURE_CD_ROOT"
+DATA_DIR_ENV = "ESECURE_DATA_DIR"
+APP_MODULE = "esecure.launcher.app"  # its main(argv, boot=Choice) runs the application
+
+# --- platforms ------------------------------------------------------------------------------
+PLATFORMS = ("linux", "windows", "macos")
+
+
+def platform_name(sys_platform: str | None = None) -> str:
+    """The platform directory name used under lib/ and firefox/."""
+    name = sys_platform or sys.platform
+    if name.startswith("win"):
+        return "windows"
+    if name == "darwin":
+        return "macos"
+    return "linux"
+
+
+def executable_name(launcher_name: str, platform: str) -> str:
+    """The bootstrap's file name on the CD-ROM: ``e-secure`` or ``e-secure.exe``."""
+    return f"{launcher_name}.exe" if platform == "windows" else launcher_name
+
+
+def contents_dir(platform: str) -> str:
+    """The bootstrap's runtime directory (PyInstaller contents) of ``platform``."""
+    return f"runtime-{platform}"
+
+
+# --- the application root ---------------------------------------------------------------------
+PRODUCT_FILE = "product.json"
+MANIFEST_NAME = "MANIFEST.json"
+SIGNATURE_NAME = "MANIFEST.json.sig"
+IMAGE_KEY = "trust/image-signing.pub.pem"
+
+# NSS, as the launcher loads it with ctypes from the Firefox it starts: the libraries in
+# load order, and the one whose functions it calls. They run inside the launcher's own
+# process, so the start check hashes them in full (see hashed_at_start).
+_NSS: dict[str, tuple[tuple[str, ...], str]] = {
+    # NSPR is folded into nss3.dll; mozglue must be loaded first.
+    "windows": (("mozglue.dll", "nss3.dll", "freebl3.dll", "softokn3.dll"), "nss3.dll"),
+    "macos": (
+        ("libmozglue.dylib", "libnss3.dylib", "libfreebl3.dylib", "libsoftokn3.dylib"),
+        "libnss3.dylib",
+    ),
+    "linux": (
+        (
+            "libnssutil3.so",
+            "libnss3.so",
+            "libmozsqlite3.so",
+            "libfreeblpriv3.so",
+            "libsoftokn3.so",
+            "libsmime3.so",
+        ),
+        "libnss3.so",
+    ),
+}
+
+
+def nss_libraries(platform: str) -> tuple[tuple[str, ...], str]:
+    """(libraries in load order, the library whose API is called) of ``platform``."""
+    return _NSS[platform if platform in _NSS else "linux"]
+
+
+def launcher_loaded(platform: str) -> frozenset[str]:
+    """File names of Firefox's libraries the launcher loads into its own process."""
+    return frozenset(nss_libraries(platform)[0])
+
+
+def hashed_at_start(name: str, platform: str) -> bool:
+    """Whether a start on ``platform`` hashes ``name`` (a path in an application root or
+    on the CD-ROM) in full rather than checking its size: everything that runs or is
+    trusted here (the bootstrap and its runtime, lib/, product.json, trust/, profile/,
+    autorun, guide, branding) and, of Firefox, its distribution/ (policies, CA) and the
+    NSS libraries the launcher loads with ctypes; not Firefox's other files (hundreds of
+    megabytes over USB 2), nor what only another platform runs."""
+    first, _, rest = name.partition("/")
+    others = [p for p in PLATFORMS if p != platform]
+    if first == "firefox":
+        here, _, inside = rest.partition("/")
+        loaded = inside.rsplit("/", 1)[-1] in launcher_loaded(platform)
+        return here == platform and (inside.startswith("distribution/") or loaded)
+    if first == "lib" and rest.partition("/")[0] in others:
+        return False
+    return first not in {contents_dir(p) for p in others}
+
+
+# --- the data area ----------------------------------------------------------------------------
+IDENTITY_FILE = "identity.json"
+SLOTS = ("A", "B")
+CD_SLOT = "cd"
+POINTER_FILES = ("pointer-0", "pointer-1")
+MAX_FAILED_STARTS = 2
+
+
+def pointer_path(data_dir: Path, seq: int) -> Path:
+    """The record a pointer with sequence number ``seq`` is written to (by parity), so the
+    record in force is never the one being written."""
+    return data_dir / POINTER_FILES[seq % 2]
+
+
+def slot_dir(data_dir: Path, slot: str) -> Path:
+    """Where slot ``slot`` lives."""
+    return data_dir / "slots" / slot
+
+
+def completion_path(data_dir: Path, slot: str) -> Path:
+    """Where the completion record of ``slot`` lives (beside the slot, never inside it)."""
+    return data_dir / "slots" / f"{slot}.complete"
+
+
+def attempts_path(data_dir: Path, seq: int) -> Path:
+    """The start counter of pointer ``seq`` (one byte per start not yet marked good)."""
+    return data_dir / "boot" / str(seq)
+
+
+def rollback_path(data_dir: Path) -> Path:
+    """What the last automatic switch back did (read by the launcher)."""
+    return data_dir / "boot" / "rollback.json"
