@@ -13,6 +13,7 @@ import pytest
 
 from esecure.autorun import AutorunSpec, autorun_inf
 from esecure.bundle.manifest import MANIFEST_NAME
+from tests.onkey_child import runtime_dir
 
 pytestmark = pytest.mark.slow
 
@@ -193,14 +194,19 @@ def test_launcher_from_the_image_prints_its_version(extracted):
 
 
 def test_launcher_version_does_not_import_heavy_modules(extracted):
-    """--version, run from the image's lib/, imports neither tufup, setuptools nor crypto."""
+    """--version, run from the image's lib/, imports neither tufup, setuptools nor crypto.
+
+    The on-key package comes from the bootstrap's runtime (the image's lib/ never carries
+    it): here a copy of it stands in for runtime-linux/."""
+    assert not (extracted / "lib" / "linux" / "esecure_onkey").exists()
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import sys; sys.path[:0] = sys.argv[1:3];"
         "from esecure.launcher.app import main; main(['--version']);"
         "print(sorted(m.split('.')[0] for m in sys.modules))"
     )
+    lib = str(extracted / "lib" / "linux")
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(extracted / "lib" / "linux")],
+        [sys.executable, "-I", "-S", "-c", code, lib, runtime_dir()],
         capture_output=True,
         text=True,
         timeout=60,

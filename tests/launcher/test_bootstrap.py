@@ -15,7 +15,7 @@ from esecure_onkey.records import (
     encode_completion,
     encode_pointer,
 )
-from tests.onkey_child import bootstrap_command, bootstrap_env
+from tests.onkey_child import bootstrap_command, bootstrap_env, runtime_dir
 
 from .slots import make_cd, make_slot
 
@@ -202,3 +202,38 @@ def test_frozen_style_run_starts_the_application_of_the_active_slot(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "slot-app B version 2.0 from slot B\n"
+
+
+def test_an_application_from_a_slot_uses_the_bootstraps_own_onkey_package(tmp_path):
+    """A slot whose lib/ carries its own (signed) esecure_onkey still runs with the copy
+    frozen in the bootstrap: the reader of the key's files is the one on the CD-ROM."""
+    cd, data = tmp_path / "cd", tmp_path / "data"
+    make_cd(cd)
+    slot = data / "slots" / "B"
+    lib = slot / "lib" / layout.platform_name()
+    (lib / "esecure" / "launcher").mkdir(parents=True)
+    (lib / "esecure" / "__init__.py").write_text("")
+    (lib / "esecure" / "launcher" / "__init__.py").write_text("")
+    (lib / "esecure" / "launcher" / "app.py").write_text(
+        "import esecure_onkey, esecure_onkey.layout\n"
+        "def main(argv, boot):\n"
+        "    print(esecure_onkey.__file__, esecure_onkey.layout.__file__)\n"
+        "    return 0\n"
+    )
+    (lib / "esecure_onkey").mkdir()
+    (lib / "esecure_onkey" / "__init__.py").write_text("raise SystemExit('slot copy ran')\n")
+    (lib / "esecure_onkey" / "layout.py").write_text("raise SystemExit('slot copy ran')\n")
+    make_slot(data, "B", "2.0", {})
+    write_pointer(data, Pointer(1, "B", "cd", "2.0", good=True))
+    proc = subprocess.run(
+        bootstrap_command(),
+        capture_output=True,
+        text=True,
+        env=bootstrap_env(ESECURE_CD_ROOT=str(cd), ESECURE_DATA_DIR=str(data)),
+        check=False,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    package, layout_module = proc.stdout.split()
+    assert Path(package).parent == Path(runtime_dir()) / "esecure_onkey"
+    assert Path(layout_module).parent == Path(runtime_dir()) / "esecure_onkey"

@@ -23,6 +23,7 @@ APP = "demo-bank"
 CHILD = r"""
 import sys
 from pathlib import Path
+from esecure_onkey import boot
 from esecure.updater._disk import Checkpoints
 from esecure.updater.client import UpdateClient, confirm_started
 
