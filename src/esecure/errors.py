@@ -1535,6 +1535,32 @@ _ENTRIES: tuple[Entry, ...] = (
         call_support=False,
     ),
     Entry(
+        code="ES919",
+        name="tool-missing",
+        audience="operator",
+        title=_t("An outside program is missing", "Un programme externe est absent"),
+        message=_t(
+            "A program e-secure runs (mkfs.fat, mtools, PyInstaller, certutil…) is not installed.",
+            "Un programme qu'e-secure lance (mkfs.fat, mtools, PyInstaller, certutil…) n'est "
+            "pas installé.",
+        ),
+        cause=_t(
+            "It is not on the PATH (nor in /usr/sbin for mkfs.fat), not at the path configured "
+            "for it, or, for PyInstaller, not installed in e-secure's Python environment; the "
+            "message names it and what needs it.",
+            "Il n'est pas dans le PATH (ni dans /usr/sbin pour mkfs.fat), ni au chemin "
+            "configuré pour lui, ou, pour PyInstaller, pas installé dans l'environnement Python "
+            "d'e-secure ; le message le nomme et dit ce qui en a besoin.",
+        ),
+        action=_t(
+            "Run the install command the message gives (or "
+            "build_scripts/install-system-deps.sh), then run the command again.",
+            "Lancez la commande d'installation indiquée par le message (ou "
+            "build_scripts/install-system-deps.sh), puis relancez la commande.",
+        ),
+        call_support=False,
+    ),
+    Entry(
         code="ES930",
         name="database-url-unsupported",
         audience="operator",

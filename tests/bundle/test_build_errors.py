@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -82,4 +83,19 @@ def test_missing_guide_or_icon_is_named(demo_project, tmp_path):
     assert result.exit_code == 2
     assert "[branding] guide" in result.output
     assert "[branding] icon_ico" in result.output
+    assert _no_image(tmp_path / "out")
+
+
+def test_missing_pyinstaller_is_es919_naming_the_install_command(
+    demo_project, tmp_path, monkeypatch
+):
+    """No PyInstaller: ES919 with this venv's pip command, exit 1, no traceback, no image."""
+    monkeypatch.setitem(sys.modules, "PyInstaller", None)  # not importable, as if uninstalled
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert (
+        "  pyinstaller is not installed, and freezing the launcher needs it: install it with "
+        f"`{sys.executable} -m pip install pyinstaller`"
+    ) in result.output.splitlines()
     assert _no_image(tmp_path / "out")

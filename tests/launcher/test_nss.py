@@ -3,6 +3,7 @@ leave no clear private key anywhere (data area, profile, temporary directory).""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import tempfile
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from esecure.errors import EsecureError
+from esecure._tools import Result
+from esecure.errors import EsecureError, ToolError
 from esecure.launcher import enrol as est
 from esecure.launcher import nss
+from esecure.launcher.keystore import Credential
 from esecure_onkey.layout import nss_libraries
+from tests.fake_runner import FakeRunner
 from tests.launcher import est_fixtures
 
 customer = est_fixtures.customer
@@ -194,3 +200,96 @@ def test_unusable_profile_is_es211(method, tmp_path, data_area, customer, settin
         nss.deliver(blocker, credential, _ca(settings), firefox_dir=FIREFOX, method=method)
     assert info.value.code == "ES211"
     assert blocker.read_bytes() == b"not a directory"
+
+
+# --- the tools path through the runner (a fake plays certutil / pk12util) --------------------
+
+
+def _made_credential() -> tuple[Credential, x509.Certificate]:
+    """A CA and a key certificate for serial KEY-FAKE, made here (no EST server)."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake CA")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "customer"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "KEY-FAKE"),
+        ]
+    )
+
+    def cert(subject: x509.Name, public: ec.EllipticCurvePublicKey) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(ca_key, hashes.SHA256())
+        )
+
+    ca = cert(ca_name, ca_key.public_key())
+    return Credential(key, (cert(name, key.public_key()), ca)), ca
+
+
+def test_missing_certutil_is_es211_naming_the_package(tmp_path):
+    """No certutil: ES211 (the user's delivery failed) naming libnss3-tools; nothing ran."""
+    credential, ca = _made_credential()
+    runner = FakeRunner(absent=frozenset({"certutil"}))
+    with pytest.raises(ToolError) as info:
+        nss.deliver(tmp_path / "p", credential, ca, firefox_dir=None, method="tools", runner=runner)
+    assert info.value.code == "ES211"
+    assert info.value.detail == (
+        "neither Firefox's NSS nor certutil/pk12util are available: certutil is not "
+        "installed, and delivering the certificate without Firefox's NSS needs it: install "
+        "it with `sudo apt-get install libnss3-tools`"
+    )
+    assert runner.calls == []
+
+
+def test_tools_path_trusts_the_ca_then_imports_the_pkcs12(tmp_path):
+    """certutil makes the database, trusts the CA (C,,), clears the nickname; pk12util imports."""
+    credential, ca = _made_credential()
+
+    def answer(tool: str, args: tuple[str, ...]) -> Result:
+        return Result(1 if tool == "certutil" and args[0] in ("-F", "-D") else 0)
+
+    runner = FakeRunner(answer=answer)
+    delivery = nss.deliver(
+        tmp_path / "p", credential, ca, firefox_dir=None, method="tools", runner=runner
+    )
+    assert delivery == nss.Delivery("tools", "e-secure KEY-FAKE")
+    assert [(c.tool, c.args[0]) for c in runner.calls] == [
+        ("certutil", "-N"),
+        ("certutil", "-A"),
+        ("certutil", "-F"),
+        ("certutil", "-D"),
+        ("pk12util", "-i"),
+    ]
+    assert runner.calls[1].args[-4:-2] == ("-t", "C,,")
+    assert {(c.code, c.timeout, c.check) for c in runner.calls} == {("ES211", 30, False)}
+
+
+def test_failing_pk12util_is_es211_with_its_message(tmp_path):
+    """pk12util refusing the import: ES211 quoting what it said."""
+    credential, ca = _made_credential()
+
+    def answer(tool: str, args: tuple[str, ...]) -> Result:
+        if tool == "pk12util":
+            return Result(255, "", "pk12util: PKCS12 decode failed\n")
+        return Result(1 if args[0] in ("-F", "-D") else 0)
+
+    with pytest.raises(EsecureError) as info:
+        nss.deliver(
+            tmp_path / "p",
+            credential,
+            ca,
+            firefox_dir=None,
+            method="tools",
+            runner=FakeRunner(answer=answer),
+        )
+    assert (info.value.code, info.value.detail) == (
+        "ES211",
+        "pk12util: pk12util: PKCS12 decode failed",
+    )

@@ -14,7 +14,6 @@ import json
 import os
 import platform as host_platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
+from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
 from esecure.bundle import fat, firefox, freeze, iso
 from esecure.bundle.manifest import (
@@ -37,7 +37,7 @@ from esecure.bundle.manifest import (
 )
 from esecure.bundle.tree import entries, hash_file, walk_files
 from esecure.config import Project
-from esecure.errors import ConfigError, Problem, StorageError, UsageError
+from esecure.errors import ConfigError, Problem, StorageError, ToolError, UsageError
 from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
 __all__ = [
@@ -171,7 +171,7 @@ def _firefox_source(project: Project, platform: str) -> Path:
     return source
 
 
-def _tool_versions() -> dict[str, str]:
+def _tool_versions(runner: Runner) -> dict[str, str]:
     from importlib import metadata  # noqa: PLC0415
 
     versions = {
@@ -182,11 +182,13 @@ def _tool_versions() -> dict[str, str]:
     for dist in ("pyinstaller", "pycdlib", "cryptography"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
-    for tool, argv in (("mkfs.fat", ["/usr/sbin/mkfs.fat", "--help"]), ("mtools", ["mcopy", "-V"])):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-            first = (proc.stdout or proc.stderr).strip().splitlines()
-            versions[tool] = first[0] if first else "unknown"
+    for key, tool, args in (("mkfs.fat", MKFS_FAT, ["--help"]), ("mtools", MCOPY, ["-V"])):
+        with contextlib.suppress(ToolError):  # the report says what it could learn
+            result = runner.run(
+                tool, args, needed_by="the build report", code="ES913", timeout=10, check=False
+            )
+            first = (result.stdout or result.stderr).strip().splitlines()
+            versions[key] = first[0] if first else "unknown"
     return versions
 
 
@@ -207,6 +209,7 @@ def _stage(
     work: Path,
     steps: _Steps,
     epoch: int,
+    runner: Runner,
 ) -> dict[str, Any]:
     name = project.product.launcher_name
     host = platform_name()
@@ -224,7 +227,11 @@ def _stage(
     if host not in launchers:
         with steps.step(f"freeze the {host} launcher"):
             launchers[host] = freeze.freeze_launcher(
-                work / f"launcher-{host}", launcher_name=name, epoch=epoch, log=steps.report
+                work / f"launcher-{host}",
+                launcher_name=name,
+                epoch=epoch,
+                log=steps.report,
+                runner=runner,
             )
     settings = _settings(project)
     for plat in sorted(launchers):
@@ -400,8 +407,10 @@ def build_image(
     *,
     passphrase: Any = None,  # noqa: ANN401 - the Callable[[], Passphrase] of trust.load_private_key
     report: Report = lambda _m: None,
+    runner: Runner = SYSTEM,
 ) -> BuildResult:
-    """Build the key image of ``project_dir`` into ``options.out``."""
+    """Build the key image of ``project_dir`` into ``options.out``; ``runner`` starts the
+    outside tools (PyInstaller, mkfs.fat, mtools)."""
     steps = _Steps(report)
     with steps.step("check the project"):
         project = _check(project_dir)
@@ -419,7 +428,9 @@ def build_image(
             stage, work = Path(tmp) / "cd", Path(tmp) / "work"
             stage.mkdir()
             work.mkdir()
-            info = _stage(project, options, stage=stage, work=work, steps=steps, epoch=epoch)
+            info = _stage(
+                project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
+            )
             with steps.step("sign the manifest"):
                 files = _sign(project, stage, passphrase)
             with steps.step("write cdrom.iso"):
@@ -442,6 +453,7 @@ def build_image(
                     label=project.image.data_label,
                     size_mib=project.image.data_size_mib,
                     epoch=epoch,
+                    runner=runner,
                 )
             outputs = {"cdrom.iso": _output(tmp_iso), "data.img": _output(tmp_data)}
             for src in (tmp_iso, tmp_data):
@@ -461,7 +473,7 @@ def build_image(
         "volume_label": project.image.volume_label,
         "data_label": project.image.data_label,
         "outputs": outputs,
-        "tools": _tool_versions(),
+        "tools": _tool_versions(runner),
         "steps": steps.times,
         **info,
         "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files],

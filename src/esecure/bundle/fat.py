@@ -10,49 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from esecure.errors import ToolError
+from esecure._tools import MCOPY, MKFS_FAT, MMD, SYSTEM, Runner, Tool
 
 __all__ = ["FAT_TOOLS", "volume_id", "write_fat"]
 
-FAT_TOOLS = ("mkfs.fat", "mmd", "mcopy")
+FAT_TOOLS = (MKFS_FAT, MMD, MCOPY)
 _TIMEOUT = 120
+_NEEDED_BY = "writing the FAT data partition (data.img)"
 
 
 def volume_id(label: str, salt: str = "") -> str:
     """A fixed 32-bit volume serial (hex) derived from the label (and a per-key salt)."""
     return hashlib.sha256(f"{label}\0{salt}".encode()).hexdigest()[:8].upper()
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if found is None:
-        raise ToolError(
-            f"{name} is not installed; run `bash build_scripts/install-system-deps.sh` "
-            "(packages dosfstools and mtools)",
-            code="ES913",
-        )
-    return found
-
-
-def _run(argv: list[str], env: Mapping[str, str]) -> None:
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, env=dict(env), timeout=_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"{argv[0]} did not finish in {_TIMEOUT} s", code="ES913") from None
-    if proc.returncode != 0:
-        raise ToolError(
-            f"{Path(argv[0]).name} failed (exit {proc.returncode}): "
-            f"{(proc.stderr or proc.stdout).strip()[-400:]}",
-            code="ES913",
-        )
 
 
 def write_fat(
@@ -63,12 +36,16 @@ def write_fat(
     epoch: int,
     files: Mapping[str, bytes] | None = None,
     serial_salt: str = "",
+    runner: Runner = SYSTEM,
 ) -> None:
     """Write a FAT32 image of ``size_mib`` MiB to ``out`` holding ``files`` (POSIX paths).
 
-    ``out`` is written in place: the caller writes to a temporary name and renames.
+    ``out`` is written in place: the caller writes to a temporary name and renames. Every
+    tool is looked up before anything is written (ES919 names a missing one); a failing
+    tool is ES913 with its last output.
     """
-    mkfs, mmd, mcopy = (_tool(t) for t in FAT_TOOLS)
+    for tool in FAT_TOOLS:
+        runner.find(tool, needed_by=_NEEDED_BY)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "TZ": "UTC",
@@ -76,11 +53,15 @@ def write_fat(
         "MTOOLS_SKIP_CHECK": "1",
         "LC_ALL": "C",
     }
+
+    def run(tool: Tool, args: list[str]) -> None:
+        runner.run(tool, args, needed_by=_NEEDED_BY, code="ES913", timeout=_TIMEOUT, env=env)
+
     if out.exists():
         out.unlink()
-    _run(
+    run(
+        MKFS_FAT,
         [
-            mkfs,
             "-F",
             "32",
             "-S",
@@ -96,7 +77,6 @@ def write_fat(
             str(out),
             str(size_mib * 1024),
         ],
-        env,
     )
     if not files:
         return
@@ -109,10 +89,10 @@ def write_fat(
             os.utime(path, (epoch, epoch))
         dirs = sorted({str(Path(n).parent) for n in files} - {"."}, key=lambda p: (len(p), p))
         for d in dirs:
-            _run([mmd, "-i", str(out), f"::/{d}"], env)
+            run(MMD, ["-i", str(out), f"::/{d}"])
         by_dir: dict[str, list[str]] = {}
         for name in sorted(files):
             by_dir.setdefault(str(Path(name).parent), []).append(name)
         for d, names in sorted(by_dir.items()):
             target = "::/" if d == "." else f"::/{d}/"
-            _run([mcopy, "-m", "-i", str(out), *(str(stage / n) for n in names), target], env)
+            run(MCOPY, ["-m", "-i", str(out), *(str(stage / n) for n in names), target])

@@ -18,10 +18,7 @@ import os
 import py_compile
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +28,7 @@ from packaging.utils import canonicalize_name
 
 import esecure
 import esecure_onkey
+from esecure._tools import PYINSTALLER, SYSTEM, Runner
 from esecure.errors import ToolError, UsageError
 from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
@@ -50,6 +48,7 @@ EXCLUDED_DISTRIBUTIONS = frozenset(
     {"setuptools", "pip", "wheel", "pyinstaller", "pyinstaller-hooks-contrib", "esecure"}
 )
 FREEZE_TIMEOUT = 900
+_NEEDED_BY = "freezing the launcher"
 _SKIP_PARTS = {"__pycache__"}
 
 
@@ -166,7 +165,13 @@ def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> l
 
 
 def _run_pyinstaller(
-    name: str, platform: str, work: Path, epoch: int, log: Callable[[str], None]
+    name: str,
+    platform: str,
+    work: Path,
+    epoch: int,
+    log: Callable[[str], None],
+    *,
+    runner: Runner,
 ) -> Path:
     spec = build_scripts_dir() / "bootstrap.spec"
     bootstrap = Path(esecure_onkey.__file__).resolve().parent / "__main__.py"
@@ -179,10 +184,7 @@ def _run_pyinstaller(
         "ESECURE_FREEZE_CONTENTS": contents_dir(platform),
         "TZ": "UTC",
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "PyInstaller",
+    args = [
         str(spec),
         "--noconfirm",
         "--clean",
@@ -193,42 +195,27 @@ def _run_pyinstaller(
         "--workpath",
         str(work / "build"),
     ]
+    runner.find(PYINSTALLER, needed_by=_NEEDED_BY)
     log("freezing the bootstrap with PyInstaller (about a minute)")
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    shown: str | None = None
+
+    def on_line(line: str) -> None:
+        nonlocal shown
+        phase = _phase(line)
+        if phase and phase != shown:
+            shown = phase
+            log(f"  PyInstaller: {phase}")
+
+    runner.run(
+        PYINSTALLER,
+        args,
+        needed_by=_NEEDED_BY,
+        code="ES913",
+        timeout=FREEZE_TIMEOUT,
         env=env,
         cwd=work,
+        on_line=on_line,
     )
-    expired = threading.Event()
-
-    def stop() -> None:
-        expired.set()
-        proc.kill()
-
-    timer = threading.Timer(FREEZE_TIMEOUT, stop)
-    timer.start()
-    tail: list[str] = []
-    shown: str | None = None
-    try:
-        assert proc.stderr is not None  # noqa: S101 - Popen was given stderr=PIPE
-        for line in proc.stderr:
-            tail = [*tail[-20:], line.rstrip()]
-            phase = _phase(line)
-            if phase and phase != shown:
-                shown = phase
-                log(f"  PyInstaller: {phase}")
-        code = proc.wait()
-    finally:
-        timer.cancel()
-    if expired.is_set():
-        raise ToolError(f"PyInstaller did not finish in {FREEZE_TIMEOUT} s", code="ES913")
-    if code != 0:
-        raise ToolError(
-            f"PyInstaller failed (exit {code}): {' | '.join(tail)[-800:]}", code="ES913"
-        )
     return work / "dist" / name
 
 
@@ -255,12 +242,17 @@ def freeze_launcher(
     launcher_name: str,
     epoch: int,
     log: Callable[[str], None] = lambda _m: None,
+    runner: Runner = SYSTEM,
 ) -> Path:
-    """Freeze the host platform's launcher directory into ``out`` (which must not exist)."""
+    """Freeze the host platform's launcher directory into ``out`` (which must not exist).
+
+    PyInstaller's phases are reported through ``log`` as it reaches them. A missing
+    PyInstaller is ES919; a failing one is ES913 with its last lines.
+    """
     platform = platform_name()
     name = executable_name(launcher_name, platform)
     with tempfile.TemporaryDirectory(prefix="esecure-freeze-") as tmp:
-        frozen = _run_pyinstaller(launcher_name, platform, Path(tmp), epoch, log)
+        frozen = _run_pyinstaller(launcher_name, platform, Path(tmp), epoch, log, runner=runner)
         out.mkdir(parents=True)
         shutil.move(str(frozen / name), out / name)
         shutil.move(str(frozen / contents_dir(platform)), out / contents_dir(platform))

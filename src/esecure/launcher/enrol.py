@@ -4,7 +4,8 @@ The key pair is made here, on the key; the request carries the identifier (CN) a
 key's serial number (serialNumber, read from the data area's ``identity.json``). TLS trusts
 only the CA pinned in the image's ``trust/`` (never the host's store), the host's proxy
 settings are honoured, every wait is bounded, and 503 answers are retried after their
-Retry-After, a bounded number of times.
+Retry-After, a bounded number of times. The wire's words (paths, media types, the refusal
+header and its rules) are :mod:`esecure.est_protocol`'s, shared with the reference server.
 
 Every outcome a user can meet has its own catalogue code (docs/errors.md):
 
@@ -45,9 +46,10 @@ import ssl
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -56,10 +58,21 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from esecure.errors import EnrolmentError, NetworkError
+from esecure.est_protocol import (
+    BASE64,
+    PKCS10_TYPE,
+    REFUSAL_HEADER,
+    TRANSFER_ENCODING_HEADER,
+    Operation,
+    Refusal,
+    operation_url,
+    refusal_rule,
+)
 from esecure.launcher.keystore import Credential, KeyStore, PrivateKey, generate_key
 from esecure.trust import spki
 
 __all__ = [
+    "REFUSAL_CODES",
     "EstSettings",
     "Outcome",
     "enrol",
@@ -73,7 +86,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 IDENTITY_FILE = "identity.json"
-REFUSAL_HEADER = "X-Esecure-Refusal"
 
 
 @dataclass(frozen=True)
@@ -105,25 +117,45 @@ def renewal_due(certificate: x509.Certificate, now: dt.datetime, renew_before_da
     return certificate.not_valid_after_utc - now <= dt.timedelta(days=renew_before_days)
 
 
-def _refusal_code(status: int, rule: str, *, renewal: bool) -> str:
-    """The catalogue code of a non-200 EST answer (rule header when the server is ours)."""
+# The catalogue code of each rule the reference server names in its refusal header:
+# every rule has one (tests/test_est_protocol.py fails on a rule missing here).
+REFUSAL_CODES: Mapping[Refusal, str] = MappingProxyType(
+    {
+        Refusal.CREDENTIALS: "ES203",
+        Refusal.LOCKOUT: "ES204",
+        Refusal.CODE_USED: "ES205",
+        Refusal.CODE_EXPIRED: "ES206",
+        Refusal.CONTENT_TYPE: "ES207",
+        Refusal.BODY: "ES207",
+        Refusal.CSR_SYNTAX: "ES207",
+        Refusal.CSR_KEY: "ES207",
+        Refusal.CSR_SIGNATURE: "ES207",
+        Refusal.CSR_SUBJECT: "ES207",
+        Refusal.BINDING: "ES202",
+        Refusal.RENEWAL_AUTH: "ES208",
+        Refusal.REVOKED: "ES208",
+        Refusal.USER_DISABLED: "ES208",
+    }
+)
+
+
+def _refusal_code(status: int, rule: Refusal | None, *, renewal: bool) -> str:
+    """The catalogue code of a non-200 EST answer: its rule's when the server is ours,
+    else its status's (another EST server names no rule)."""
+    code = REFUSAL_CODES.get(rule) if rule is not None else None
+    if code is not None:
+        return code
     if status == 429:
         return "ES204"
-    if renewal and status in (401, 403) and rule != "binding":
+    if renewal and status in (401, 403):
         return "ES208"
-    by_status = {
-        401: {"code-used": "ES205", "code-expired": "ES206"}.get(rule, "ES203"),
-        403: "ES202",
-        400: "ES207",
-        413: "ES207",
-        415: "ES207",
-    }
+    by_status = {401: "ES203", 403: "ES202", 400: "ES207", 413: "ES207", 415: "ES207"}
     return by_status.get(status, "ES304")
 
 
 def _refusal_error(answer: _Answer, *, renewal: bool) -> Exception:
     """The catalogue error for a non-200 EST answer, with the server's reason."""
-    rule = answer.headers.get(REFUSAL_HEADER.lower(), "")
+    rule = refusal_rule(answer.headers.get(REFUSAL_HEADER.lower()))
     reason = answer.body[:200].decode("utf-8", "replace").strip() or f"HTTP {answer.status}"
     detail = f"the certificate service answered {answer.status}: {reason}"
     if answer.status == 429:
@@ -381,13 +413,13 @@ def enrol(
     key = generate_key(settings.key_algorithm)
     token = base64.b64encode(f"{identifier}:{activation_code}".encode()).decode()
     headers = {
-        "Content-Type": "application/pkcs10",
-        "Content-Transfer-Encoding": "base64",
+        "Content-Type": PKCS10_TYPE,
+        TRANSFER_ENCODING_HEADER: BASE64,
         "Authorization": f"Basic {token}",
     }
     body = base64.encodebytes(_csr(key, identifier, serial))
     answer = _post(
-        settings.base_url + "simpleenroll",
+        operation_url(settings.base_url, Operation.SIMPLEENROLL),
         body=body,
         headers=headers,
         settings=settings,
@@ -419,10 +451,10 @@ def renew(
         )
     identifier = names[0].value
     key = generate_key(settings.key_algorithm)
-    headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}
+    headers = {"Content-Type": PKCS10_TYPE, TRANSFER_ENCODING_HEADER: BASE64}
     body = base64.encodebytes(_csr(key, str(identifier), serial))
     answer = _post(
-        settings.base_url + "simplereenroll",
+        operation_url(settings.base_url, Operation.SIMPLEREENROLL),
         body=body,
         headers=headers,
         settings=settings,

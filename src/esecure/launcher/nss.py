@@ -22,8 +22,6 @@ import ctypes
 import logging
 import os
 import secrets
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +33,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from esecure.errors import OperationError
+from esecure._tools import CERTUTIL, PK12UTIL, SYSTEM, Result, Runner, Tool
+from esecure.errors import OperationError, ToolError
 from esecure.launcher.keystore import Credential
 from esecure_onkey.layout import nss_libraries, platform_name
 
@@ -413,23 +412,31 @@ def _deliver_ctypes(
 # --- the certutil / pk12util path ----------------------------------------------------------
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+_NEEDED_BY = "delivering the certificate without Firefox's NSS"
+
+
+def _deliver_tools(
+    profile: Path, credential: Credential, ca: x509.Certificate, runner: Runner
+) -> Delivery:
     try:
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=_TOOL_TIMEOUT, check=False
+        for tool in (CERTUTIL, PK12UTIL):
+            runner.find(tool, needed_by=_NEEDED_BY)
+    except ToolError as exc:  # on the user's PC: the delivery failed (ES211), named
+        raise ToolError(
+            f"neither Firefox's NSS nor certutil/pk12util are available: {exc.detail}",
+            code="ES211",
+        ) from None
+
+    def run(tool: Tool, args: list[str]) -> Result:
+        # ES211 if the tool cannot start or times out; exit statuses are judged here.
+        return runner.run(
+            tool, args, needed_by=_NEEDED_BY, code="ES211", timeout=_TOOL_TIMEOUT, check=False
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise _failed(f"{command[0]} failed: {exc}") from None
 
-
-def _deliver_tools(profile: Path, credential: Credential, ca: x509.Certificate) -> Delivery:
-    certutil, pk12util = shutil.which("certutil"), shutil.which("pk12util")
-    if certutil is None or pk12util is None:
-        raise _failed("neither Firefox's NSS nor certutil/pk12util are available")
     db = f"sql:{profile}"
     nickname = nickname_for(credential.certificate)
     if not (Path(profile) / "cert9.db").exists():
-        result = _run([certutil, "-N", "-d", db, "--empty-password"])
+        result = run(CERTUTIL, ["-N", "-d", db, "--empty-password"])
         if result.returncode != 0:
             raise _failed(f"certutil -N: {result.stderr.strip()}")
     password = secrets.token_hex(16)
@@ -440,19 +447,19 @@ def _deliver_tools(profile: Path, credential: Credential, ca: x509.Certificate) 
         fd = os.open(p12_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(_pkcs12(credential, nickname, password.encode()))
-        result = _run(
-            [certutil, "-A", "-d", db, "-n", _ca_nickname(ca), "-t", "C,,", "-i", str(ca_path)]
+        result = run(
+            CERTUTIL, ["-A", "-d", db, "-n", _ca_nickname(ca), "-t", "C,,", "-i", str(ca_path)]
         )
         if result.returncode != 0:
             raise _failed(f"certutil -A: {result.stderr.strip()}")
         for _ in range(_MAX_OLD_CERTIFICATES):
-            if _run([certutil, "-F", "-d", db, "-n", nickname]).returncode != 0:
+            if run(CERTUTIL, ["-F", "-d", db, "-n", nickname]).returncode != 0:
                 break
         # A certificate left without its key (older deliveries) goes too.
         for _ in range(_MAX_OLD_CERTIFICATES):
-            if _run([certutil, "-D", "-d", db, "-n", nickname]).returncode != 0:
+            if run(CERTUTIL, ["-D", "-d", db, "-n", nickname]).returncode != 0:
                 break
-        result = _run([pk12util, "-i", str(p12_path), "-d", db, "-W", password, "-K", ""])
+        result = run(PK12UTIL, ["-i", str(p12_path), "-d", db, "-W", password, "-K", ""])
         if result.returncode != 0:
             raise _failed(f"pk12util: {result.stderr.strip() or result.stdout.strip()}")
     log.info("certificate %s delivered with certutil/pk12util", nickname)
@@ -469,11 +476,13 @@ def deliver(
     *,
     firefox_dir: Path | None,
     method: str = "auto",
+    runner: Runner = SYSTEM,
 ) -> Delivery:
     """Write the CA (trusted) and the key's certificate into ``profile``'s NSS database.
 
-    ``method``: "ctypes" (Firefox's NSS in ``firefox_dir``), "tools" (certutil/pk12util),
-    or "auto" (ctypes, else the tools). ES211 on failure; ES401 if Firefox is running on
+    ``method``: "ctypes" (Firefox's NSS in ``firefox_dir``), "tools" (certutil/pk12util,
+    started by ``runner``), or "auto" (ctypes, else the tools). ES211 on failure (a
+    missing certutil/pk12util too, naming the package); ES401 if Firefox is running on
     the profile.
     """
     profile = Path(profile)
@@ -487,7 +496,7 @@ def deliver(
     except OSError as exc:
         raise _failed(f"cannot create the profile {profile}: {exc.strerror or exc}") from None
     if method == "tools":
-        return _deliver_tools(profile, credential, ca)
+        return _deliver_tools(profile, credential, ca, runner)
     if method == "ctypes" or firefox_dir is not None:
         if firefox_dir is None:
             raise _failed("no Firefox directory to load NSS from")
@@ -497,7 +506,7 @@ def deliver(
             if method == "ctypes":
                 raise
             log.warning("NSS through ctypes failed; falling back to certutil/pk12util")
-    return _deliver_tools(profile, credential, ca)
+    return _deliver_tools(profile, credential, ca, runner)
 
 
 def mark_delivered(profile: Path, delivery: Delivery, certificate: x509.Certificate) -> None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from esecure.est_protocol import EST_PATH
+
 if TYPE_CHECKING:  # imported lazily at run time: `esecure --help` stays fast
     from esecure.server.registry import Registry
     from esecure.trust import Passphrase
@@ -110,7 +112,7 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     loaded = load_project(project)
 
     def announce(url: str) -> None:
-        click.echo(f"EST: {url}.well-known/est/", err=True)
+        click.echo(f"EST: {url.rstrip('/')}{EST_PATH}/", err=True)
         click.echo(f"Listening on {url}", err=False)
         sys.stdout.flush()
 

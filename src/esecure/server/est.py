@@ -3,7 +3,9 @@
 Endpoints under ``/.well-known/est/``: ``cacerts`` (4.1), ``csrattrs`` (4.5),
 ``simpleenroll`` (4.2.1, HTTP
 Basic with the identifier and the activation code), ``simplereenroll`` (4.2.2, TLS client
-authentication with the current certificate). ``/crl`` serves the CA's CRL (DER).
+authentication with the current certificate). ``/crl`` serves the CA's CRL (DER). Paths,
+media types and the refusal header are :mod:`esecure.est_protocol`'s, shared with the
+launcher's client.
 
 The handlers are thin: the rules live in :mod:`esecure.server.rules`, the registry in
 :mod:`esecure.server.registry`, the signing in :mod:`esecure.server.ca`. Bad input is
@@ -28,18 +30,24 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from esecure.est_protocol import (
+    BASE64,
+    CERTS_ONLY_TYPE,
+    CSRATTRS_TYPE,
+    REFUSAL_HEADER,
+    TRANSFER_ENCODING_HEADER,
+    Operation,
+    Refusal,
+    operation_path,
+)
 from esecure.server import rules
 from esecure.server.ca import Issuer, certs_only
 from esecure.server.registry import CertificateRow, Registry
 from esecure.server.rules import Refused
 
-__all__ = ["EST_PATH", "REFUSAL_HEADER", "make_app"]
+__all__ = ["make_app"]
 
 log = logging.getLogger(__name__)
-
-EST_PATH = "/.well-known/est"
-REFUSAL_HEADER = "X-Esecure-Refusal"
-PKCS7_TYPE = "application/pkcs7-mime; smime-type=certs-only"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,12 +65,12 @@ def _pkcs7_response(certificates: list[x509.Certificate]) -> web.Response:
     body = base64.encodebytes(certs_only(certificates))
     return web.Response(
         body=body,
-        headers={"Content-Type": PKCS7_TYPE, "Content-Transfer-Encoding": "base64"},
+        headers={"Content-Type": CERTS_ONLY_TYPE, TRANSFER_ENCODING_HEADER: BASE64},
     )
 
 
 def _refusal(refused: Refused) -> web.Response:
-    headers = {REFUSAL_HEADER: refused.rule}
+    headers = {REFUSAL_HEADER: refused.rule.value}
     if refused.retry_after is not None:
         headers["Retry-After"] = str(refused.retry_after)
     return web.Response(
@@ -96,7 +104,7 @@ async def csrattrs(_request: web.Request) -> web.Response:
     """RFC 7030 4.5: what the CSR must contain, base64 DER ``application/csrattrs``."""
     return web.Response(
         body=base64.encodebytes(CSR_ATTRS),
-        headers={"Content-Type": "application/csrattrs", "Content-Transfer-Encoding": "base64"},
+        headers={"Content-Type": CSRATTRS_TYPE, TRANSFER_ENCODING_HEADER: BASE64},
     )
 
 
@@ -131,7 +139,7 @@ def _issue(
     with registry.transaction():
         if code_id is not None and not registry.consume_code(code_id, now.timestamp()):
             # Two requests raced with one code: single use wins.
-            raise Refused(401, "code-used", "this activation code was already used")
+            raise Refused(401, Refusal.CODE_USED, "this activation code was already used")
         registry.add_certificate(
             CertificateRow(
                 serial_number=format(cert.serial_number, "x"),
@@ -169,13 +177,13 @@ def _authenticate(registry: Registry, header: str | None, seen: _Seen) -> tuple[
     seen.identifier = identifier
     check = registry.check_code(identifier, code, time.time())
     if check.outcome == "locked":
-        raise Refused(429, "lockout", "too many wrong codes; wait", check.retry_after)
+        raise Refused(429, Refusal.LOCKOUT, "too many wrong codes; wait", check.retry_after)
     if check.outcome == "used":
-        raise Refused(401, "code-used", "this activation code was already used")
+        raise Refused(401, Refusal.CODE_USED, "this activation code was already used")
     if check.outcome == "expired":
-        raise Refused(401, "code-expired", "this activation code has expired")
+        raise Refused(401, Refusal.CODE_EXPIRED, "this activation code has expired")
     if check.outcome != "ok":
-        raise Refused(401, "credentials", "wrong identifier or activation code")
+        raise Refused(401, Refusal.CREDENTIALS, "wrong identifier or activation code")
     return identifier, check.code_id
 
 
@@ -190,7 +198,9 @@ async def _simpleenroll(request: web.Request, seen: _Seen) -> web.Response:
     seen.key_serial = key_serial
     # 4. the binding of the key serial to the identifier.
     rules.check_binding(registry.key(key_serial), identifier)
-    return _issue(request, csr, _Subject(identifier, key_serial), code_id, "simpleenroll")
+    return _issue(
+        request, csr, _Subject(identifier, key_serial), code_id, Operation.SIMPLEENROLL.value
+    )
 
 
 async def simpleenroll(request: web.Request) -> web.Response:
@@ -199,7 +209,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
     try:
         return await _simpleenroll(request, seen)
     except Refused as refused:
-        _audit_refusal(request, "simpleenroll", refused, seen)
+        _audit_refusal(request, Operation.SIMPLEENROLL.value, refused, seen)
         response = _refusal(refused)
         if refused.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="estrealm"'
@@ -233,25 +243,27 @@ async def _simplereenroll(request: web.Request, seen: _Seen) -> web.Response:
     registry = request.app[REGISTRY]
     current = _peer_certificate(request)
     if current is None:
-        raise Refused(401, "renewal-auth", "a TLS client certificate is required")
+        raise Refused(401, Refusal.RENEWAL_AUTH, "a TLS client certificate is required")
     row = registry.certificate(format(current.serial_number, "x"))
     if row is None:
-        raise Refused(401, "renewal-auth", "the client certificate was not issued here")
+        raise Refused(401, Refusal.RENEWAL_AUTH, "the client certificate was not issued here")
     seen.identifier, seen.key_serial = row.identifier, row.key_serial
     if row.revoked is not None:
-        raise Refused(403, "revoked", "the client certificate is revoked")
+        raise Refused(403, Refusal.REVOKED, "the client certificate is revoked")
     user = registry.user(row.identifier)
     if user is None or user.state != "active":
         # A disabled customer keeps no way to extend their access, renewal included.
-        raise Refused(403, "user-disabled", "the customer of this certificate is disabled")
+        raise Refused(403, Refusal.USER_DISABLED, "the customer of this certificate is disabled")
     body = await request.read()
     der = rules.decode_body(request.headers.get("Content-Type", ""), body)
     csr, csr_serial = rules.check_csr(der, row.identifier)
     if csr_serial != row.key_serial:
         # 4.2.2: the subject must be the one of the current certificate.
-        raise Refused(400, "csr-subject", "the subject differs from the current certificate")
+        raise Refused(400, Refusal.CSR_SUBJECT, "the subject differs from the current certificate")
     rules.check_binding(registry.key(row.key_serial), row.identifier)
-    return _issue(request, csr, _Subject(row.identifier, row.key_serial), None, "simplereenroll")
+    return _issue(
+        request, csr, _Subject(row.identifier, row.key_serial), None, Operation.SIMPLEREENROLL.value
+    )
 
 
 async def simplereenroll(request: web.Request) -> web.Response:
@@ -260,7 +272,7 @@ async def simplereenroll(request: web.Request) -> web.Response:
     try:
         return await _simplereenroll(request, seen)
     except Refused as refused:
-        _audit_refusal(request, "simplereenroll", refused, seen)
+        _audit_refusal(request, Operation.SIMPLEREENROLL.value, refused, seen)
         return _refusal(refused)
 
 
@@ -290,10 +302,10 @@ def make_app(
     app[REGISTRY] = registry
     if trusted_proxy:
         app[TRUSTED_PROXY] = str(ipaddress.ip_address(trusted_proxy))
-    app.router.add_get(f"{EST_PATH}/cacerts", cacerts)
-    app.router.add_get(f"{EST_PATH}/csrattrs", csrattrs)
-    app.router.add_post(f"{EST_PATH}/simpleenroll", simpleenroll)
-    app.router.add_post(f"{EST_PATH}/simplereenroll", simplereenroll)
+    app.router.add_get(operation_path(Operation.CACERTS), cacerts)
+    app.router.add_get(operation_path(Operation.CSRATTRS), csrattrs)
+    app.router.add_post(operation_path(Operation.SIMPLEENROLL), simpleenroll)
+    app.router.add_post(operation_path(Operation.SIMPLEREENROLL), simplereenroll)
     app.router.add_get("/crl", crl)
     app.on_cleanup.append(_close_registry)
     return app

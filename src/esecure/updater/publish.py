@@ -235,7 +235,7 @@ def rotate_key(
 
 
 def _check_bundle(bundle: Path) -> None:
-    """An application root: product.json and lib/ at least (see launcher/bootstrap.py)."""
+    """An application root: product.json and lib/ at least (see esecure_onkey/layout.py)."""
     missing = [n for n in ("product.json", "lib") if not (bundle / n).exists()]
     if not bundle.is_dir() or missing:
         raise UsageError(
