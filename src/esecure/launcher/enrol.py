@@ -38,7 +38,6 @@ import binascii
 import datetime as dt
 import email.utils
 import http.client
-import json
 import logging
 import math
 import socket
@@ -70,6 +69,8 @@ from esecure.est_protocol import (
 )
 from esecure.launcher.keystore import Credential, KeyStore, PrivateKey, generate_key
 from esecure.trust import spki
+from esecure_onkey.layout import IDENTITY_FILE
+from esecure_onkey.product import read_identity
 
 __all__ = [
     "REFUSAL_CODES",
@@ -84,8 +85,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-IDENTITY_FILE = "identity.json"
 
 
 @dataclass(frozen=True)
@@ -206,18 +205,16 @@ def _network_error(exc: BaseException, where: str) -> NetworkError:
 
 
 def read_serial(data_area: Path) -> str:
-    """The key's serial number from ``identity.json`` (key "serial"); ES209 otherwise."""
+    """The key's serial number from ``identity.json`` (the on-key reader); ES209 otherwise."""
     path = Path(data_area) / IDENTITY_FILE
     try:
-        identity = json.loads(path.read_text(encoding="utf-8"))
-        serial = identity["serial"]
-    except FileNotFoundError:
-        raise EnrolmentError(f"{path} is missing", code="ES209") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        identity = read_identity(Path(data_area))
+    except OSError as exc:
         raise EnrolmentError(f"{path} is unreadable ({exc})", code="ES209") from None
-    if not isinstance(serial, str) or not 0 < len(serial) <= 32:
-        raise EnrolmentError(f"{path}: 'serial' is not a serial number", code="ES209")
-    return serial
+    if identity is None:
+        why = "is missing" if not path.exists() else "has no usable 'serial'"
+        raise EnrolmentError(f"{path} {why}", code="ES209")
+    return identity.serial
 
 
 # --- transport -----------------------------------------------------------------------------
