@@ -61,6 +61,7 @@ class Fetcher(FetcherInterface):
         try:
             response = urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - checked above
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the connection: a 404 must not leave it open
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise exceptions.DownloadError(f"{url}: {exc}") from exc

@@ -165,20 +165,27 @@ def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
     return out
 
 
+def _role_file(role: str, what: str) -> None:
+    """A role's name and its metadata file's name (``<role>.json``) are both file names."""
+    safe_name(role, what)
+    safe_name(f"{role}.json", what)
+
+
 def check_names(snapshot: Snapshot, targets: Targets) -> None:
     """Every metadata file the snapshot lists and every role the targets delegates to has a
     name that can be a file name (ES511). The product fetches and keeps only the top-level
     roles, under fixed names; a repository naming what a key cannot hold is refused."""
     for name in snapshot.meta:
         safe_name(name, "metadata file")
+        _role_file(name.removesuffix(".json"), "metadata role")
     delegations = targets.delegations
     if delegations is None:
         return
     for role in delegations.roles or {}:
-        safe_name(f"{role}.json", "delegated role")
+        _role_file(role, "delegated role")
     bins = delegations.succinct_roles
     if bins is not None:  # every bin is the prefix, a dash and a hex suffix
-        safe_name(f"{bins.name_prefix}-{'f' * bins.suffix_len}.json", "delegated role")
+        _role_file(f"{bins.name_prefix}-{'f' * bins.suffix_len}", "delegated role")
 
 
 def choose_release(releases: list[Release], current: Version) -> Release | None:
