@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, MetaFile, Targets
 from tuf.api.serialization.json import JSONSerializer
 
-from esecure.errors import UpdateError
+from esecure.errors import UpdateError, UpdateSecurityError
 from esecure.updater import _fetch
 from esecure.updater._disk import Disk
-from esecure.updater.client import UpdateClient
+from esecure.updater.client import Offer, Release, UpdateClient
 
 from . import conftest
 from .conftest import resign, serve_new_root, snapshot_tree, tuf_signer
@@ -382,6 +383,43 @@ def test_release_with_an_unsafe_name_is_es511_and_the_targets_naming_it_stays_tr
     err = _refused(repo, checked, "ES511")
     assert "control character" in err.detail
     _assert_kept(repo, checked, "timestamp.json", "snapshot.json", "targets.json")
+
+
+def _offer_of_a_target_named_dotdot(repo) -> Offer:
+    """An offer whose archive is signed-looking metadata of the 1.1.0 archive named '..'."""
+    archive = Metadata.from_bytes(_served(repo, "targets.json")).signed.targets
+    info = copy.deepcopy(archive[f"{APP}-1.1.0.tar.gz"])
+    info.path = ".."
+    release = Release(Version("9"), required=False, archive=info, patch=None)
+    return Offer(
+        "1.0.0", "9", required=False, download_size=info.length, use_patch=False, chain=(release,)
+    )
+
+
+def test_target_named_dotdot_is_es511_before_any_download(repo, checked):
+    """A target named '..' never becomes a URL or a path: ES511 before any request."""
+    client = _client(repo, checked.data)
+    client.check("1.0.0")
+    with pytest.raises(UpdateSecurityError) as err:
+        client.download(_offer_of_a_target_named_dotdot(repo))
+    assert err.value.code == "ES511"
+    assert not (checked.data / "updates" / "downloads").exists()
+
+
+def test_failed_download_of_a_target_named_dotdot_removes_only_its_own_file(
+    repo, checked, monkeypatch
+):
+    """With the name check switched off, a target named '..' still downloads to the fixed
+    name in downloads/: its failure's clean-up leaves the trusted metadata whole."""
+    client = _client(repo, checked.data)
+    client.check("1.0.0")
+    trusted = _metadata(checked.data)
+    monkeypatch.setattr("esecure.updater.client.safe_name", lambda name, _what: name)
+    with pytest.raises(UpdateSecurityError) as err:
+        client.download(_offer_of_a_target_named_dotdot(repo))
+    assert err.value.code == "ES506"
+    assert _metadata(checked.data) == trusted
+    assert list((checked.data / "updates" / "downloads").iterdir()) == []
 
 
 # --- when and how files are kept -------------------------------------------------------------
