@@ -461,20 +461,34 @@ def test_each_verified_file_is_kept_before_the_next_request(repo, checked, monke
     ]
 
 
+class _PowerOff(TornDisk):
+    """TornDisk whose power, once cut, stays off: nothing is written after the cut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.off = False
+
+    def write(self, path: Path, data: bytes) -> None:
+        if self.off:
+            raise PowerCut(str(path))
+        super().write(path, data)
+
+
 def test_kept_timestamp_survives_a_power_cut_during_the_snapshot_download(
     repo, checked, monkeypatch
 ):
     """The power goes while the snapshot downloads: the timestamp verified before it was
-    synced and stays trusted, whole; writes not synced are torn by the test's disk."""
+    already written and synced, and stays trusted, whole."""
+    disk = _PowerOff()
     fetch = _fetch.Fetcher._fetch
 
     def cut_at_snapshot(self, url: str):
         if url.endswith("/snapshot.json"):
+            disk.off = True
             raise PowerCut(url)
         return fetch(self, url)
 
     monkeypatch.setattr(_fetch.Fetcher, "_fetch", cut_at_snapshot)
-    disk = TornDisk()
     with pytest.raises(PowerCut):
         _client(repo, checked.data, disk=disk).check("1.0.0")
     disk.power_cut()

@@ -16,10 +16,14 @@ import re
 import unicodedata
 
 from tuf.api import exceptions
+from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
+    Snapshot,
+    Targets,
+)
 
 from esecure.errors import UpdateError, UpdateSecurityError
 
-__all__ = ["CLOCK_SKEW", "MAX_NAME_BYTES", "classify", "safe_name"]
+__all__ = ["CLOCK_SKEW", "MAX_NAME_BYTES", "check_names", "classify", "safe_name"]
 
 CLOCK_SKEW = dt.timedelta(hours=1)
 MAX_NAME_BYTES = 255  # FAT long names hold 255 UTF-16 units; 255 UTF-8 bytes never exceed it
@@ -113,6 +117,29 @@ def safe_name(name: str, what: str) -> str:
     if problem is not None:
         raise UpdateSecurityError(f"{what} {name!r} cannot be a file name: {problem}", code="ES511")
     return name
+
+
+def _role_file(role: str, what: str) -> None:
+    """A role's name and its metadata file's name (``<role>.json``) are both file names."""
+    safe_name(role, what)
+    safe_name(f"{role}.json", what)
+
+
+def check_names(snapshot: Snapshot, targets: Targets) -> None:
+    """Every metadata file the snapshot lists and every role the targets delegates to has a
+    name that can be a file name (ES511). The product fetches and keeps only the top-level
+    roles, under fixed names; a repository naming what a key cannot hold is refused."""
+    for name in snapshot.meta:
+        safe_name(name, "metadata file")
+        _role_file(name.removesuffix(".json"), "metadata role")
+    delegations = targets.delegations
+    if delegations is None:
+        return
+    for role in delegations.roles or {}:
+        _role_file(role, "delegated role")
+    bins = delegations.succinct_roles
+    if bins is not None:  # every bin is the prefix, a dash and a hex suffix
+        _role_file(f"{bins.name_prefix}-{'f' * bins.suffix_len}", "delegated role")
 
 
 def classify(  # noqa: PLR0911 - one return per failure class reads best

@@ -49,7 +49,7 @@ from esecure.launcher.bootstrap import read_pointer
 from esecure.updater import _install
 from esecure.updater._disk import Checkpoints, Disk
 from esecure.updater._fetch import Fetcher
-from esecure.updater._security import classify, safe_name
+from esecure.updater._security import check_names, classify, safe_name
 from esecure.updater._zstd import apply_patch
 
 __all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
@@ -163,29 +163,6 @@ def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
             custom = (files[ARCHIVE].custom or {}).get("tufup") or {}
             out.append(Release(v, bool(custom.get("required")), files[ARCHIVE], files.get(PATCH)))
     return out
-
-
-def _role_file(role: str, what: str) -> None:
-    """A role's name and its metadata file's name (``<role>.json``) are both file names."""
-    safe_name(role, what)
-    safe_name(f"{role}.json", what)
-
-
-def check_names(snapshot: Snapshot, targets: Targets) -> None:
-    """Every metadata file the snapshot lists and every role the targets delegates to has a
-    name that can be a file name (ES511). The product fetches and keeps only the top-level
-    roles, under fixed names; a repository naming what a key cannot hold is refused."""
-    for name in snapshot.meta:
-        safe_name(name, "metadata file")
-        _role_file(name.removesuffix(".json"), "metadata role")
-    delegations = targets.delegations
-    if delegations is None:
-        return
-    for role in delegations.roles or {}:
-        _role_file(role, "delegated role")
-    bins = delegations.succinct_roles
-    if bins is not None:  # every bin is the prefix, a dash and a hex suffix
-        _role_file(f"{bins.name_prefix}-{'f' * bins.suffix_len}", "delegated role")
 
 
 def choose_release(releases: list[Release], current: Version) -> Release | None:
