@@ -7,6 +7,9 @@ HTTP on 127.0.0.1. Each asserts the code, that the files verified before the fai
 kept as the exact bytes served, and that the rest of the trusted metadata is unchanged
 (nothing of the refused step is kept). The repository does not use consistent snapshots:
 "the version a URL names" is the version the timestamp or snapshot names.
+
+Then: names that cannot be file names (ES511), when each file is written (before the next
+request, durably) and when last-check.json is.
 """
 
 from __future__ import annotations
