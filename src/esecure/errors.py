@@ -963,6 +963,46 @@ _ENTRIES: tuple[Entry, ...] = (
         detection="TUF metadata parsing: wrong type, malformed JSON, missing fields.",
     ),
     Entry(
+        code="ES511",
+        name="unsafe-name",
+        audience="user",
+        title=_t(
+            "An update was refused: unsafe file name",
+            "Mise à jour refusée : nom de fichier dangereux",
+        ),
+        message=_t(
+            "The update server named a file that the key cannot store safely.",
+            (
+                "Le serveur de mises à jour a nommé un fichier que la clé ne peut pas "
+                "enregistrer sans danger."
+            ),
+        ),
+        cause=_t(
+            (
+                "Signed update metadata names a release or a metadata role with a name that "
+                "is not a plain file name: a path separator, '.' or '..', a control "
+                "character, a character the key's file system forbids, or too long."
+            ),
+            (
+                "Les métadonnées signées nomment une version ou un rôle avec un nom qui "
+                "n'est pas un simple nom de fichier : un séparateur de chemin, « . » ou "
+                "« .. », un caractère de contrôle, un caractère interdit par le système de "
+                "fichiers de la clé, ou un nom trop long."
+            ),
+        ),
+        action=_t(
+            "Go on working; call support and give them the code.",
+            "Continuez à travailler ; appelez l'assistance et donnez-lui le code.",
+        ),
+        call_support=True,
+        detection=(
+            "The update client checks every release file, metadata file and delegated role "
+            "name of the verified metadata before it becomes a file or URL name (no "
+            "separators, not '.' or '..', no control or FAT-forbidden characters, at most "
+            "255 bytes); targets download to a fixed temporary name."
+        ),
+    ),
+    Entry(
         code="ES520",
         name="update-offline",
         audience="user",

@@ -7,11 +7,16 @@ import http.server
 import random
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from securesystemslib.interface import import_ed25519_privatekey_from_file
+from securesystemslib.signer import Signer, SSlibSigner
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
 
 from esecure.config import Project, load_project
 from esecure.scaffold import InitOptions, init_project
@@ -119,6 +124,43 @@ def repo(tmp_path: Path, http_dir: tuple[Path, str]) -> Repo:
     r = Repo(project, served, url, initial_root)
     r.publish("1.0.0", tmp_path)
     return r
+
+
+def tuf_signer(repo: Repo, name: str) -> SSlibSigner:
+    """A signer with the project's TUF key ``name`` (``timestamp-1``...: clear in a demo)."""
+    path = repo.project.root / "keys" / "tuf" / name
+    return SSlibSigner(import_ed25519_privatekey_from_file(str(path)))
+
+
+def resign(
+    repo: Repo,
+    filename: str,
+    mutate: Callable[[Any], None],
+    signers: list[Signer],
+    *,
+    bump: bool = True,
+) -> bytes:
+    """Change the served ``metadata/filename`` with ``mutate``, bump its version, sign it
+    with ``signers`` only; returns the bytes now served."""
+    path = repo.served / "metadata" / filename
+    md = Metadata.from_file(str(path))
+    mutate(md.signed)
+    if bump:
+        md.signed.version += 1
+    md.signatures.clear()
+    for signer in signers:
+        md.sign(signer, append=True)
+    md.to_file(str(path), JSONSerializer(compact=False))
+    return path.read_bytes()
+
+
+def serve_new_root(repo: Repo, mutate: Callable[[Any], None], signers: list[Signer]) -> bytes:
+    """Serve the next root version, changed by ``mutate`` and signed by ``signers``, as
+    ``root.json`` and ``<version>.root.json`` (what the client walks); returns its bytes."""
+    data = resign(repo, "root.json", mutate, signers)
+    version = Metadata.from_bytes(data).signed.version
+    (repo.served / "metadata" / f"{version}.root.json").write_bytes(data)
+    return data
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:

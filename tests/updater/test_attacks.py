@@ -1,13 +1,17 @@
 """Attacks on the update channel, one named test each, against a repository the test controls.
 
-Each rejected case asserts the catalogue code AND that the slots, the pointer records and
-the trusted metadata are byte-for-byte unchanged.
+Each rejected case asserts the catalogue code AND that nothing the attack served was kept:
+the slots and the pointer records are byte-for-byte unchanged, and so is the trusted
+metadata, except the files verified before the attacked step failed (the TUF workflow
+keeps each file once verified: 5.3.8, 5.4.5, 5.5.7): those, named in the test's docstring
+and its ``kept``, are exactly the bytes the server served.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,14 +25,14 @@ from tuf.api import exceptions
 from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
 
-from esecure.errors import UpdateSecurityError
+from esecure.errors import UpdateError, UpdateSecurityError
 from esecure.updater._security import classify
 from esecure.updater.client import UpdateClient, mark_good
 from esecure.updater.publish import rotate_key
 from esecure_onkey import boot
 
 from . import conftest
-from .conftest import snapshot_tree
+from .conftest import resign, snapshot_tree, tuf_signer
 
 APP = "demo-bank"
 
@@ -55,25 +59,21 @@ def _state(data: Path) -> dict[str, bytes]:
     return snapshot_tree(data)
 
 
-def _key(repo, name: str) -> SSlibSigner:
-    path = repo.project.root / "keys" / "tuf" / name
-    return SSlibSigner(import_ed25519_privatekey_from_file(str(path)))
+_key = tuf_signer
+_resign = resign
 
 
-def _resign(repo, filename: str, mutate, signers, *, bump: bool = True) -> None:
-    path = repo.served / "metadata" / filename
-    md = Metadata.from_file(str(path))
-    mutate(md.signed)
-    if bump:
-        md.signed.version += 1
-    md.signatures.clear()
-    for signer in signers:
-        md.sign(signer, append=True)
-    md.to_file(str(path), JSONSerializer(compact=False))
-
-
-def _rejected(repo, data, code: str, *, current: str = "1.0.0", phase: str = "check") -> None:
-    """Run a check (and a download), expect ``code``, and nothing changed on the key."""
+def _rejected(
+    repo,
+    data,
+    code: str,
+    *,
+    current: str = "1.0.0",
+    phase: str = "check",
+    kept: tuple[str, ...] = (),
+) -> UpdateError:
+    """Run a check (and a download), expect ``code``; on the key only the trusted metadata
+    files in ``kept`` changed, each to the bytes served (verified before the failure)."""
     c = _client(repo, data)
     if phase == "check":
         before = _state(data)
@@ -85,7 +85,11 @@ def _rejected(repo, data, code: str, *, current: str = "1.0.0", phase: str = "ch
         with pytest.raises(UpdateSecurityError) as err:
             c.install(offer, c.download(offer), running_slot="A")
     assert err.value.code == code, err.value.detail
-    assert _state(data) == before
+    expected = dict(before)
+    for name in kept:
+        expected[f"updates/metadata/{name}"] = (repo.served / "metadata" / name).read_bytes()
+    assert _state(data) == expected
+    return err.value
 
 
 def _unchanged(_signed) -> None:
@@ -99,10 +103,12 @@ def _tamper(path: Path) -> None:
 
 
 def test_tampered_archive_is_es506(repo, installed):
-    """A full archive altered on the server (same length) is refused before install."""
+    """A full archive altered on the server (same length) is refused by TUF's hash check."""
     (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()  # force the full archive
     _tamper(repo.served / "targets" / f"{APP}-1.1.0.tar.gz")
-    _rejected(repo, installed, "ES506", phase="download")
+    err = _rejected(repo, installed, "ES506", phase="download")
+    assert isinstance(err.__cause__, exceptions.LengthOrHashMismatchError)
+    assert "Observed hash" in err.detail
 
 
 def test_tampered_patch_is_es506(repo, installed):
@@ -112,20 +118,67 @@ def test_tampered_patch_is_es506(repo, installed):
 
 
 def test_wrong_length_archive_is_es506(repo, installed):
-    """A truncated archive (shorter than signed) is refused."""
+    """A truncated archive (shorter than signed) is refused by TUF's length check."""
     (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()
     path = repo.served / "targets" / f"{APP}-1.1.0.tar.gz"
+    signed = path.stat().st_size
     path.write_bytes(path.read_bytes()[:-100])
-    _rejected(repo, installed, "ES506", phase="download")
+    err = _rejected(repo, installed, "ES506", phase="download")
+    assert isinstance(err.__cause__, exceptions.LengthOrHashMismatchError)
+    assert f"Observed length {signed - 100} does not match expected length {signed}" in err.detail
 
 
-def test_endless_target_data_is_es507(repo, installed):
-    """An archive that goes on past its signed length is cut and refused."""
+def test_archive_longer_than_signed_is_a_length_mismatch_es506(repo, installed):
+    """An archive served whole with a Content-Length above its signed length: cut at the
+    signed length by TUF and reported as a length mismatch, not as endless data."""
     (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()
     path = repo.served / "targets" / f"{APP}-1.1.0.tar.gz"
+    signed = path.stat().st_size
     with path.open("ab") as f:
         f.write(b"\0" * 20_000_000)
-    _rejected(repo, installed, "ES507", phase="download")
+    err = _rejected(repo, installed, "ES506", phase="download")
+    assert isinstance(err.__cause__, exceptions.DownloadLengthMismatchError)
+    assert f"announced {signed + 20_000_000} bytes" in err.detail
+    assert f"maximum allowed length of {signed}" in err.detail
+
+
+ENDLESS_SECONDS = 30  # the endless server stops by itself after this: the test's bound
+
+
+def test_endless_target_data_is_es507(repo, installed, monkeypatch):
+    """An archive streamed without end (no Content-Length, the server writes until the
+    client hangs up) is cut at its signed length: ES507, nothing kept."""
+    (installed / "updates" / "cache" / f"{APP}-1.0.0.tar").unlink()
+    target = f"/targets/{APP}-1.1.0.tar.gz"
+    seen = {"sent": 0, "hung_up": False}
+    serve_file = conftest._Handler.do_GET
+
+    def endless(handler) -> None:
+        if handler.path != target:
+            serve_file(handler)
+            return
+        handler.send_response(200)
+        handler.end_headers()  # HTTP/1.0, no Content-Length: the body ends when one side closes
+        chunk, stop = b"\0" * 65536, time.monotonic() + ENDLESS_SECONDS
+        try:
+            for _ in range(1_000_000):  # bounded: 64 GB, or ENDLESS_SECONDS, whichever first
+                if time.monotonic() > stop:
+                    return
+                handler.wfile.write(chunk)
+                seen["sent"] += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            seen["hung_up"] = True
+
+    monkeypatch.setattr(conftest._Handler, "do_GET", endless)
+    signed = (repo.served / "targets" / f"{APP}-1.1.0.tar.gz").stat().st_size
+    err = _rejected(repo, installed, "ES507", phase="download")
+    assert isinstance(err.__cause__, exceptions.DownloadLengthMismatchError)
+    assert f"maximum allowed length of {signed}" in err.detail
+    deadline = time.monotonic() + 10
+    while not seen["hung_up"] and time.monotonic() < deadline:  # the server sees the hang-up
+        time.sleep(0.05)
+    assert seen["hung_up"], "the client read on: the server stopped at its own time bound"
+    assert seen["sent"] > signed
 
 
 def test_endless_timestamp_is_es507(repo, installed):
@@ -162,7 +215,8 @@ def test_snapshot_rollback_is_es503(repo, installed, tmp_path):
 
 
 def test_targets_rollback_is_es503(repo, installed, tmp_path):
-    """A (compromised-key) snapshot listing an older targets version is refused."""
+    """A (compromised-key) snapshot listing an older targets version is refused; the
+    timestamp naming it passed its checks (5.4) and is kept."""
     old = tmp_path / "old-targets.json"
     shutil.copyfile(repo.served / "metadata" / "targets.json", old)
     repo.publish("1.2.0", tmp_path)
@@ -180,7 +234,7 @@ def test_targets_rollback_is_es503(repo, installed, tmp_path):
         ts.snapshot_meta.version = new_snapshot.signed.version
 
     _resign(repo, "timestamp.json", follow, [_key(repo, "timestamp-1")])
-    _rejected(repo, installed, "ES503")
+    _rejected(repo, installed, "ES503", kept=("timestamp.json",))
 
 
 def test_freeze_expired_timestamp_is_es504(repo, installed):
@@ -214,17 +268,19 @@ def test_missing_signature_is_es501(repo, installed):
 
 
 def test_bad_signature_is_es501(repo, installed):
-    """A targets file changed after signing (a release slipped in) is refused."""
+    """A targets file changed after signing (a release slipped in) is refused; the genuine
+    timestamp and snapshot verified before it are kept."""
     path = repo.served / "metadata" / "targets.json"
     path.write_text(path.read_text().replace('"version": ', '"version":  ', 1))
     md = Metadata.from_file(str(path))
     md.signed.targets.clear()
     md.to_file(str(path), JSONSerializer(compact=False))  # keeps the old signature
-    _rejected(repo, installed, "ES501")
+    _rejected(repo, installed, "ES501", kept=("timestamp.json", "snapshot.json"))
 
 
 def test_below_threshold_signatures_is_es502(repo, installed, tmp_path):
-    """Root v2 requires 2 timestamp signatures; a timestamp signed by one key is refused."""
+    """Root v2 requires 2 timestamp signatures; a timestamp signed by one key is refused;
+    root v2, verified before it, is kept."""
     gen = generate_and_write_unencrypted_ed25519_keypair(filepath=str(tmp_path / "ts2"))
     second = SSlibKey.from_securesystemslib_key(import_ed25519_publickey_from_file(gen + ".pub"))
     root_path = repo.served / "metadata" / "root.json"
@@ -237,16 +293,17 @@ def test_below_threshold_signatures_is_es502(repo, installed, tmp_path):
     version = Metadata.from_file(str(root_path)).signed.version
     shutil.copyfile(root_path, repo.served / "metadata" / f"{version}.root.json")
     _resign(repo, "timestamp.json", _unchanged, [_key(repo, "timestamp-1")])
-    _rejected(repo, installed, "ES502")
+    _rejected(repo, installed, "ES502", kept=("root.json",))
 
 
 def test_mix_and_match_is_es508(repo, installed, tmp_path):
-    """The newest timestamp and snapshot with an older targets file are refused."""
+    """The newest timestamp and snapshot with an older targets file: the targets is refused;
+    the timestamp and snapshot, genuine and verified before it, are kept."""
     old_targets = tmp_path / "targets-1.0.json"
     shutil.copyfile(repo.project.root / "repository" / "metadata" / "targets.json", old_targets)
     repo.publish("1.2.0", tmp_path)
     shutil.copyfile(old_targets, repo.served / "metadata" / "targets.json")
-    _rejected(repo, installed, "ES508")
+    _rejected(repo, installed, "ES508", kept=("timestamp.json", "snapshot.json"))
 
 
 def test_forged_root_is_es509(repo, installed, tmp_path):

@@ -23,14 +23,30 @@ class Fetcher(FetcherInterface):
 
     ``progress(n)`` is called with the byte count of each chunk. ``server_time`` keeps the
     last HTTP Date header: it tells an expired repository from a wrong local clock.
+    ``declared_length`` keeps the last Content-Length (None when the server sent none): it
+    tells a file longer than signed from an endless stream.
+
+    ``before_request()``, when set, runs before each request python-tuf makes. python-tuf
+    writes each metadata file it verified to its directory before it requests the next
+    one (or ends its refresh), and offers no public hook there: the client uses this one
+    to keep what was verified, durably, before anything more is read from the network.
     """
 
     def __init__(self, *, timeout: float, deadline: float | None = None) -> None:
         self.timeout = timeout
         self.deadline = deadline
         self.progress: Callable[[int], None] | None = None
+        self.before_request: Callable[[], None] | None = None
         self.server_time: dt.datetime | None = None
+        self.declared_length: int | None = None
         self._open: list[Any] = []
+
+    def fetch(self, url: str) -> Iterator[bytes]:
+        """python-tuf's ``fetch``, after ``before_request``; its errors (ES524 when the
+        data area fails) pass through unchanged, not as a download error."""
+        if self.before_request is not None:
+            self.before_request()
+        return super().fetch(url)
 
     def close(self) -> None:
         """Close responses that python-tuf stopped reading (too long, or an error)."""
@@ -41,13 +57,17 @@ class Fetcher(FetcherInterface):
         if not url.startswith(("https://", "http://")):
             raise exceptions.DownloadError(f"refusing a non-HTTP URL: {url}")
         self._check_deadline(url)
+        self.declared_length = None
         try:
             response = urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - checked above
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the connection: a 404 must not leave it open
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise exceptions.DownloadError(f"{url}: {exc}") from exc
         self._open.append(response)
+        length = response.headers.get("Content-Length")
+        self.declared_length = int(length) if length and length.strip().isdigit() else None
         date = response.headers.get("Date")
         if date:
             try:

@@ -5,9 +5,20 @@ Built on python-tuf's ngclient (the ``tuf`` package tufup installs) rather than 
 patched archive with gzip -9, and installs over the live directory (raising on Linux).
 See docs/updates.md.
 
-Trusted metadata changes only after a complete, successful refresh: the refresh runs on
-a copy, and the copy replaces the trusted files only when every check passed. A rejected
-update therefore leaves the trusted metadata, the slots and the pointer untouched.
+Trusted metadata is kept as the TUF client workflow says: each file as soon as it is
+verified (5.3.8 root, 5.4.5 timestamp, 5.5.7 snapshot, 5.6.6 targets), also when a later
+step fails, so a newer root (and the keys it revoked) and the newer versions already seen
+are never forgotten. python-tuf's Updater verifies, in a work directory; before each of
+its requests and when its refresh ends, whichever way, what it wrote there (only ever
+verified metadata) is written into ``updates/metadata/`` through :class:`Disk`
+(temporary file, fsync, rename, fsync of the directory). python-tuf 4.0 writes its own
+directory by a rename without fsync, which a power cut on FAT can leave torn (a torn
+root.json would stop every later check), and through a private method only.
+
+The slots and the pointer change only after a whole verified release (``_install``);
+``last-check.json`` only after a complete, successful refresh. Names from signed metadata
+become file names or URL components only through ``_security.safe_name`` (ES511): the
+trusted files have fixed names, and a target downloads to a fixed temporary name.
 """
 
 from __future__ import annotations
@@ -17,7 +28,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,6 +38,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
     Metadata,
+    Snapshot,
     TargetFile,
     Targets,
 )
@@ -37,7 +48,7 @@ from esecure.errors import StorageError, UpdateError, UpdateSecurityError
 from esecure.updater import _install
 from esecure.updater._disk import Checkpoints, Disk
 from esecure.updater._fetch import Fetcher
-from esecure.updater._security import classify
+from esecure.updater._security import check_names, classify, safe_name
 from esecure.updater._zstd import apply_patch
 from esecure_onkey.boot import read_pointer
 
@@ -49,6 +60,13 @@ ARCHIVE, PATCH = ".tar.gz", ".patch"
 mark_good = _install.mark_good
 MIN_SPEED = 64 * 1024  # bytes/s: below this for a whole file, the download is abandoned
 FALLBACK_RATIO = 64  # uncompressed cap for archives signed without tar_size (older releases)
+TRUSTED_FILES = (  # fixed names, in the order the workflow verifies and keeps them
+    "root.json",  # 5.3.8: each newer root, once verified (5.3.9: repeat)
+    "timestamp.json",  # 5.4.5
+    "snapshot.json",  # 5.5.7
+    "targets.json",  # 5.6.6
+)
+DOWNLOAD_NAME = "target.part"  # every target downloads to this name, never to its own
 
 
 def _tar_cap(target: TargetFile) -> int:
@@ -126,6 +144,8 @@ def last_check(data_dir: Path) -> dt.datetime | None:
 
 
 def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
+    """The releases of ``app`` the signed targets list; a release file whose name cannot be
+    a file name is refused (ES511: a version may carry spaces, tabs or a newline)."""
     prefix = f"{app}-"
     found: dict[Version, dict[str, TargetFile]] = {}
     for name, info in targets.items():
@@ -135,6 +155,7 @@ def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
                     v = Version(name[len(prefix) : -len(suffix)])
                 except InvalidVersion:
                     continue
+                safe_name(name, "release file")
                 found.setdefault(v, {})[suffix] = info
     out = []
     for v, files in sorted(found.items()):
@@ -212,14 +233,17 @@ class UpdateClient:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.updates = data_dir / "updates"
         self.trusted = self.updates / "metadata"
-        self.work = self.updates / ".metadata-work"
+        self.work = self.updates / ".metadata-work"  # python-tuf's directory, during check()
         self.downloads = self.updates / "downloads"
         self._updater: Any = None
         self._fetcher: Fetcher | None = None
+        self._kept: dict[str, bytes] = {}  # what updates/metadata/ holds, by file name
 
     # --- check ------------------------------------------------------------------------------
 
     def _prepare_work(self) -> None:
+        """The trusted root (at first the CD-ROM's, 5.2), and python-tuf's work directory
+        holding a copy of the trusted metadata (scratch: plain writes, never trusted)."""
         if not (self.trusted / "root.json").is_file():
             if self.initial_root is None or not self.initial_root.is_file():
                 raise UpdateSecurityError(
@@ -230,58 +254,96 @@ class UpdateClient:
                 self.disk.write_atomic(self.trusted / "root.json", self.initial_root.read_bytes())
         with _storage("preparing the update metadata"):
             self.disk.remove(self.work)
-            shutil.copytree(self.trusted, self.work)
+            self.work.mkdir()
+            self._kept = {}
+            for name in TRUSTED_FILES:
+                if (self.trusted / name).is_file():
+                    self._kept[name] = (self.trusted / name).read_bytes()
+                    (self.work / name).write_bytes(self._kept[name])
 
-    def _commit_metadata(self) -> None:
-        """The refreshed, fully verified metadata becomes the trusted metadata."""
+    def _keep_verified(self) -> None:
+        """Write into the trusted directory, durably and in the workflow's order, each file
+        python-tuf verified since the last call: python-tuf writes a file to its directory
+        only once it passed every check of its step (5.3.8, 5.4.5, 5.5.7, 5.6.6)."""
         with _storage("keeping the verified update metadata"):
-            for path in sorted(self.work.glob("*.json")):
-                target = self.trusted / path.name
-                data = path.read_bytes()
-                if not target.is_file() or target.read_bytes() != data:
-                    self.disk.write_atomic(target, data)
-            stamp = json.dumps({"at": self.clock().isoformat()}).encode()
-            self.disk.write_atomic(self.updates / "last-check.json", stamp)
+            for name in TRUSTED_FILES:
+                path = self.work / name
+                data = path.read_bytes() if path.is_file() else None
+                if data is not None and data != self._kept.get(name):
+                    self.disk.write_atomic(self.trusted / name, data)
+                    self._kept[name] = data
 
-    def _security(self, exc: Exception, phase: str) -> UpdateError:
-        server = self._fetcher.server_time if self._fetcher else None
-        return classify(exc, phase=phase, now=self.clock(), server_time=server)
-
-    def check(self, current: str) -> Offer | None:
-        """Refresh the signed metadata (bounded in time) and say what can be installed.
-
-        Raises UpdateSecurityError (its own code per attack) or UpdateError ES520 (offline).
-        """
-        from tuf.api import exceptions  # noqa: PLC0415
-
-        with _storage("preparing the update metadata"):
-            self.updates.mkdir(parents=True, exist_ok=True)
-        self._prepare_work()
-        self._fetcher = Fetcher(timeout=self.timeout, deadline=time.monotonic() + self.timeout)
+    def _refresh(self, fetcher: Fetcher) -> Updater:
+        """python-tuf's refresh (5.3 root, 5.4 timestamp, 5.5 snapshot, 5.6 targets) with
+        each verified file kept before the next request and when the refresh ends."""
+        fetcher.before_request = self._keep_verified
         try:
             updater = Updater(
                 metadata_dir=str(self.work),
                 metadata_base_url=self.url + "metadata/",
                 target_dir=str(self.downloads),
                 target_base_url=self.url + "targets/",
-                fetcher=self._fetcher,
+                fetcher=fetcher,
             )
             updater.refresh()
-            targets = Metadata[Targets].from_file(str(self.work / "targets.json")).signed.targets
+        finally:  # also after a failed step: what was verified before it stays trusted
+            fetcher.before_request = None
+            self._keep_verified()
+        return updater
+
+    def _verified_releases(self) -> list[Release]:
+        """The releases the verified targets list, once every name in it is safe (ES511)."""
+        with _storage("reading the verified update metadata"):
+            snapshot = Metadata[Snapshot].from_file(str(self.trusted / "snapshot.json"))
+            targets = Metadata[Targets].from_file(str(self.trusted / "targets.json"))
+        check_names(snapshot.signed, targets.signed)
+        return _releases(targets.signed.targets, self.app)
+
+    def _security(self, exc: Exception, phase: str) -> UpdateError:
+        fetcher = self._fetcher
+        return classify(
+            exc,
+            phase=phase,
+            now=self.clock(),
+            server_time=fetcher.server_time if fetcher else None,
+            declared_length=fetcher.declared_length if fetcher else None,
+        )
+
+    def check(self, current: str) -> Offer | None:
+        """Refresh the signed metadata (bounded in time) and say what can be installed.
+
+        Each metadata file is kept as soon as it is verified, also when a later step fails;
+        ``last-check.json`` is written only when the whole refresh passed. Raises
+        UpdateSecurityError (its own code per attack), UpdateError ES520 (offline) or
+        StorageError ES524 (data area full, read-only or unreadable).
+        """
+        from tuf.api import exceptions  # noqa: PLC0415
+
+        with _storage("preparing the update metadata"):
+            self.updates.mkdir(parents=True, exist_ok=True)
+        self._prepare_work()
+        fetcher = Fetcher(timeout=self.timeout, deadline=time.monotonic() + self.timeout)
+        self._fetcher = fetcher
+        try:
+            updater = self._refresh(fetcher)
+            releases = self._verified_releases()
         except (exceptions.RepositoryError, exceptions.DownloadError, OSError) as exc:
-            self.disk.remove(self.work)
             raise self._security(exc, "check") from exc
         finally:
-            self._fetcher.close()
+            fetcher.close()
+            with contextlib.suppress(OSError):  # scratch only: the next check starts afresh
+                self.disk.remove(self.work)
         self._updater = updater
-        self._commit_metadata()
+        with _storage("recording the successful check"):
+            stamp = json.dumps({"at": self.clock().isoformat()}).encode()
+            self.disk.write_atomic(self.updates / "last-check.json", stamp)
         self.cp("download.metadata-committed")
         try:
             current_v = Version(current)
         except InvalidVersion:
             current_v = Version("0")
         base = _install.cache_path(self.data_dir, self.app, current)
-        return plan(_releases(targets, self.app), current_v, base.is_file())
+        return plan(releases, current_v, base.is_file())
 
     # --- download -------------------------------------------------------------------------
 
@@ -296,9 +358,10 @@ class UpdateClient:
             if progress is not None:
                 progress("download", done[0], total)
 
+        safe_name(info.path, "release file")  # it becomes a URL component
         with _storage("preparing the download"):
             self.downloads.mkdir(parents=True, exist_ok=True)
-        dest = self.downloads / Path(info.path).name
+        dest = self.downloads / DOWNLOAD_NAME  # a name of ours: its clean-up removes only it
         # each read waits at most `timeout`, and the whole file must arrive at the minimum
         # speed: a server dripping bytes cannot hold the key for ever (ES525)
         self._fetcher.deadline = time.monotonic() + self.timeout + info.length / self.min_speed
