@@ -113,3 +113,13 @@ def test_mark_good_stops_counting_starts(repo, tmp_path):
     for _ in range(3):
         assert boot.choose(tmp_path, data).slot == "A"
     assert mark_good(data) is False
+
+
+def test_a_running_version_outside_the_grammar_is_refused_not_guessed(repo, tmp_path):
+    """Nothing compares with `1.2.0.post1`: ES510, rather than "older than every release"."""
+    data = tmp_path / "data"
+    with pytest.raises(UpdateError) as info:
+        _client(repo, data).check("1.2.0.post1")
+    assert info.value.code == "ES510"
+    assert "'1.2.0.post1' is not a version" in info.value.detail
+    assert not (data / "slots").exists()

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from packaging.version import Version
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, MetaFile, Targets
 from tuf.api.serialization.json import JSONSerializer
@@ -30,6 +29,7 @@ from esecure.errors import UpdateError, UpdateSecurityError
 from esecure.updater import _fetch
 from esecure.updater._disk import Disk
 from esecure.updater.client import Offer, Release, UpdateClient
+from esecure_onkey.versions import parse_version
 
 from . import conftest
 from .conftest import resign, serve_new_root, snapshot_tree, tuf_signer
@@ -393,7 +393,7 @@ def _offer_of_a_target_named_dotdot(repo) -> Offer:
     archive = Metadata.from_bytes(_served(repo, "targets.json")).signed.targets
     info = copy.deepcopy(archive[f"{APP}-1.1.0.tar.gz"])
     info.path = ".."
-    release = Release(Version("9"), required=False, archive=info, patch=None)
+    release = Release(parse_version("9"), required=False, archive=info, patch=None)
     return Offer(
         "1.0.0", "9", required=False, download_size=info.length, use_patch=False, chain=(release,)
     )

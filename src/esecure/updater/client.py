@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
 from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
     Metadata,
     Snapshot,
@@ -51,6 +50,7 @@ from esecure.updater._fetch import Fetcher
 from esecure.updater._security import check_names, classify, safe_name
 from esecure.updater._zstd import apply_patch
 from esecure_onkey.boot import read_pointer
+from esecure_onkey.versions import Version, parse_version, version_key
 
 __all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
 
@@ -151,10 +151,10 @@ def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
     for name, info in targets.items():
         for suffix in (ARCHIVE, PATCH):
             if name.startswith(prefix) and name.endswith(suffix):
-                try:
-                    v = Version(name[len(prefix) : -len(suffix)])
-                except InvalidVersion:
+                key = version_key(name[len(prefix) : -len(suffix)])
+                if key is None:  # outside the grammar: no key's bootstrap could run it
                     continue
+                v = Version(key, name[len(prefix) : -len(suffix)])
                 safe_name(name, "release file")
                 found.setdefault(v, {})[suffix] = info
     out = []
@@ -339,9 +339,13 @@ class UpdateClient:
             self.disk.write_atomic(self.updates / "last-check.json", stamp)
         self.cp("download.metadata-committed")
         try:
-            current_v = Version(current)
-        except InvalidVersion:
-            current_v = Version("0")
+            current_v = parse_version(current)
+        except ValueError:  # nothing can be compared with it: never guess "older than all"
+            raise UpdateError(
+                f"the running version {current!r} is not a version: updates cannot be "
+                "compared with it (the key's product.json is damaged)",
+                code="ES510",
+            ) from None
         base = _install.cache_path(self.data_dir, self.app, current)
         return plan(releases, current_v, base.is_file())
 
