@@ -151,11 +151,11 @@ def _releases(targets: dict[str, TargetFile], app: str) -> list[Release]:
     for name, info in targets.items():
         for suffix in (ARCHIVE, PATCH):
             if name.startswith(prefix) and name.endswith(suffix):
+                safe_name(name, "release file")
                 key = version_key(name[len(prefix) : -len(suffix)])
                 if key is None:  # outside the grammar: no key's bootstrap could run it
                     continue
                 v = Version(key, name[len(prefix) : -len(suffix)])
-                safe_name(name, "release file")
                 found.setdefault(v, {})[suffix] = info
     out = []
     for v, files in sorted(found.items()):
