@@ -50,13 +50,28 @@ for f in files:
         raise SystemExit("size")
 t3 = time.perf_counter()
 assert ok and version, why
-print(json.dumps({"sig": t1 - t0, "verify": t2 - t1, "sizes": t3 - t2, "files": len(files)}))
+out = {"sig": t1 - t0, "verify": t2 - t1, "sizes": t3 - t2, "files": len(files)}
+if sys.argv[4]:  # the bootstrap of another revision, loaded by path, timed in this child
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("old_bootstrap", sys.argv[4])
+    old = importlib.util.module_from_spec(spec); sys.modules["old_bootstrap"] = old
+    spec.loader.exec_module(old)
+    t4 = time.perf_counter(); v2, why2 = old.verify_app_root(root, cd, "linux")
+    out["baseline"] = time.perf_counter() - t4
+    assert v2, why2
+print(json.dumps(out))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the start check of the bootstrap at git revision REV (before the "
+        "on-key package: src/esecure/launcher/bootstrap.py), in the same children",
+    )
     args = parser.parse_args()
     from bench_updates import make_launcher_root, tree_size  # noqa: PLC0415
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
@@ -89,10 +104,20 @@ def main() -> None:
         )
         (cd / "product.json").write_text('{"version": "1.0.0"}')
         lib_mb = tree_size(root / "lib" / "linux") / 1e6
+        old = ""
+        if args.baseline:
+            source = subprocess.run(
+                ["git", "show", f"{args.baseline}:src/esecure/launcher/bootstrap.py"],
+                capture_output=True,
+                check=True,
+                cwd=HERE.parent,
+            ).stdout
+            old = str(Path(tmp) / "old_bootstrap.py")
+            Path(old).write_bytes(source)
         runs = []
         for i in range(args.repeat):
             proc = subprocess.run(
-                [sys.executable, "-S", "-c", CHILD, runtime, str(root), str(cd)],
+                [sys.executable, "-S", "-c", CHILD, runtime, str(root), str(cd), old],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -102,7 +127,8 @@ def main() -> None:
                 raise SystemExit(proc.stderr)
             runs.append(json.loads(proc.stdout))
             print(f"run {i + 1}: {runs[-1]}", file=sys.stderr)
-    med = {k: statistics.median(r[k] for r in runs) for k in ("sig", "verify", "sizes")}
+    keys = ("sig", "verify", "sizes", *(("baseline",) if old else ()))
+    med = {k: statistics.median(r[k] for r in runs) for k in keys}
     print(f"lib/linux: {lib_mb:.1f} MB, {runs[0]['files']} listed files, {args.repeat} runs")
     print("| what | median ms | runs ms |")
     print("|---|---|---|")
@@ -110,10 +136,16 @@ def main() -> None:
         ("sig", "Ed25519 verify, pure Python, cold"),
         ("verify", "whole start check (signature + SHA-256 of lib/ + walk + sizes)"),
         ("sizes", "baseline: sizes only (the previous check)"),
+        *((("baseline", f"the start check of revision {args.baseline}"),) if old else ()),
     ):
         spread = ", ".join(f"{r[name] * 1000:.1f}" for r in runs)
         print(f"| {label} | {med[name] * 1000:.1f} | {spread} |")
     print(f"ratio whole / baseline: {med['verify'] / med['sizes']:.1f}x")
+    if old:
+        print(
+            f"ratio this start check / revision {args.baseline}'s: "
+            f"{med['verify'] / med['baseline']:.2f}x"
+        )
     print(f"computed: reading {lib_mb:.1f} MB over USB 2 at 30 MB/s: {lib_mb / 30:.2f} s")
 
 
