@@ -1,79 +1,59 @@
 """The bootstrap: what the program frozen on the read-only CD-ROM does at every start.
 
-It picks an *application root* and runs the application's code from there in its own
-interpreter (``e-secure`` / ``e-secure.exe`` is a Python runtime plus this package):
+It picks a *release* and runs the application's code from that release's components in
+its own interpreter (``e-secure`` / ``e-secure.exe`` is a Python runtime plus this
+package):
 
-* the active slot of the data area, when its pointer record is valid, its completion
-  record is valid and every file it lists is present with its recorded size, its signed
-  file list verifies with the CD-ROM's image-signing key (:func:`verify_app_root`), and
-  it has not already failed to start twice; else the previous slot under the same
-  conditions;
-* else the application shipped on the CD-ROM.
+* the release the data area's pointer record names, when it may run
+  (:func:`esecure_onkey.store.resolve`: signed record, version not below the CD-ROM's,
+  every component the CD-ROM's own or complete and matching its signed list), and it has
+  not already failed to start twice; else the release before it under the same checks;
+* else the release shipped on the CD-ROM.
 
-It never writes to the CD-ROM, never writes into a slot and never executes a native
-program from the data area. The names and records it reads are in
-:mod:`esecure_onkey.layout` and :mod:`esecure_onkey.records`.
+It never writes to the CD-ROM, never writes into the component store and never executes
+a native program from the data area; it writes only ``boot/`` (the start counter) and,
+on a switch back, one pointer record.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
 
+from esecure_onkey.components import component_names, mount
 from esecure_onkey.discovery import DataArea, find_data_area
-from esecure_onkey.filelist import verify_file_list
 from esecure_onkey.layout import (
     APP_MODULE,
-    APP_ROOT_ENV,
+    CD,
     CD_ROOT_ENV,
-    CD_SLOT,
     DATA_DIR_ENV,
-    IMAGE_KEY,
-    MANIFEST_NAME,
     MAX_FAILED_STARTS,
     POINTER_FILES,
-    SIGNATURE_NAME,
-    SLOTS,
     attempts_path,
-    completion_path,
-    hashed_at_start,
     platform_name,
     pointer_path,
     rollback_path,
-    slot_dir,
 )
-from esecure_onkey.product import product_version
-from esecure_onkey.records import (
-    Completion,
-    Pointer,
-    decode_completion,
-    decode_pointer,
-    encode_pointer,
-    newest,
-)
-from esecure_onkey.versions import version_key
+from esecure_onkey.records import Pointer, decode_pointer, encode_pointer, newest
+from esecure_onkey.store import Resolved, cd_release, cd_resolved, resolve
 
 __all__ = [
     "Choice",
+    "cd_choice",
     "cd_root",
-    "check_slot",
     "choose",
     "data_dir_from_env",
     "failed_starts",
     "main",
     "read_pointer",
     "run",
-    "sha256_file",
     "start_choice",
-    "usable_slot",
-    "verify_app_root",
     "write_pointer",
     "write_synced",
 ]
@@ -81,19 +61,36 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Choice:
-    """Which application the bootstrap runs, and why (reported by diagnostics)."""
+    """Which release the bootstrap runs, from where, and why (reported by diagnostics)."""
 
-    root: Path
-    slot: str | None
+    cd: Path  # the CD-ROM root
+    release: str  # a release id, or "cd"
+    version: str
+    dirs: Mapping[str, Path] = field(repr=False)  # component name -> its directory
     reason: str
+    platform: str = field(default_factory=platform_name)
     rolled_back: bool = False
-    degraded: bool = False  # the active slot was incomplete: another application runs
+    degraded: bool = False  # the release in force could not run: another one runs
     data_dir: Path | None = None  # the data area the launcher uses (None: none usable)
     data_kind: str = "none"  # "env", "partition", "user" or "none"
     data_reason: str = ""  # where the data area is and why
 
+    def component(self, kind: str) -> Path:
+        """The directory of ``kind`` ("app", "deps", "firefox", "profile", "trust")."""
+        name = f"{kind}-{self.platform}" if kind in ("deps", "firefox") else kind
+        return self.dirs[name]
 
-# --- data-area I/O (small, synced) ----------------------------------------------------------
+    @property
+    def from_store(self) -> bool:
+        """Whether some component runs from the data area (not the read-only CD-ROM)."""
+        return any(not _inside(path, self.cd) for path in self.dirs.values())
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+# --- data-area I/O (small, synced) ------------------------------------------------------------
 
 
 def _read(path: Path) -> bytes | None:
@@ -126,33 +123,6 @@ def write_pointer(data_dir: Path, pointer: Pointer) -> None:
     write_synced(pointer_path(data_dir, pointer.seq), encode_pointer(pointer))
 
 
-def check_slot(data_dir: Path, slot: str, *, full: bool = False) -> tuple[Completion | None, str]:
-    """(record, "") when the slot is complete, else (None, why). ``full`` also hashes files."""
-    record = decode_completion(_read(completion_path(data_dir, slot)) or b"")
-    if record is None:
-        return None, f"slot {slot} has no valid completion record"
-    root = slot_dir(data_dir, slot)
-    for name, (size, digest) in record.files.items():
-        path = root / name
-        try:
-            actual = path.stat().st_size
-        except OSError:
-            return None, f"slot {slot}: {name} is missing"
-        if actual != size:
-            return None, f"slot {slot}: {name} has {actual} bytes, expected {size}"
-        if full and sha256_file(path) != digest:
-            return None, f"slot {slot}: {name} differs from its recorded SHA-256"
-    return record, ""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def failed_starts(data_dir: Path, seq: int) -> int:
     """How many starts the pointer record ``seq`` had without being marked good."""
     try:
@@ -168,91 +138,6 @@ def _count_start(data_dir: Path, seq: int) -> None:
         f.write(b".")
         f.flush()
         os.fsync(f.fileno())
-
-
-# --- the signed file list of an application root ----------------------------------------------
-
-
-def _signed_list(root: Path, cd: Path) -> tuple[str, dict[str, tuple[int, str]]] | str:
-    """The verified (version, files) of ``root``'s signed file list, or why it cannot be
-    trusted: signed by the key on the CD-ROM (never one from the data area), and of a
-    version not lower than the CD-ROM application's (no replay of an older release)."""
-    try:
-        pem = (cd / IMAGE_KEY).read_bytes()
-    except OSError:
-        return f"the CD-ROM has no {IMAGE_KEY} to check updates with"
-    try:
-        data = (root / MANIFEST_NAME).read_bytes()
-        signature = (root / SIGNATURE_NAME).read_bytes()
-    except OSError:
-        return f"no readable signed {MANIFEST_NAME}"
-    listed = verify_file_list(data, signature, pem)
-    if isinstance(listed, str):
-        return listed
-    floor = product_version(cd) or ""
-    mine, theirs = version_key(listed.version), version_key(floor)
-    if mine is None or theirs is None:
-        return f"version {listed.version!r} cannot be compared with the CD-ROM's {floor!r}"
-    if mine < theirs:
-        return f"version {listed.version} is older than the CD-ROM's {floor}"
-    return listed.version, listed.files
-
-
-def _files_outside_firefox(root: Path) -> list[str] | None:
-    """Every file of ``root`` outside firefox/, as a POSIX path; None on a symbolic link."""
-    out: list[str] = []
-    for directory, dirs, files in os.walk(root):
-        base = Path(directory)
-        if base == root:
-            dirs[:] = [d for d in dirs if d != "firefox"]
-        for name in [*dirs, *files]:
-            if (base / name).is_symlink():
-                return None
-        out.extend((base / name).relative_to(root).as_posix() for name in files)
-    return out
-
-
-def _files_differ(
-    root: Path, files: dict[str, tuple[int, str]], platform: str, *, full: bool
-) -> str:
-    """Why the files under ``root`` differ from the signed list, or "" when they match."""
-    present = _files_outside_firefox(root)
-    if present is None:
-        return "the slot holds a symbolic link"
-    for name in sorted(present):
-        if name not in files and name not in (MANIFEST_NAME, SIGNATURE_NAME):
-            return f"{name} is not listed in the signed manifest"
-    for name, (size, digest) in sorted(files.items()):
-        path = root / name
-        try:
-            actual = path.stat().st_size
-        except OSError:
-            return f"{name} is missing"
-        if actual != size:
-            return f"{name} has {actual} bytes, the manifest says {size}"
-        if (full or hashed_at_start(name, platform)) and sha256_file(path) != digest:
-            return f"{name} differs from the signed manifest"
-    return ""
-
-
-def verify_app_root(
-    root: Path, cd: Path, platform: str, *, full: bool = False
-) -> tuple[str | None, str]:
-    """(version, "") when the application root at ``root`` may run, else (None, why).
-
-    At every start, before anything of ``root`` is imported: the signature of its
-    MANIFEST.json by the image-signing key on the CD-ROM; its version not lower than the
-    CD-ROM application's (no replay of an older genuine release); no unlisted file outside
-    firefox/; the full SHA-256 of every file outside firefox/ (lib/, product.json, trust/,
-    profile/), of Firefox's distribution/ and of the NSS libraries the launcher loads; the
-    size of every other listed file (Firefox's own). ``full`` (diagnostics) hashes every
-    listed file: against the signed list, not the completion record an attacker can rewrite.
-    """
-    listed = _signed_list(root, cd)
-    if isinstance(listed, str):
-        return None, listed
-    why = _files_differ(root, listed[1], platform, full=full)
-    return (None, why) if why else (listed[0], "")
 
 
 # --- the choice ---------------------------------------------------------------------------------
@@ -274,109 +159,120 @@ def data_dir_from_env() -> Path | None:
     return Path(value) if value else None
 
 
-def usable_slot(data_dir: Path, slot: str, cd: Path) -> tuple[Completion | None, str]:
-    """(record, "") when ``slot`` is complete AND its signed manifest verifies, else (None, why).
-
-    The completion record only says the install finished; what may run is decided by
-    :func:`verify_app_root` against the key on the CD-ROM, at every start.
-    """
-    record, why = check_slot(data_dir, slot)
-    if record is None:
-        return None, why
-    version, why = verify_app_root(slot_dir(data_dir, slot), cd, platform_name())
-    if version is None:
-        return None, f"slot {slot}: {why}"
-    if version_key(version) != version_key(record.version):
-        return None, f"slot {slot}: signed version {version}, recorded {record.version}"
-    return record, ""
-
-
-def _cd(cd: Path, reason: str, *, rolled_back: bool = False) -> Choice:
-    return Choice(root=cd, slot=None, reason=reason, rolled_back=rolled_back)
-
-
-def _slot_choice(data_dir: Path, slot: str, why: str, *, rolled_back: bool = False) -> Choice:
-    return Choice(slot_dir(data_dir, slot), slot, why, rolled_back)
-
-
-def _roll_back(data_dir: Path, pointer: Pointer, cd: Path) -> Choice:
-    """Two failed starts: make the previous application the active one again, and say so."""
-    report = {"from_slot": pointer.active, "from_version": pointer.version, "seq": pointer.seq}
-    if pointer.previous in SLOTS:
-        record, why = usable_slot(data_dir, pointer.previous, cd)
-        if record is not None:
-            back = Pointer(pointer.seq + 1, pointer.previous, CD_SLOT, record.version, good=True)
-            with contextlib.suppress(OSError):
-                write_pointer(data_dir, back)
-                write_synced(rollback_path(data_dir), json.dumps(report).encode())
-            return _slot_choice(
-                data_dir,
-                pointer.previous,
-                f"version {pointer.version} failed to start twice: back to slot "
-                f"{pointer.previous} (version {record.version})",
-                rolled_back=True,
-            )
-        report["previous_unusable"] = why
-    with contextlib.suppress(OSError):
-        write_synced(rollback_path(data_dir), json.dumps(report).encode())
-    return _cd(
+def _choice(
+    resolved: Resolved,
+    cd: Path,
+    platform: str,
+    reason: str,
+    *,
+    rolled_back: bool = False,
+    degraded: bool = False,
+) -> Choice:
+    return Choice(
         cd,
-        f"version {pointer.version} failed to start twice: back to the CD-ROM's application",
-        rolled_back=True,
+        resolved.release,
+        resolved.version,
+        resolved.dirs,
+        reason,
+        platform,
+        rolled_back=rolled_back,
+        degraded=degraded,
     )
 
 
-def choose(
+def cd_choice(
+    cd: Path,
+    reason: str = "application shipped on the CD-ROM",
+    *,
+    rolled_back: bool = False,
+    degraded: bool = False,
+) -> Choice:
+    """The CD-ROM's own release (its version from release.json, when readable)."""
+    platform = platform_name()
+    floor = cd_release(cd)
+    if isinstance(floor, str):  # an unreadable release.json: run the CD-ROM's files anyway
+        dirs = {name: cd / mount(name) for name in component_names(platform)}
+        why = f"{reason} ({floor})"
+        return Choice(cd, CD, "", dirs, why, platform, rolled_back=rolled_back, degraded=degraded)
+    resolved = cd_resolved(cd, floor, platform)
+    return _choice(resolved, cd, platform, reason, rolled_back=rolled_back, degraded=degraded)
+
+
+def _roll_back(data_dir: Path, pointer: Pointer, cd: Path, platform: str) -> Choice:
+    """Two failed starts: make the previous release the one in force again, and say so."""
+    report: dict[str, object] = {
+        "from_release": pointer.release,
+        "from_version": pointer.version,
+        "seq": pointer.seq,
+    }
+    back = resolve(data_dir, pointer.previous, cd, platform) if pointer.previous != CD else None
+    if isinstance(back, Resolved):
+        new = Pointer(pointer.seq + 1, back.release, pointer.release, back.version, good=True)
+        why = f"version {pointer.version} failed to start twice: back to version {back.version}"
+    else:
+        if isinstance(back, str):
+            report["previous_unusable"] = back
+        new = Pointer(pointer.seq + 1, CD, pointer.release, cd_choice(cd).version or "0", good=True)
+        why = f"version {pointer.version} failed to start twice: back to the CD-ROM's application"
+    with contextlib.suppress(OSError):  # a read-only data area must not stop the key
+        write_pointer(data_dir, new)
+        write_synced(rollback_path(data_dir), json.dumps(report).encode())
+    if isinstance(back, Resolved):
+        return _choice(back, cd, platform, why, rolled_back=True)
+    return cd_choice(cd, why, rolled_back=True)
+
+
+def choose(  # noqa: PLR0911 - one answer per case, in the order the cases are checked
     cd: Path,
     data_dir: Path | None = None,
     *,
     count_start: bool = True,
     checkpoint: Callable[[str], None] | None = None,
+    platform: str | None = None,
 ) -> Choice:
-    """The application root to run, counting this start when the active slot is on trial.
+    """The release to run, counting this start when the release in force is on trial.
 
     ``checkpoint`` lets the updater's crash tests stop a first start at named places.
     """
+    plat = platform or platform_name()
     if checkpoint is not None:
         checkpoint("first-start.begin")
     if data_dir is None:
-        return _cd(cd, "application shipped on the CD-ROM")
+        return cd_choice(cd)
     pointer = read_pointer(data_dir)
     if pointer is None:
-        return _cd(cd, "application shipped on the CD-ROM (no update installed)")
-    record, why = usable_slot(data_dir, pointer.active, cd)
-    if record is None:
-        if pointer.previous in SLOTS and usable_slot(data_dir, pointer.previous, cd)[0]:
-            return Choice(
-                slot_dir(data_dir, pointer.previous),
-                pointer.previous,
-                f"{why}: previous slot used",
-                degraded=True,
-            )
-        return Choice(cd, None, f"{why}: application shipped on the CD-ROM", degraded=True)
+        return cd_choice(cd, "application shipped on the CD-ROM (no update installed)")
+    if pointer.release == CD:
+        return cd_choice(cd, f"application shipped on the CD-ROM (pointer {pointer.seq})")
+    resolved = resolve(data_dir, pointer.release, cd, plat)
+    if isinstance(resolved, str):
+        if pointer.previous != CD:
+            before = resolve(data_dir, pointer.previous, cd, plat)
+            if isinstance(before, Resolved):
+                why = f"{resolved}: version {before.version} used"
+                return _choice(before, cd, plat, why, degraded=True)
+        return cd_choice(cd, f"{resolved}: application shipped on the CD-ROM", degraded=True)
     if not pointer.good:
         if failed_starts(data_dir, pointer.seq) >= MAX_FAILED_STARTS:
-            return _roll_back(data_dir, pointer, cd)
+            return _roll_back(data_dir, pointer, cd, plat)
         if count_start:
             with contextlib.suppress(OSError):  # a read-only data area must not stop the key
                 _count_start(data_dir, pointer.seq)
             if checkpoint is not None:
                 checkpoint("first-start.counted")
-    return _slot_choice(
-        data_dir, pointer.active, f"version {record.version} from slot {pointer.active}"
-    )
+    return _choice(resolved, cd, plat, f"version {resolved.version} from the data area")
 
 
 def run(choice: Choice, argv: list[str]) -> int:
-    """Import the application from the chosen root and hand it the command line."""
-    lib = choice.root / "lib" / platform_name()
-    if choice.slot is not None:
-        # the slot's files were checked against its signed manifest: Python must not add
-        # unlisted __pycache__ files to it (they would make the next start refuse it)
+    """Import the application from the chosen release and hand it the command line."""
+    if choice.from_store:
+        # the store's files were checked against their signed lists: Python must not add
+        # unlisted __pycache__ files to them (they would make the next start refuse them)
         sys.dont_write_bytecode = True
-    if lib.is_dir():
-        sys.path.insert(0, str(lib))
-    os.environ[APP_ROOT_ENV] = str(choice.root)
+    for kind in ("deps", "app"):  # app first on sys.path, then its packages
+        directory = choice.component(kind)
+        if directory.is_dir():
+            sys.path.insert(0, str(directory))
     app = import_module(APP_MODULE)
     code: int = app.main(argv, boot=choice)
     return code

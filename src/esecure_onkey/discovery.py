@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from esecure_onkey.layout import DATA_DIR_ENV, PRODUCT_FILE, platform_name
+from esecure_onkey.layout import CD_PRODUCT, DATA_DIR_ENV, platform_name
 from esecure_onkey.product import read_product
 
 __all__ = [
@@ -380,9 +380,9 @@ def find_data_area(
     value = env.get(DATA_DIR_ENV)
     if value:
         return DataArea(Path(value), "env", f"data area {value} (from {DATA_DIR_ENV})")
-    product = read_product(cd)
+    product = read_product(cd / "app")
     if product is None:
-        return DataArea(None, "none", f"no data area: {cd / PRODUCT_FILE} is unreadable")
+        return DataArea(None, "none", f"no data area: {cd / CD_PRODUCT} is unreadable")
     product_id, label = product.id, product.data_label
     try:
         volumes, cd_device = (probe or PROBES[plat])(cd, label)

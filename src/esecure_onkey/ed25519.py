@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 
-__all__ = ["public_key_from_pem", "verify_ed25519"]
+__all__ = ["check_signature", "public_key_from_pem", "verify_ed25519"]
 
 # DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE, AlgorithmIdentifier
 # 1.3.101.112, BIT STRING of 33 bytes; the 32 key bytes follow.
@@ -151,3 +151,18 @@ def public_key_from_pem(pem: bytes) -> bytes | None:
     if len(der) != 44 or not der.startswith(_ED25519_SPKI):
         return None
     return der[len(_ED25519_SPKI) :]
+
+
+def check_signature(data: bytes, signature_file: bytes, public_key_pem: bytes, what: str) -> str:
+    """ "" when ``signature_file`` (base64 on one line, as every ``.sig`` on a key) is a valid
+    signature of ``data`` by the PEM key; else why not, naming ``what`` was checked."""
+    key = public_key_from_pem(public_key_pem)
+    if key is None:
+        return "the image-signing public key is not an Ed25519 public key"
+    try:
+        raw = base64.b64decode(signature_file.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return f"the signature of {what} is not base64"
+    if not verify_ed25519(key, data, raw):
+        return f"{what} is not signed by the image-signing key"
+    return ""

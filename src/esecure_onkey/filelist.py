@@ -18,13 +18,11 @@ know are ignored (an optional key is not a format change); another ``format`` is
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 
-from esecure_onkey.ed25519 import public_key_from_pem, verify_ed25519
+from esecure_onkey.ed25519 import check_signature
 from esecure_onkey.layout import MANIFEST_NAME, SIGNATURE_NAME
 from esecure_onkey.versions import version_key
 
@@ -86,15 +84,9 @@ def decode_file_list(data: bytes) -> FileList:
 def verify_file_list(data: bytes, signature: bytes, public_key_pem: bytes) -> FileList | str:
     """The decoded list when ``signature`` (the .sig file's bytes) verifies with the PEM
     key, else why not (a sentence naming the file)."""
-    key = public_key_from_pem(public_key_pem)
-    if key is None:
-        return "the image-signing public key is not an Ed25519 public key"
-    try:
-        raw = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return f"{SIGNATURE_NAME} is not a base64 signature"
-    if not verify_ed25519(key, data, raw):
-        return f"{MANIFEST_NAME} is not signed by the image-signing key"
+    why = check_signature(data, signature, public_key_pem, MANIFEST_NAME)
+    if why:
+        return why
     try:
         return decode_file_list(data)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:

@@ -7,21 +7,22 @@ The data area (the key's FAT partition, or a per-user directory on the host)::
 
     identity.json             the key's serial (written by `esecure personalize`)
     updates/                  TUF metadata, last check, downloads (the updater's)
-    slots/A/, slots/B/        two application roots
-    slots/A.complete, ...     each slot's completion record
+    store/, releases/         the component store (below)
     pointer-0, pointer-1      the two pointer records (the newest valid one is in force)
     boot/<seq>                one byte per start of pointer <seq> not yet marked good
     boot/rollback.json        what the last automatic switch back did
     pki/, profile/, logs/, reports/   the launcher's
 
-An application root (the CD-ROM root, or a slot)::
+The CD-ROM (its components at their mounts, see :mod:`esecure_onkey.components`)::
 
-    lib/<platform>/      the esecure package and its third-party packages
+    app/                 the esecure package and product.json (names, URLs, data label)
+    lib/<platform>/      its third-party packages
     firefox/<platform>/  the portable Firefox
     profile/user.js      the profile template
-    product.json         names, URLs, languages, support phone, data label
     trust/               CA certificate, image-signing public key, TUF root
-    MANIFEST.json(.sig)  every file's size and SHA-256, signed with the image-signing key
+    release.json(.sig)   the CD-ROM's own release record
+    components/          each CD-ROM component's signed file list
+    MANIFEST.json(.sig)  every file of the image with its size and SHA-256, signed
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from pathlib import Path
 __all__ = [
     "APP_MODULE",
     "APP_ROOT_ENV",
+    "CD",
+    "CD_COMPONENTS",
+    "CD_PRODUCT",
+    "CD_RELEASE",
+    "CD_RELEASE_SIG",
     "CD_ROOT_ENV",
-    "CD_SLOT",
     "DATA_DIR_ENV",
     "IDENTITY_FILE",
     "IMAGE_KEY",
@@ -43,9 +48,10 @@ __all__ = [
     "POINTER_FILES",
     "PRODUCT_FILE",
     "SIGNATURE_NAME",
-    "SLOTS",
     "attempts_path",
-    "completion_path",
+    "cd_component_file",
+    "component_dir",
+    "component_file",
     "contents_dir",
     "executable_name",
     "hashed_at_start",
@@ -53,8 +59,10 @@ __all__ = [
     "nss_libraries",
     "platform_name",
     "pointer_path",
+    "release_file",
     "rollback_path",
-    "slot_dir",
+    "staging_dir",
+    "store_dir",
 ]
 
 # --- environment and entry point ----------------------------------------------------------
@@ -147,8 +155,6 @@ def hashed_at_start(name: str, platform: str) -> bool:
 
 # --- the data area ----------------------------------------------------------------------------
 IDENTITY_FILE = "identity.json"
-SLOTS = ("A", "B")
-CD_SLOT = "cd"
 POINTER_FILES = ("pointer-0", "pointer-1")
 MAX_FAILED_STARTS = 2
 
@@ -159,16 +165,6 @@ def pointer_path(data_dir: Path, seq: int) -> Path:
     return data_dir / POINTER_FILES[seq % 2]
 
 
-def slot_dir(data_dir: Path, slot: str) -> Path:
-    """Where slot ``slot`` lives."""
-    return data_dir / "slots" / slot
-
-
-def completion_path(data_dir: Path, slot: str) -> Path:
-    """Where the completion record of ``slot`` lives (beside the slot, never inside it)."""
-    return data_dir / "slots" / f"{slot}.complete"
-
-
 def attempts_path(data_dir: Path, seq: int) -> Path:
     """The start counter of pointer ``seq`` (one byte per start not yet marked good)."""
     return data_dir / "boot" / str(seq)
@@ -177,3 +173,53 @@ def attempts_path(data_dir: Path, seq: int) -> Path:
 def rollback_path(data_dir: Path) -> Path:
     """What the last automatic switch back did (read by the launcher)."""
     return data_dir / "boot" / "rollback.json"
+
+
+# --- format 1: the component store ------------------------------------------------------------
+#
+#   store/<id>/            the files of component version <id>, written once, never modified
+#   store/<id>.list        its file list (the bytes whose SHA-256 is <id>)
+#   store/<id>.sig         the list's signature by the image-signing key
+#   store/<id>.complete    its completion record: written last, after every file is synced
+#   store/.staging/        the one component being written (emptied at each install)
+#   releases/<rid>.json    a release record (the bytes whose SHA-256 is <rid>)
+#   releases/<rid>.sig     its signature
+#
+# The CD-ROM carries its own release as release.json(.sig) and each of its components'
+# lists as components/<id>.list(.sig); its components are its directories (mount()).
+
+CD_RELEASE = "release.json"
+CD_RELEASE_SIG = "release.json.sig"
+CD_COMPONENTS = "components"
+CD_PRODUCT = "app/product.json"
+CD = "cd"  # the CD-ROM's release, as pointer records name it
+
+
+def store_dir(data_dir: Path) -> Path:
+    """Where component versions live."""
+    return data_dir / "store"
+
+
+def component_dir(data_dir: Path, cid: str) -> Path:
+    """The files of component version ``cid``."""
+    return data_dir / "store" / cid
+
+
+def component_file(data_dir: Path, cid: str, suffix: str) -> Path:
+    """``store/<cid><suffix>``: ``.list``, ``.sig`` or ``.complete``."""
+    return data_dir / "store" / f"{cid}{suffix}"
+
+
+def staging_dir(data_dir: Path) -> Path:
+    """Where one component is written before it is renamed into the store."""
+    return data_dir / "store" / ".staging"
+
+
+def release_file(data_dir: Path, rid: str, suffix: str) -> Path:
+    """``releases/<rid><suffix>``: ``.json`` or ``.sig``."""
+    return data_dir / "releases" / f"{rid}{suffix}"
+
+
+def cd_component_file(cd: Path, cid: str, suffix: str) -> Path:
+    """``components/<cid><suffix>`` on the CD-ROM (``.list`` or ``.sig``)."""
+    return cd / CD_COMPONENTS / f"{cid}{suffix}"

@@ -1,4 +1,5 @@
-"""The data area's small records: pointer and completion records (format 1). Pure.
+"""The data area's small records: pointer records and component completion records
+(format 1). Pure.
 
 Each record is sealed: its JSON body is stored as a string beside the SHA-256 of that
 string, so a record torn by a power cut (FAT writes are not atomic) or half-rewritten
@@ -20,16 +21,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from esecure_onkey.layout import CD_SLOT, SLOTS
+from esecure_onkey.components import is_id
+from esecure_onkey.layout import CD
 from esecure_onkey.versions import version_key
 
 __all__ = [
     "FORMAT",
-    "Completion",
     "Pointer",
-    "decode_completion",
+    "decode_component_completion",
     "decode_pointer",
-    "encode_completion",
+    "encode_component_completion",
     "encode_pointer",
     "newest",
     "seal",
@@ -41,21 +42,14 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Pointer:
-    """One pointer record: which slot is active, which one was before, whether it is proven."""
+    """One pointer record: which release is in force, which one was before, and whether
+    it is proven (marked good by the release itself once it reached its window)."""
 
     seq: int
-    active: str
-    previous: str
+    release: str  # a release id, or "cd" (the CD-ROM's release)
+    previous: str  # the release before it (a release id, or "cd")
     version: str
     good: bool
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A slot's completion record: written last, after every file of the slot is synced."""
-
-    version: str
-    files: dict[str, tuple[int, str]]  # relative POSIX path -> (size, sha256 hex)
 
 
 def seal(body: dict[str, object]) -> bytes:
@@ -86,7 +80,7 @@ def encode_pointer(p: Pointer) -> bytes:
         {
             "format": FORMAT,
             "seq": p.seq,
-            "active": p.active,
+            "release": p.release,
             "previous": p.previous,
             "version": p.version,
             "good": p.good,
@@ -94,50 +88,38 @@ def encode_pointer(p: Pointer) -> bytes:
     )
 
 
+def _release_ref(value: object) -> bool:
+    return value == CD or is_id(value)
+
+
 def decode_pointer(data: bytes) -> Pointer | None:
-    """A pointer record, or None when it is torn, altered, names an unknown slot or carries
-    a version outside the grammar."""
+    """A pointer record, or None when it is torn, altered, names no release or carries a
+    version outside the grammar."""
     body = unseal(data)
     if body is None:
         return None
-    seq, active, previous = body.get("seq"), body.get("active"), body.get("previous")
+    seq, release, previous = body.get("seq"), body.get("release"), body.get("previous")
     version, good = body.get("version"), body.get("good")
     if not (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0):
         return None
-    if active not in SLOTS:
-        return None
-    if previous not in (*SLOTS, CD_SLOT) or previous == active:
+    if not (_release_ref(release) and _release_ref(previous)) or previous == release:
         return None
     if not (isinstance(version, str) and version_key(version) and isinstance(good, bool)):
         return None
-    return Pointer(seq, str(active), str(previous), version, good)
+    return Pointer(seq, str(release), str(previous), version, good)
 
 
-def encode_completion(c: Completion) -> bytes:
-    """The bytes of a slot completion record."""
-    files = {name: [size, digest] for name, (size, digest) in sorted(c.files.items())}
-    return seal({"format": FORMAT, "version": c.version, "files": files})
+def encode_component_completion(cid: str) -> bytes:
+    """The completion record of component version ``cid``: written last, once every file
+    of the version, its list and its signature are durable."""
+    return seal({"format": FORMAT, "component": cid})
 
 
-def decode_completion(data: bytes) -> Completion | None:
-    """A completion record, or None when it is torn or altered."""
+def decode_component_completion(data: bytes) -> str | None:
+    """The component id a completion record vouches for, or None."""
     body = unseal(data)
-    if body is None:
-        return None
-    version, files = body.get("version"), body.get("files")
-    if not (isinstance(version, str) and version_key(version) and isinstance(files, dict)):
-        return None
-    out: dict[str, tuple[int, str]] = {}
-    for name, value in files.items():
-        if not (isinstance(value, list) and len(value) == 2):
-            return None
-        size, digest = value
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            return None
-        if not isinstance(digest, str):
-            return None
-        out[str(name)] = (size, digest)
-    return Completion(version, out)
+    cid = body.get("component") if body is not None else None
+    return cid if isinstance(cid, str) and is_id(cid) else None
 
 
 def newest(records: list[Pointer | None]) -> Pointer | None:
