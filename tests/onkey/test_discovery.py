@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from esecure.launcher import app
-from esecure_onkey import layout
 from esecure_onkey.boot import start_choice
 from esecure_onkey.discovery import (
     Volume,
@@ -29,7 +28,9 @@ from esecure_onkey.discovery import (
     usb_device_of,
     user_data_dir,
 )
-from esecure_onkey.product import read_product
+from esecure_onkey.layout import CD_PRODUCT
+from esecure_onkey.product import decode_product
+from tests.onkey.fixtures import app_files, default_components, make_cd
 from tests.onkey_child import bootstrap_command, bootstrap_env
 
 LABEL = "ESECUREDATA"
@@ -39,9 +40,9 @@ OTHER = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/host7"
 
 def _cd(tmp_path: Path, product_id: str = "demo-bank", label: str = LABEL) -> Path:
     cd = tmp_path / "cd"
-    cd.mkdir(exist_ok=True)
+    (cd / "app").mkdir(parents=True, exist_ok=True)
     doc = {"format": 1, "id": product_id, "data": {"label": label}}
-    (cd / "product.json").write_text(json.dumps(doc))
+    (cd / CD_PRODUCT).write_text(json.dumps(doc))
     return cd
 
 
@@ -346,14 +347,13 @@ def test_the_choice_carries_the_per_user_data_area_and_says_so(tmp_path):
 
 def test_the_bootstrap_process_hands_the_data_area_to_the_application(tmp_path):
     """Run as a script without ESECURE_DATA_DIR: the app receives the per-user data area."""
-    cd = _cd(tmp_path)
-    lib = cd / "lib" / layout.platform_name() / "esecure" / "launcher"
-    lib.mkdir(parents=True)
-    (lib.parent / "__init__.py").write_text("")
-    (lib / "__init__.py").write_text("")
-    (lib / "app.py").write_text(
-        "def main(argv, boot):\n    print(boot.data_kind, boot.data_dir)\n    return 0\n"
-    )
+    cd = tmp_path / "cd"
+    components = default_components("1.0")
+    components["app"] = {
+        **app_files("1.0", "boot.data_kind, boot.data_dir"),
+        "product.json": components["app"]["product.json"],
+    }
+    make_cd(cd, "1.0", components)
     proc = subprocess.run(
         bootstrap_command(),
         capture_output=True,
@@ -376,9 +376,6 @@ def test_the_builds_product_json_carries_what_the_bootstrap_reads(tmp_path):
 
     init_project(tmp_path / "p", InitOptions(demo=True), passphrase=None)
     project = load_project(tmp_path / "p")
-    cd = tmp_path / "cd"
-    cd.mkdir()
-    (cd / "product.json").write_bytes(product_json(project))
-    got = read_product(cd)
+    got = decode_product(product_json(project))
     assert got is not None
     assert (got.id, got.data_label) == (project.product.id, project.image.data_label)
