@@ -9,6 +9,8 @@ Modules:
 
 * :mod:`~esecure_onkey.layout`     names and places on the CD-ROM and the data area
 * :mod:`~esecure_onkey.versions`   the one version grammar and its order
+* :mod:`~esecure_onkey.components` components, their file lists, release records, ids
+* :mod:`~esecure_onkey.store`      may a release run, and from which directories
 * :mod:`~esecure_onkey.records`    pointer and completion records (sealed JSON)
 * :mod:`~esecure_onkey.filelist`   the signed file list of an application root
 * :mod:`~esecure_onkey.ed25519`    the signature verifier (RFC 8032)

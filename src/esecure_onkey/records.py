@@ -9,7 +9,7 @@ decided by the signed file lists, never by these records.
 
 Bytes (one line)::
 
-    {"body": "{\\"active\\":\\"A\\",\\"format\\":1,...}", "sha256": "<hex of body>"}\\n
+    {"body": "{\\"format\\":1,\\"good\\":false,...}", "sha256": "<hex of body>"}\\n
 
 A reader of format 1 ignores keys it does not know (an added optional key is not a format
 change); a record of another format decodes as None.

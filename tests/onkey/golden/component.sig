@@ -1,0 +1,1 @@
+mPwpFbgvcWeAvslYTDUqJgUt+I9aqjRij6Ec/IhSbyc/iTP6LUIY7eKV5MAlURkUkRoAAlRkzWBaSZxOnnc0Ag==

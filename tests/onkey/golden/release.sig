@@ -1,0 +1,1 @@
+dQAEwH87wDMdD+WFw6aNGt6KoryvEGee6/sM2VD8voUvwwb56WP0ddwAeAyt8BpsXcLX2NA48yrHzvBcIyP2DA==
