@@ -6,8 +6,9 @@ installed (`pip install -e .`):
     python build_scripts/freeze-launcher.py OUT_DIR [--name e-secure]
 
 OUT_DIR then holds the bootstrap (`e-secure` or `e-secure.exe`), `runtime-<platform>/` and
-`lib/<platform>/`; copy it to the machine that builds the image. Set SOURCE_DATE_EPOCH to
-the image's for a reproducible result.
+`lib/<platform>/` (the third-party packages: the image's `deps-<platform>` component; the
+`app` component is built from the image builder's own esecure); copy it to the machine
+that builds the image. Set SOURCE_DATE_EPOCH to the image's for a reproducible result.
 """
 
 from __future__ import annotations

@@ -186,7 +186,8 @@ def rollback_path(data_dir: Path) -> Path:
 #   releases/<rid>.sig     its signature
 #
 # The CD-ROM carries its own release as release.json(.sig) and each of its components'
-# lists as components/<id>.list(.sig); its components are its directories (mount()).
+# lists as components/<id>/list and components/<id>/sig; its components are its
+# directories (mount()).
 
 CD_RELEASE = "release.json"
 CD_RELEASE_SIG = "release.json.sig"
@@ -221,5 +222,7 @@ def release_file(data_dir: Path, rid: str, suffix: str) -> Path:
 
 
 def cd_component_file(cd: Path, cid: str, suffix: str) -> Path:
-    """``components/<cid><suffix>`` on the CD-ROM (``.list`` or ``.sig``)."""
-    return cd / CD_COMPONENTS / f"{cid}{suffix}"
+    """``components/<cid>/list`` or ``components/<cid>/sig`` on the CD-ROM (``suffix``
+    ``.list`` or ``.sig``): a folder per id, as Joliet (Windows) names have at most 64
+    characters and an id alone has 64."""
+    return cd / CD_COMPONENTS / cid / suffix.lstrip(".")

@@ -11,8 +11,10 @@ import sys
 import pycdlib
 import pytest
 
+from esecure import __version__
 from esecure.autorun import AutorunSpec, autorun_inf
 from esecure.bundle.manifest import MANIFEST_NAME
+from esecure_onkey.layout import CD_RELEASE
 from tests.onkey_child import runtime_dir
 
 pytestmark = pytest.mark.slow
@@ -39,29 +41,44 @@ def _tree(reader, **kwargs) -> set[str]:
 
 
 def test_layout_holds_every_part(extracted):
-    """The CD-ROM root holds autorun, launcher, runtime, lib, Firefox, profile, trust, guide."""
+    """The CD-ROM root holds autorun, launcher, runtime, the release's components (app, lib,
+    Firefox, profile, trust), its release record and lists, guide and manifest."""
     for rel in (
         "autorun.inf",
         "autorun.sh",
         "e-secure",
         "e-secure.ico",
         "runtime-linux",
-        "lib/linux/esecure/launcher/app.py",
+        "app/esecure/launcher/app.py",
+        "app/product.json",
         "lib/linux/cryptography",
         "firefox/linux/distribution/policies.json",
         "firefox/linux/distribution/certificates/e-secure-ca.pem",
         "profile/user.js",
         "trust/ca.pem",
         "trust/image-signing.pub.pem",
-        "product.json",
+        "release.json",
+        "release.json.sig",
+        "components",
         "guide/index.html",
         "MANIFEST.json",
         "MANIFEST.json.sig",
         "branding/logo.png",
     ):
         assert (extracted / rel).exists(), rel
+    assert not (extracted / "product.json").exists()  # app/product.json now
     assert not (extracted / "lib/linux/setuptools").exists()
-    assert list((extracted / "lib/linux/esecure/__pycache__").glob("*.pyc"))
+    assert list((extracted / "app/esecure/__pycache__").glob("*.pyc"))
+
+
+def test_app_carries_esecure_alone_and_lib_no_esecure(extracted):
+    """app/ holds the esecure package and product.json only (no esecure_onkey: the
+    bootstrap's runtime is the one copy); lib/linux holds no esecure or esecure_onkey."""
+    assert sorted(p.name for p in (extracted / "app").iterdir()) == ["esecure", "product.json"]
+    lib = {p.name for p in (extracted / "lib" / "linux").iterdir()}
+    assert not lib & {"esecure", "esecure_onkey"}
+    assert not [n for n in lib if n.startswith("esecure-")]
+    assert {"cryptography", "tufup"} <= lib
 
 
 def test_pycdlib_reads_label_joliet_and_rock_ridge(demo_image):
@@ -161,6 +178,7 @@ def test_build_report_lists_every_file(demo_image, extracted):
     report = json.loads((demo_image.out / "build-report.json").read_text())
     manifest = json.loads((extracted / MANIFEST_NAME).read_text())
     assert report["files"] == manifest["files"]
+    assert report["components"] == json.loads((extracted / CD_RELEASE).read_text())["components"]
     assert {"pyinstaller", "pycdlib", "python", "mkfs.fat"} <= set(report["tools"])
     assert [s["step"] for s in report["steps"]][:2] == [
         "check the project",
@@ -190,23 +208,25 @@ def test_launcher_from_the_image_prints_its_version(extracted):
         env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("e-secure ")
+    assert proc.stdout.startswith(f"e-secure {__version__} (application shipped on the CD-ROM")
 
 
 def test_launcher_version_does_not_import_heavy_modules(extracted):
-    """--version, run from the image's lib/, imports neither tufup, setuptools nor crypto.
+    """--version, run from the image's app/ and lib/, imports neither tufup, setuptools nor
+    crypto.
 
-    The on-key package comes from the bootstrap's runtime (the image's lib/ never carries
-    it): here a copy of it stands in for runtime-linux/."""
+    The on-key package comes from the bootstrap's runtime (the image's app/ and lib/ never
+    carry it): here a copy of it stands in for runtime-linux/."""
     assert not (extracted / "lib" / "linux" / "esecure_onkey").exists()
+    assert not (extracted / "app" / "esecure_onkey").exists()
     code = (
-        "import sys; sys.path[:0] = sys.argv[1:3];"
+        "import sys; sys.path[:0] = sys.argv[1:4];"
         "from esecure.launcher.app import main; main(['--version']);"
         "print(sorted(m.split('.')[0] for m in sys.modules))"
     )
-    lib = str(extracted / "lib" / "linux")
+    app, lib = str(extracted / "app"), str(extracted / "lib" / "linux")
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, lib, runtime_dir()],
+        [sys.executable, "-I", "-S", "-c", code, app, lib, runtime_dir()],
         capture_output=True,
         text=True,
         timeout=60,

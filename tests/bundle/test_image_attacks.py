@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -40,7 +41,14 @@ def test_self_check_passes_on_the_image(extracted):
 
 
 @pytest.mark.parametrize(
-    "culprit", ["lib/linux/tufup/client.py", "trust/ca.pem", "runtime-linux/base_library.zip"]
+    "culprit",
+    [
+        "lib/linux/tufup/client.py",
+        "trust/ca.pem",
+        "runtime-linux/base_library.zip",
+        "app/product.json",
+        "release.json",
+    ],
 )
 def test_attack_flipped_byte_is_e1_naming_the_file(extracted, flipped, culprit):
     """One flipped byte in a launcher or trust/ file: ES101 (E1) naming that file."""
@@ -82,6 +90,42 @@ def test_verify_names_a_tampered_file(extracted, flipped, demo_image):
     assert code == 1
     assert "ES915" in output
     assert "firefox/linux/omni.ja: content differs" in output
+
+
+@pytest.mark.parametrize(
+    "culprit", ["app/esecure/launcher/app.py", "app/product.json", "lib/linux/bottle.py"]
+)
+def test_verify_names_a_changed_byte_in_a_component(extracted, flipped, demo_image, culprit):
+    """A flipped byte in app/ or lib/: esecure verify names that file (ES915)."""
+    flipped(culprit)
+    code, output = _verify(extracted, demo_image.project)
+    assert code == 1
+    assert "ES915" in output
+    assert f"{culprit}: content differs from the manifest" in output
+
+
+def test_verify_names_a_component_list_changed_with_the_manifest(extracted, flipped, demo_image):
+    """The app's list edited and the manifest listing it re-signed with the project's key
+    (a build gone wrong): the list no longer hashes to release.json's id (ES915)."""
+    from esecure.bundle import manifest, release, tree  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.trust import load_private_key  # noqa: PLC0415
+
+    cid = json.loads((extracted / "release.json").read_text())["components"]["app"]
+    at = release.list_path(cid)
+    flipped(at, 40)
+    flipped(MANIFEST_NAME, 0)  # registers the restore; both are replaced below
+    flipped(SIGNATURE_NAME, 0)
+    paths = [p for p in tree.walk_files(extracted) if p not in (MANIFEST_NAME, SIGNATURE_NAME)]
+    data = manifest.encode_manifest("demo-bank", "1.0.0", tree.entries(extracted, paths))
+    key = load_private_key(load_project(demo_image.project).trust.image_signing_key)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    (extracted / MANIFEST_NAME).write_bytes(data)
+    (extracted / SIGNATURE_NAME).write_bytes(sign_manifest(data, key))
+    code, output = _verify(extracted, demo_image.project)
+    assert code == 1
+    assert "ES915" in output
+    assert f"{at}: does not hash to app's id in release.json" in output
 
 
 def test_attack_verify_rejects_another_key(extracted, flipped, demo_image):

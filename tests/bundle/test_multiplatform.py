@@ -1,4 +1,5 @@
-"""One image for two platforms: each with its bootstrap, contents directory, lib/ and Firefox.
+"""One image for two platforms: each with its bootstrap, contents directory, deps and Firefox
+components; one app component for both.
 
 The Windows launcher and Firefox are stand-ins (this machine cannot freeze for Windows);
 the Linux ones are the real frozen launcher from the demo image.
@@ -9,8 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
 from esecure.bundle.manifest import MANIFEST_NAME
+from esecure.cli import cli
+from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE
 
 from .conftest import copy_project, extract, run_build
 
@@ -18,14 +22,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
-    """Both bootstraps, runtime-*/, lib/*/ and firefox/*/ (with policies) are on the CD-ROM."""
+    """Both bootstraps, runtime-*/, lib/*/ and firefox/*/ (with policies) are on the CD-ROM,
+    one app/ built here (the Windows launcher's esecure left out), and release.json names
+    the components of both platforms."""
     windows = scratch / "win-launcher"
     (windows / "runtime-windows").mkdir(parents=True)
     (windows / "e-secure.exe").write_bytes(b"MZ stand-in")
     (windows / "runtime-windows" / "python311.dll").write_bytes(b"dll stand-in")
-    app = windows / "lib" / "windows" / "esecure" / "launcher" / "app.py"
-    app.parent.mkdir(parents=True)
-    app.write_text("# stand-in\n")
+    lib = windows / "lib" / "windows"
+    for rel in ("esecure/launcher/app.py", "esecure_onkey/__init__.py", "cryptography/__init__.py"):
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_text("# stand-in\n")
     firefox = scratch / "firefox-win"
     firefox.mkdir()
     (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
@@ -44,13 +51,29 @@ def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
         "e-secure.exe",
         "runtime-linux",
         "runtime-windows/python311.dll",
-        "lib/linux/esecure/launcher/app.py",
-        "lib/windows/esecure/launcher/app.py",
+        "app/esecure/launcher/app.py",
+        "lib/windows/cryptography/__init__.py",
         "firefox/windows/firefox.exe",
         "firefox/windows/distribution/policies.json",
         "firefox/linux/distribution/policies.json",
     ):
         assert (cd / rel).exists(), rel
+    for rel in ("lib/windows/esecure", "lib/windows/esecure_onkey", "lib/linux/esecure"):
+        assert not (cd / rel).exists(), rel  # one app, from this machine's esecure
+    components = json.loads((cd / CD_RELEASE).read_text())["components"]
+    assert sorted(components) == [
+        "app",
+        "deps-linux",
+        "deps-windows",
+        "firefox-linux",
+        "firefox-windows",
+        "profile",
+        "trust",
+    ]
+    listing = (cd / CD_COMPONENTS / components["deps-windows"] / "list").read_text()
+    assert json.loads(listing)["files"][0]["path"] == "cryptography/__init__.py"
+    verified = CliRunner().invoke(cli, ["verify", str(cd), "--project", str(project)])
+    assert verified.exit_code == 0, verified.output
     listed = {f["path"] for f in json.loads((cd / MANIFEST_NAME).read_text())["files"]}
     assert {"e-secure.exe", "runtime-windows/python311.dll"} <= listed
     report = json.loads((built.out / "build-report.json").read_text())

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from esecure.bundle.tree import walk_files
+from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE, CD_RELEASE_SIG
 
 from .conftest import copy_project, extract, run_build
 
@@ -42,3 +46,23 @@ def test_one_changed_byte_changes_only_its_entry(demo_image, extracted, scratch)
     assert len(differing) == 1
     assert '"path": "guide/index.html"' in differing[0]
     assert (changed / SIGNATURE_NAME).read_bytes() != (extracted / SIGNATURE_NAME).read_bytes()
+    # the guide is outside every component: the release and its lists are the same bytes
+    for rel in [CD_RELEASE, CD_RELEASE_SIG, *walk_files(extracted / CD_COMPONENTS)]:
+        path = rel if rel.startswith("release") else f"{CD_COMPONENTS}/{rel}"
+        assert (changed / path).read_bytes() == (extracted / path).read_bytes(), path
+
+
+def test_a_changed_product_json_changes_only_the_apps_id(demo_image, extracted, scratch):
+    """Another support phone number (product.json only): the app's id changes, every other
+    component keeps its id (so an update of this change writes only the app)."""
+    project = copy_project(demo_image.project, scratch / "proj")
+    config = project / "esecure.toml"
+    config.write_text(config.read_text().replace("+33 1 23 45 67 89", "+33 1 98 76 54 32"))
+    built = run_build(
+        project, scratch / "out", scratch, args=("--launcher-dir", f"linux={extracted}")
+    )
+    changed = extract(built.cdrom, scratch / "cd")
+    before = json.loads((extracted / CD_RELEASE).read_text())["components"]
+    after = json.loads((changed / CD_RELEASE).read_text())["components"]
+    assert sorted(before) == sorted(after)
+    assert sorted(n for n in before if before[n] != after[n]) == ["app"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,16 +15,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from esecure.bundle import release
+from esecure.bundle.iso import plan_iso
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
     PUBLIC_KEY_PATH,
     SIGNATURE_NAME,
     FileEntry,
+    Observed,
     encode_manifest,
     sign_manifest,
 )
 from esecure.bundle.verify import compare_views, verify_image
 from esecure.errors import EsecureError
+from esecure_onkey.layout import CD_RELEASE, CD_RELEASE_SIG
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 PUB = KEY.public_key().public_bytes(
@@ -33,21 +38,29 @@ GENUINE = b"genuine launcher\n"
 EVIL = b"EVIL launcher!!!\n"  # same length: only the data differs
 
 
-def _signed(files: dict[str, bytes]) -> dict[str, bytes]:
+def _sign(data: bytes) -> bytes:
+    return sign_manifest(data, KEY)
+
+
+def _entries(files: dict[str, bytes]) -> list[FileEntry]:
+    return [FileEntry(p, len(d), hashlib.sha256(d).hexdigest()) for p, d in files.items()]
+
+
+def _manifest(files: dict[str, bytes]) -> dict[str, bytes]:
     """``files`` plus the manifest and its signature."""
-    entries = [FileEntry(p, len(d), hashlib.sha256(d).hexdigest()) for p, d in files.items()]
-    data = encode_manifest("p", "1.0", entries)
-    return {**files, MANIFEST_NAME: data, SIGNATURE_NAME: sign_manifest(data, KEY)}
+    data = encode_manifest("p", "1.0", _entries(files))
+    return {**files, MANIFEST_NAME: data, SIGNATURE_NAME: _sign(data)}
+
+
+def _signed(files: dict[str, bytes], platforms: tuple[str, ...] = ("windows",)) -> dict[str, bytes]:
+    """``files`` plus the release (component lists, release.json) and the manifest, as
+    `esecure build` signs them."""
+    extra = release.release_files("p", "1.0", _entries(files), platforms, _sign)
+    return _manifest({**files, **extra})
 
 
 FILES = _signed({"e-secure.exe": GENUINE, PUBLIC_KEY_PATH: PUB, "trust/ca.pem": b"ca\n"})
-ISO_NAMES = {
-    "e-secure.exe": "/E_SECURE.EXE;1",
-    PUBLIC_KEY_PATH: "/TRUST/IMAGE_SI.PEM;1",
-    "trust/ca.pem": "/TRUST/CA.PEM;1",
-    MANIFEST_NAME: "/MANIFEST.JSO;1",
-    SIGNATURE_NAME: "/MANIFEST.SIG;1",
-}
+COUNT = len(FILES) - 2  # every file but the manifest and its signature
 
 
 def _write_iso(
@@ -60,17 +73,16 @@ def _write_iso(
     """An ISO laid out as `esecure build` does (RR + Joliet names over one ISO 9660 tree)."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09" if rock_ridge else None)
-    iso.add_directory("/TRUST", rr_name="trust" if rock_ridge else None, joliet_path="/trust")
     keep = []
-    for path, data in files.items():
-        fp = io.BytesIO(data)
+    for entry in plan_iso(sorted(files)).entries:
+        name = entry.path.rpartition("/")[2] if rock_ridge else None
+        if entry.is_dir:
+            iso.add_directory(entry.iso_path, rr_name=name, joliet_path=f"/{entry.path}")
+            continue
+        fp = io.BytesIO(files[entry.path])
         keep.append(fp)
         iso.add_fp(
-            fp,
-            len(data),
-            ISO_NAMES[path],
-            rr_name=path.rpartition("/")[2] if rock_ridge else None,
-            joliet_path=f"/{path}",
+            fp, len(files[entry.path]), entry.iso_path, rr_name=name, joliet_path=f"/{entry.path}"
         )
     if tamper is not None:
         tamper(iso)
@@ -88,7 +100,7 @@ def _refused(image: Path) -> EsecureError:
 def test_clean_iso_passes(tmp_path):
     """An ISO whose three views agree verifies."""
     result = verify_image(_write_iso(tmp_path / "ok.iso", FILES), PUB)
-    assert (result.product, result.files) == ("p", 3)
+    assert (result.product, result.files) == ("p", COUNT)
 
 
 def test_attack_joliet_view_holds_other_data(tmp_path):
@@ -156,7 +168,7 @@ def _tree(root: Path) -> Path:
 
 def test_clean_tree_passes(tmp_path):
     """An extracted tree matching its manifest verifies."""
-    assert verify_image(_tree(tmp_path / "img"), PUB).files == 3
+    assert verify_image(_tree(tmp_path / "img"), PUB).files == COUNT
 
 
 def test_attack_symlinked_directory(tmp_path):
@@ -224,7 +236,8 @@ def test_iso_written_by_the_build_passes(tmp_path):
             PUBLIC_KEY_PATH: PUB,
             "lib/linux/empty.txt": b"",
             "lib/linux/deeper/a-long-file-name.py": b"x = 1\n",
-        }
+        },
+        ("linux",),
     )
     root = tmp_path / "stage"
     for path, data in files.items():
@@ -238,7 +251,7 @@ def test_iso_written_by_the_build_passes(tmp_path):
         volume_label="TEST",
         epoch=1_700_000_000,
     )
-    assert verify_image(image, PUB).files == 4
+    assert verify_image(image, PUB).files == len(files) - 2
 
 
 def test_attack_rock_ridge_symlink(tmp_path):
@@ -256,10 +269,15 @@ def test_iso_with_udf_is_es918(tmp_path):
     """A UDF tree (Windows would read it instead of Joliet): ES918, not checked half-way."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60")
-    for path, data in FILES.items():
-        if "/" not in path:
+    for entry in plan_iso(sorted(FILES)).entries:
+        if "/" not in entry.path and not entry.is_dir:
+            data = FILES[entry.path]
             iso.add_fp(
-                io.BytesIO(data), len(data), ISO_NAMES[path], rr_name=path, joliet_path=f"/{path}"
+                io.BytesIO(data),
+                len(data),
+                entry.iso_path,
+                rr_name=entry.path,
+                joliet_path=f"/{entry.path}",
             )
     image = tmp_path / "udf.iso"
     iso.write(str(image))
@@ -280,3 +298,90 @@ def test_attack_second_joliet_record_of_the_same_name(tmp_path):
     error = _refused(_write_iso(tmp_path / "twice.iso", FILES, tamper=plant))
     assert error.code == "ES915"
     assert "e-secure.exe has several extents or several records" in error.detail
+
+
+# --- the image's release: release.json and each component's list ---------------------------
+
+
+def _tree_of(root: Path, files: dict[str, bytes]) -> Path:
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    return root
+
+
+def _without_manifest(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {p: d for p, d in files.items() if p not in (MANIFEST_NAME, SIGNATURE_NAME)}
+
+
+def _list_of(files: dict[str, bytes], name: str) -> str:
+    """The path of component ``name``'s list among ``files``."""
+    record = json.loads(files[CD_RELEASE])
+    return release.list_path(record["components"][name])
+
+
+def test_attack_component_list_other_than_its_files(tmp_path):
+    """trust/ca.pem changed and only the manifest signed again (the release not): ES915
+    naming the file against component trust's list."""
+    files = _without_manifest(FILES)
+    files["trust/ca.pem"] = b"other CA\n"
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert error.code == "ES915"
+    assert "trust/ca.pem: differs from component trust's list" in error.detail
+
+
+def test_attack_release_signed_by_another_key(tmp_path):
+    """release.json signed by another key, the manifest by the project's: ES915 naming it."""
+    files = _without_manifest(FILES)
+    other = ed25519.Ed25519PrivateKey.generate()
+    files[CD_RELEASE_SIG] = sign_manifest(files[CD_RELEASE], other)
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert error.code == "ES915"
+    assert "release.json.sig: release.json is not signed by the image-signing key" in error.detail
+
+
+def test_attack_list_that_does_not_hash_to_its_id(tmp_path):
+    """A component list edited in place (its folder still names the old id): ES915."""
+    files = _without_manifest(FILES)
+    at = _list_of(files, "trust")
+    files[at] = files[at].replace(b'"trust"', b'"trust" ', 1)
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert error.code == "ES915"
+    assert f"{at}: does not hash to trust's id in release.json" in error.detail
+
+
+def test_release_must_name_what_each_platform_runs(tmp_path):
+    """runtime-linux/ on the image but no deps-linux or firefox-linux in release.json."""
+    files = {**_without_manifest(FILES), "runtime-linux/libpython.so": b"elf"}
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert error.code == "ES915"
+    assert "release.json: names no deps-linux component (the image runs it)" in error.detail
+    assert "release.json: names no firefox-linux component" in error.detail
+
+
+def test_file_outside_every_component_is_named(tmp_path):
+    """A signed file under lib/macos/, a mount of no component of the release: ES915."""
+    files = {**_without_manifest(FILES), "lib/macos/six.py": b"X = 1\n"}
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert "lib/macos/six.py: not in any component of release.json" in error.detail
+
+
+def test_list_the_release_does_not_name_is_named(tmp_path):
+    """A component list (signed, listed in the manifest) release.json does not name."""
+    stray = release.list_path("f" * 64)
+    files = {**_without_manifest(FILES), stray: b"{}"}
+    error = _refused(_tree_of(tmp_path / "img", _manifest(files)))
+    assert f"{stray}: a component list release.json does not name" in error.detail
+
+
+def test_check_release_passes_the_builds_release():
+    """The pure check finds nothing in a release as the build derives it."""
+    files = _without_manifest(FILES)
+    observed = {
+        p: Observed(size=len(d), sha256=hashlib.sha256(d).hexdigest()) for p, d in files.items()
+    }
+    small = {p: d for p, d in files.items() if p.startswith(("release.json", "components/"))}
+    assert release.check_release(small, observed, PUB, product="p", version="1.0") == []
+    assert [
+        m.render() for m in release.check_release(small, observed, PUB, product="p", version="2.0")
+    ] == ["release.json: names p 1.0, the manifest p 2.0"]

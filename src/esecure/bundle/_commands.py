@@ -75,6 +75,7 @@ def build(project: Path, out: Path, launcher_dirs: tuple[str, ...]) -> None:
     for name, output in doc["outputs"].items():
         click.echo(f"  {name}: {output['size']:,} bytes, sha256 {output['sha256']}")
     click.echo(f"  platforms: {', '.join(sorted(doc['platforms']))}")
+    click.echo(f"  release: {', '.join(f'{n} {c[:12]}' for n, c in doc['components'].items())}")
     click.echo(f"  updates: {doc['updates']}")
     total = sum(s["seconds"] for s in doc["steps"])
     click.echo(f"  report: {result.report_path} ({total:.1f} s)")

@@ -1,10 +1,12 @@
 """`esecure build`: a key project in, ``cdrom.iso`` + ``data.img`` + ``build-report.json`` out.
 
 The steps, each timed in the report: check the project, freeze the launcher (or take
-frozen launcher directories), copy Firefox, write the small files (autorun, product.json,
-profile, trust, guide, policies), sign the manifest, write the ISO, write the FAT image.
-Outputs are written under temporary names and renamed at the end: a failed build never
-leaves a half-written image under a final name.
+frozen launcher directories), lay out the release's components (``app/`` with
+product.json, ``lib/<p>/``, ``firefox/<p>/`` with its policies, ``profile/``, ``trust/``),
+write the small files (autorun, branding, guide), sign the release (each component's file
+list and the release record, docs/format-1.md) and the manifest, write the ISO, write the
+FAT image. Outputs are written under temporary names and renamed at the end: a failed
+build never leaves a half-written image under a final name.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import fat, firefox, freeze, iso
+from esecure.bundle import fat, firefox, freeze, iso, release
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
     PUBLIC_KEY_PATH,
@@ -38,7 +40,17 @@ from esecure.bundle.manifest import (
 from esecure.bundle.tree import entries, hash_file, walk_files
 from esecure.config import Project
 from esecure.errors import ConfigError, Problem, StorageError, ToolError, UsageError
-from esecure_onkey.layout import contents_dir, executable_name, platform_name
+from esecure_onkey.components import decode_release
+from esecure_onkey.layout import (
+    CD_PRODUCT,
+    CD_RELEASE,
+    contents_dir,
+    executable_name,
+    platform_name,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
     "TUF_ROOT",
@@ -233,25 +245,56 @@ def _stage(
                 log=steps.report,
                 runner=runner,
             )
-    settings = _settings(project)
-    for plat in sorted(launchers):
+    for plat in platforms:
         directory = launchers[plat]
         freeze.check_launcher_dir(directory, plat, name)
         with steps.step(f"copy the {plat} launcher"):
             exe = executable_name(name, plat)
             shutil.copyfile(directory / exe, stage / exe)
             (stage / exe).chmod(0o755)
-            for part in (contents_dir(plat), f"lib/{plat}"):
-                shutil.copytree(directory / part, stage / part, symlinks=False)
-        _copy_browser(project, plat, sources[plat], stage, settings=settings, steps=steps)
+            part = contents_dir(plat)
+            shutil.copytree(directory / part, stage / part, symlinks=False)
         info["platforms"][plat] = {
             "launcher": executable_name(name, plat),
             "firefox_source": str(sources[plat]),
             "firefox_version": _firefox_version(sources[plat]),
         }
-    with steps.step("write autorun, product, profile, trust and guide"):
-        info["updates"] = _small_files(project, stage, settings, steps.report)
+    libs = {plat: launchers[plat] / "lib" / plat for plat in platforms}
+    info["updates"] = _lay_out(
+        project, stage, platforms=platforms, libs=libs, sources=sources, steps=steps
+    )
+    with steps.step("write autorun, branding and guide"):
+        _small_files(project, stage)
     return info
+
+
+def _lay_out(
+    project: Project,
+    dest: Path,
+    *,
+    platforms: list[str],
+    libs: Mapping[str, Path],
+    sources: Mapping[str, Path],
+    steps: _Steps,
+) -> str:
+    """The components of a release at their mounts in ``dest``: ``app/`` (this machine's
+    esecure, compiled, and product.json), then per platform ``lib/<p>/`` (``libs[p]``
+    without e-secure's packages, else assembled from the installed distributions) and
+    ``firefox/<p>/``, then ``profile/`` and ``trust/``. Returns what the report says of
+    updates (trust/root.json present or not)."""
+    settings = _settings(project)
+    with steps.step("assemble app"):
+        freeze.assemble_app(dest / "app", progress=steps.report)
+        (dest / CD_PRODUCT).write_bytes(product_json(project))
+    for plat in platforms:
+        with steps.step(f"assemble lib/{plat}"):
+            if plat in libs:
+                freeze.copy_deps(libs[plat], dest / "lib" / plat)
+            else:
+                freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
+        _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
+    with steps.step("write profile and trust"):
+        return _profile_and_trust(project, dest, settings, steps.report)
 
 
 def _settings(project: Project) -> firefox.BrowserSettings:
@@ -285,12 +328,16 @@ def assemble_app_root(
     launcher_dirs: Mapping[str, Path] | None = None,
     report: Report = lambda _m: None,
 ) -> dict[str, Any]:
-    """An application root in ``dest`` (which must not exist), as the build lays it out on
-    the CD-ROM: lib/<platform>/, firefox/<platform>/, profile/user.js, product.json, trust/.
+    """An application root in ``dest`` (which must not exist): the release's components at
+    their mounts, laid out by the same code as the CD-ROM's — ``app/`` (esecure compiled,
+    product.json), ``lib/<p>/``, ``firefox/<p>/``, ``profile/user.js``, ``trust/``.
 
     The host platform's lib/ is assembled from the installed distributions exactly as
-    :func:`freeze.freeze_launcher` does (no bootstrap is frozen: a slot holds none); other
-    platforms' lib/ come from ``launcher_dirs``. Returns what the build report says of it.
+    :func:`freeze.freeze_launcher` does (no bootstrap is frozen: a release holds none);
+    other platforms' lib/ come from ``launcher_dirs`` (without e-secure's packages). No
+    list or record is written: :func:`esecure.bundle.release.release_files` derives them
+    for the version being published. Returns what the build report says of it, with the
+    names of its components.
     """
     steps = _Steps(report)
     host = platform_name()
@@ -303,17 +350,14 @@ def assemble_app_root(
     for plat, directory in launchers.items():
         freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
     dest.mkdir(parents=True)
-    settings = _settings(project)
-    for plat in platforms:
-        with steps.step(f"assemble lib/{plat}"):
-            if plat in launchers:
-                shutil.copytree(launchers[plat] / "lib" / plat, dest / "lib" / plat, symlinks=False)
-            else:
-                freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
-        _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
-    with steps.step("write product, profile and trust"):
-        updates = _app_files(project, dest, settings, steps.report)
-    return {"platforms": platforms, "updates": updates, "steps": steps.times}
+    libs = {plat: directory / "lib" / plat for plat, directory in launchers.items()}
+    updates = _lay_out(project, dest, platforms=platforms, libs=libs, sources=sources, steps=steps)
+    return {
+        "platforms": platforms,
+        "components": release.image_components(platforms),
+        "updates": updates,
+        "steps": steps.times,
+    }
 
 
 def _guide_files(guide: Path) -> list[str]:
@@ -324,9 +368,9 @@ def _guide_files(guide: Path) -> list[str]:
     return [guide.name]
 
 
-def _small_files(
-    project: Project, stage: Path, settings: firefox.BrowserSettings, report: Report
-) -> str:
+def _small_files(project: Project, stage: Path) -> None:
+    """autorun, the drive icon, branding/ and guide/: the CD-ROM's files outside the
+    release (never updated)."""
     name = project.product.launcher_name
     spec = AutorunSpec(
         launcher=executable_name(name, "windows"),
@@ -342,20 +386,17 @@ def _small_files(
     (stage / "branding").mkdir()
     shutil.copyfile(project.branding.icon_png, stage / "branding" / "icon.png")
     shutil.copyfile(project.branding.logo, stage / "branding" / "logo.png")
-    updates = _app_files(project, stage, settings, report)
     guide = project.branding.guide
     for rel in _guide_files(guide):
         target = stage / "guide" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(guide.parent / rel, target)
-    return updates
 
 
-def _app_files(
+def _profile_and_trust(
     project: Project, stage: Path, settings: firefox.BrowserSettings, report: Report
 ) -> str:
-    """product.json, profile/user.js and trust/ of an application root."""
-    (stage / "product.json").write_bytes(product_json(project))
+    """profile/user.js and trust/ of an application root."""
     (stage / "profile").mkdir()
     (stage / "profile" / "user.js").write_bytes(firefox.user_js(settings))
     trust = stage / "trust"
@@ -375,13 +416,11 @@ def _app_files(
     return updates
 
 
-def _sign(project: Project, stage: Path, passphrase: Any) -> list[FileEntry]:  # noqa: ANN401
+def _signing_key(project: Project, passphrase: Any) -> Ed25519PrivateKey:  # noqa: ANN401 - see build_image
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
 
     from esecure.trust import load_private_key  # noqa: PLC0415
 
-    files = entries(stage, walk_files(stage))
-    data = encode_manifest(project.product.id, project.product.version, files)
     key = load_private_key(project.trust.image_signing_key, passphrase)
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise ConfigError(
@@ -392,9 +431,35 @@ def _sign(project: Project, stage: Path, passphrase: Any) -> list[FileEntry]:  #
                 "regenerate it",
             )
         )
+    return key
+
+
+def _sign(
+    project: Project,
+    stage: Path,
+    platforms: list[str],
+    passphrase: Any,  # noqa: ANN401 - see build_image
+) -> tuple[list[FileEntry], dict[str, str]]:
+    """Sign the release (each component's list, the release record) and the manifest of
+    every file, hashing each file of the image once. Returns the manifest's entries and
+    the release's component ids."""
+    key = _signing_key(project, passphrase)
+    files = entries(stage, walk_files(stage))
+    extra = release.release_files(
+        project.product.id,
+        project.product.version,
+        files,
+        platforms,
+        lambda data: sign_manifest(data, key),
+    )
+    for rel, content in extra.items():
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stage / rel).write_bytes(content)
+    files = sorted([*files, *release.entries_of(extra)], key=lambda f: f.path)
+    data = encode_manifest(project.product.id, project.product.version, files)
     (stage / MANIFEST_NAME).write_bytes(data)
     (stage / SIGNATURE_NAME).write_bytes(sign_manifest(data, key))
-    return files
+    return files, decode_release(extra[CD_RELEASE]).components
 
 
 def _output(path: Path) -> dict[str, Any]:
@@ -431,8 +496,8 @@ def build_image(
             info = _stage(
                 project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
             )
-            with steps.step("sign the manifest"):
-                files = _sign(project, stage, passphrase)
+            with steps.step("sign the release and the manifest"):
+                files, components = _sign(project, stage, sorted(info["platforms"]), passphrase)
             with steps.step("write cdrom.iso"):
                 paths = walk_files(stage)
                 executables = frozenset(p for p in paths if (stage / p).stat().st_mode & 0o100)
@@ -476,6 +541,7 @@ def build_image(
         "tools": _tool_versions(runner),
         "steps": steps.times,
         **info,
+        "components": components,
         "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files],
     }
     report_path = out / "build-report.json"

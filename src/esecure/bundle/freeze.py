@@ -1,15 +1,19 @@
-"""The launcher, frozen: the PyInstaller bootstrap and the application's ``lib/<platform>``.
+"""The launcher, frozen: the PyInstaller bootstrap, and the Python parts of a release.
 
 A *launcher directory* (what ``--launcher-dir PLATFORM=DIR`` takes, and what
 :func:`freeze_launcher` writes) holds, for one platform::
 
     <launcher_name>[.exe]     the bootstrap executable (PyInstaller onedir)
     runtime-<platform>/       its contents directory (Python runtime + stdlib)
-    lib/<platform>/           the esecure package and its run-time dependencies, .pyc
+    lib/<platform>/           the application's third-party run-time packages, .pyc
                               compiled (unchecked-hash: valid on a read-only medium)
 
-Both parts are reproducible: PyInstaller runs with ``PYTHONHASHSEED=0`` and
-``SOURCE_DATE_EPOCH``; lib/ is copied in sorted order and compiled with fixed paths.
+Its lib/<platform>/ becomes the ``deps-<platform>`` component (without e-secure's own
+packages, should an older launcher directory carry them: :func:`copy_deps`). The ``app``
+component — the ``esecure`` package, compiled the same way — is platform independent and
+always assembled from this machine's esecure (:func:`assemble_app`). Everything is
+reproducible: PyInstaller runs with ``PYTHONHASHSEED=0`` and ``SOURCE_DATE_EPOCH``; files
+are copied in sorted order and compiled with fixed, relative paths.
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ from esecure.errors import ToolError, UsageError
 from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
 __all__ = [
+    "APP_PACKAGES",
     "EXCLUDED_DISTRIBUTIONS",
     "LAUNCHER_ROOTS",
+    "assemble_app",
     "assemble_lib",
     "check_launcher_dir",
+    "copy_deps",
     "freeze_launcher",
     "runtime_distributions",
 ]
@@ -48,6 +55,9 @@ EXCLUDED_DISTRIBUTIONS = frozenset(
     {"setuptools", "pip", "wheel", "pyinstaller", "pyinstaller-hooks-contrib", "esecure"}
 )
 FREEZE_TIMEOUT = 900
+# e-secure's own top-level packages: never in a deps component (the app component carries
+# esecure; the bootstrap's runtime carries esecure_onkey, the one copy an application uses).
+APP_PACKAGES = ("esecure", "esecure_onkey")
 _NEEDED_BY = "freezing the launcher"
 _SKIP_PARTS = {"__pycache__"}
 
@@ -129,22 +139,14 @@ def _esecure_files() -> list[tuple[Path, str]]:
     return out
 
 
-def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Copy esecure and its run-time distributions into ``dest`` and compile them.
-
-    Returns the distribution names shipped.
-    """
-    dists = runtime_distributions()
-    files = list(_esecure_files())
-    for dist in dists:
-        files.extend(_dist_files(dist))
+def _copy_and_compile(files: list[tuple[Path, str]], dest: Path) -> None:
+    """Copy (source, relative path) pairs into ``dest`` in sorted order, then compile every
+    module with its relative path and unchecked hashes (valid on a read-only medium)."""
     for src, rel in sorted(files, key=lambda t: t[1]):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
         target.chmod(0o755 if src.suffix == ".so" else 0o644)
-    if progress is not None:
-        progress(f"lib: {len(files)} files from {len(dists) + 1} distributions; compiling")
     for src in sorted(dest.rglob("*.py")):
         rel = src.relative_to(dest).as_posix()
         try:
@@ -158,7 +160,60 @@ def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> l
             continue  # py2-only or template files some packages ship: never imported
     for pyc in dest.rglob("*.pyc"):
         pyc.chmod(0o644)
-    return ["esecure", *(d.metadata["Name"] for d in dists)]
+
+
+def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    """The ``deps`` component of this platform in ``dest``: the launcher's third-party
+    run-time distributions, copied and compiled (never e-secure's own packages).
+
+    Returns the distribution names shipped.
+    """
+    dists = runtime_distributions()
+    files = [f for dist in dists for f in _dist_files(dist)]
+    stray = sorted({rel.split("/")[0] for _src, rel in files} & set(APP_PACKAGES))
+    if stray:  # a third-party distribution claiming e-secure's names would shadow them
+        raise ToolError(f"a run-time distribution ships {', '.join(stray)}/", code="ES913")
+    if progress is not None:
+        progress(f"lib: {len(files)} files from {len(dists)} distributions; compiling")
+    _copy_and_compile(files, dest)
+    return [d.metadata["Name"] for d in dists]
+
+
+def assemble_app(dest: Path, progress: Callable[[str], None] | None = None) -> int:
+    """The ``app`` component's code in ``dest``: this machine's ``esecure`` package, copied
+    and compiled (platform independent; the build adds ``product.json``).
+
+    Returns the number of source files copied.
+    """
+    files = _esecure_files()
+    if progress is not None:
+        progress(f"app: {len(files)} files of the esecure package; compiling")
+    _copy_and_compile(files, dest)
+    return len(files)
+
+
+def _is_app_entry(name: str) -> bool:
+    """Whether a top-level entry of a lib/ directory belongs to e-secure's distribution."""
+    if name in APP_PACKAGES:
+        return True
+    stem, dot, ext = name.rpartition(".")
+    return (
+        bool(dot)
+        and ext in {"dist-info", "egg-info"}
+        and (canonicalize_name(stem.split("-")[0]) == "esecure")
+    )
+
+
+def copy_deps(lib: Path, dest: Path) -> None:
+    """A launcher directory's ``lib/<platform>`` into ``dest`` as the ``deps`` component:
+    everything but e-secure's own packages (an older launcher directory carried them)."""
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        if Path(directory) != lib:
+            return []
+        return [n for n in names if _is_app_entry(n)]
+
+    shutil.copytree(lib, dest, symlinks=False, ignore=ignore)
 
 
 # --- the bootstrap -------------------------------------------------------------------------
@@ -268,7 +323,7 @@ def check_launcher_dir(directory: Path, platform: str, launcher_name: str) -> No
     needed = [
         (directory / name, "the bootstrap executable"),
         (directory / contents_dir(platform), "its contents directory"),
-        (directory / "lib" / platform / "esecure" / "launcher" / "app.py", "the application"),
+        (directory / "lib" / platform, "its third-party packages (lib/)"),
     ]
     for path, what in needed:
         if not path.exists():

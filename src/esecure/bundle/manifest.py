@@ -78,7 +78,7 @@ class Observed:
     error: str | None = None  # the OS error when it exists but cannot be opened
 
 
-Problem = Literal["missing", "unreadable", "size", "hash", "unlisted"]
+Problem = Literal["missing", "unreadable", "size", "hash", "unlisted", "signature"]
 
 
 @dataclass(frozen=True)

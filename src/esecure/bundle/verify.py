@@ -4,8 +4,10 @@ Reads a ``cdrom.iso`` through pycdlib (Rock Ridge names, after checking that the
 names Windows reads and the plain ISO 9660 tree point at the same data) or an extracted
 tree, then decides with the same pure functions as the launcher's self-check
 (:func:`esecure.bundle.manifest.verify_manifest` and :func:`~esecure.bundle.manifest.compare`),
-hashing every file and listing every file present. The key is always the project's, never
-only the one the image carries.
+hashing every file and listing every file present; then checks the image's release
+(:func:`esecure.bundle.release.check_release`: release.json and each component's list
+signed, each list hashing to the id release.json names and matching the files under its
+component's mount). The key is always the project's, never only the one the image carries.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from esecure.bundle.manifest import (
     compare,
     verify_manifest,
 )
+from esecure.bundle.release import check_release
 from esecure.bundle.tree import hash_file, walk_files
 from esecure.errors import IntegrityError, UsageError
+from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE, CD_RELEASE_SIG
 
 __all__ = ["VerifyResult", "compare_views", "verify_image"]
 
@@ -246,18 +250,32 @@ def verify_image(image: Path, project_public_key_pem: bytes) -> VerifyResult:
         except IntegrityError as exc:
             raise IntegrityError(f"{image}: {exc.detail}", code="ES914") from None
         listed = {f.path for f in manifest.files}
-        observed = {p: reader.observe(p) for p in present if p in listed}
+        observed = {p: reader.observe(p) for p in present}
         mismatches = compare(manifest, observed, present=present)
         if PUBLIC_KEY_PATH in present and reader.read(PUBLIC_KEY_PATH) != project_public_key_pem:
             mismatches.append(
                 Mismatch(PUBLIC_KEY_PATH, "hash", "is not the project's image-signing key")
             )
+        small = {
+            p: reader.read(p)
+            for p in present
+            if p in (CD_RELEASE, CD_RELEASE_SIG) or p.startswith(CD_COMPONENTS + "/")
+        }
+        release = check_release(
+            small,
+            observed,
+            project_public_key_pem,
+            product=manifest.product,
+            version=manifest.version,
+        )
+        named = {m.path for m in mismatches}  # a culprit the manifest names is named once
+        mismatches.extend(m for m in release if m.path not in named)
         if mismatches:
             raise IntegrityError(
                 f"{image}: {len(mismatches)} mismatch(es)\n  {_render(mismatches)}",
                 code="ES915",
             )
-        total = sum(o.size or 0 for o in observed.values())
+        total = sum(o.size or 0 for p, o in observed.items() if p in listed)
         return VerifyResult(manifest.product, manifest.version, len(manifest.files), total)
     finally:
         reader.close()

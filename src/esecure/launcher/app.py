@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from esecure import __version__
-from esecure_onkey.boot import Choice, cd_root
+from esecure_onkey.boot import Choice, cd_choice, cd_root
 from esecure_onkey.discovery import DataArea, find_data_area
-from esecure_onkey.layout import APP_ROOT_ENV, platform_name
+from esecure_onkey.layout import PRODUCT_FILE
 
 __all__ = ["data_area", "main", "read_product"]
 
@@ -30,17 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--self-check",
         action="store_true",
-        help="check the key against its signed manifest (and the computer's browser "
-        "policies), then exit: 0 when sound",
+        help="check the key against its signed manifest, and the release running from the "
+        "data area against its signed lists (and the computer's browser policies), then "
+        "exit: 0 when sound",
     )
     return parser
 
 
-def read_product(app_root: Path) -> dict[str, Any]:
-    """``product.json`` of the application root; empty when absent or unreadable (the
-    self-check names a damaged one)."""
+def read_product(app: Path) -> dict[str, Any]:
+    """``product.json`` of the running ``app`` component (its directory); empty when absent
+    or unreadable (the self-check names a damaged one)."""
     try:
-        doc = json.loads((app_root / "product.json").read_bytes())
+        doc = json.loads((app / PRODUCT_FILE).read_bytes())
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
@@ -58,20 +58,22 @@ def _out(text: str, *, err: bool = False) -> None:
     print(text, file=sys.stderr if err else sys.stdout)
 
 
-def _self_check(product: dict[str, Any], app_root: Path) -> int:
+def _self_check(product: dict[str, Any], choice: Choice) -> int:
     from esecure.errors import EsecureError, UsageError  # noqa: PLC0415
-    from esecure.launcher.selfcheck import host_policy_weakenings, self_check  # noqa: PLC0415
+    from esecure.launcher.selfcheck import (  # noqa: PLC0415
+        check_running_release,
+        host_policy_weakenings,
+        self_check,
+    )
 
-    root = cd_root()
     lang = str(product.get("default_language", "en"))
     phone = product.get("support_phone")
-    platform = platform_name()
     try:
-        result = self_check(root, platform=platform)
-        if app_root.resolve() != root.resolve():  # an update from a slot runs: check it too
-            slot = self_check(app_root, platform=platform, key_root=root)
-            _out(f"self-check: running update at {app_root}: ok ({slot.files} files present)")
-        found = host_policy_weakenings(app_root, platform)
+        result = self_check(choice.cd, platform=choice.platform)
+        if choice.from_store:  # an update runs from the data area: check what runs, too
+            running = check_running_release(choice)
+            _out(f"self-check: {running.render()}")
+        found = host_policy_weakenings(choice.component("firefox"), choice.platform)
         if found:
             listing = "; ".join(w.render() for w in found)
             error = UsageError(f"host Firefox policies: {listing}", code="ES105")
@@ -90,16 +92,16 @@ def _self_check(product: dict[str, Any], app_root: Path) -> int:
 
 
 def main(argv: list[str] | None = None, boot: Choice | None = None) -> int:
-    """Run the launcher; ``boot`` is the bootstrap's choice of application root."""
+    """Run the launcher; ``boot`` is the bootstrap's choice of release (without a
+    bootstrap — development, tests — the CD-ROM's release at ``cd_root()``)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    app_root = boot.root if boot is not None else Path(os.environ.get(APP_ROOT_ENV) or cd_root())
+    choice = boot if boot is not None else cd_choice(cd_root())
     if args.version:
-        where = f" ({boot.reason})" if boot is not None else ""
-        _out(f"e-secure {__version__}{where}")
+        _out(f"e-secure {__version__} ({choice.reason})")
         return 0
-    product = read_product(app_root)
+    product = read_product(choice.component("app"))
     if args.self_check:
-        return _self_check(product, app_root)
+        return _self_check(product, choice)
     _out(
         "e-secure: the start-up flow (updates, enrolment, browser) is not part of this "
         "version yet; only --version and --self-check are available.",

@@ -16,9 +16,12 @@ medium: the self-check detects damage and tampering of a copy, while a forger ab
 write a whole medium is answered by ``esecure verify`` with the project's own key and by
 the server refusing unknown serials.
 
-When the bootstrap started an update from a slot of the data area, the launcher checks
-that slot too (its MANIFEST.json, signed at publish time with the same key, checked with
-the CD-ROM's public key): the application actually running, not only the CD-ROM.
+When the bootstrap started a release from the data area's component store, the launcher
+checks it too, with the bootstrap's own rules (:func:`esecure_onkey.store.resolve`: the
+release record signed by the key on the CD-ROM, each store component complete and
+matching its signed list, what runs hashed in full): the application actually running,
+not only the CD-ROM. Its components that are the CD-ROM's own are covered by the CD-ROM's
+manifest.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -46,9 +49,15 @@ from esecure.launcher.hostpolicy import (
     weakenings,
 )
 from esecure_onkey.layout import hashed_at_start
+from esecure_onkey.store import Resolved, resolve
+
+if TYPE_CHECKING:
+    from esecure_onkey.boot import Choice
 
 __all__ = [
+    "RunningRelease",
     "SelfCheck",
+    "check_running_release",
     "host_policy_weakenings",
     "read_windows_group_policies",
     "self_check",
@@ -77,16 +86,13 @@ def _read(root: Path, name: str) -> bytes:
         ) from None
 
 
-def self_check(root: Path, *, platform: str, key_root: Path | None = None) -> SelfCheck:
-    """Check the application root at ``root``; raise ES101/ES102 naming the culprit file(s).
-
-    ``key_root`` holds the public key to check with (default ``root``): for an update in a
-    slot it is the CD-ROM, never the slot itself.
-    """
+def self_check(root: Path, *, platform: str) -> SelfCheck:
+    """Check the CD-ROM at ``root`` against its signed manifest; raise ES101/ES102 naming
+    the culprit file(s)."""
     start = time.perf_counter()
     data = _read(root, MANIFEST_NAME)
     signature = _read(root, SIGNATURE_NAME)
-    public_key = _read(key_root or root, PUBLIC_KEY_PATH)
+    public_key = _read(root, PUBLIC_KEY_PATH)
     try:
         manifest = verify_manifest(data, signature, public_key)
     except IntegrityError as exc:
@@ -104,13 +110,66 @@ def self_check(root: Path, *, platform: str, key_root: Path | None = None) -> Se
     return SelfCheck(len(manifest.files), hashed, time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class RunningRelease:
+    """A release from the data area that passed the bootstrap's checks again."""
+
+    release: str
+    version: str
+    from_store: tuple[str, ...]  # component names whose files are in the data area
+    from_cd: tuple[str, ...]  # component names run from the CD-ROM (by reference)
+    seconds: float
+
+    def render(self) -> str:
+        """One line for the self-check's output."""
+        cd = f"; {', '.join(self.from_cd)} from the CD-ROM" if self.from_cd else ""
+        return (
+            f"version {self.version} from the data area (release {self.release[:12]}): ok "
+            f"({', '.join(self.from_store)} from the store{cd}; "
+            f"{self.seconds * 1000:.0f} ms)"
+        )
+
+
+def check_running_release(choice: Choice, *, full: bool = False) -> RunningRelease:
+    """Check the release the bootstrap started from the data area as the bootstrap does
+    (``full``: hash every file, for diagnostics); raise ES101 naming what fails.
+
+    The public key is the CD-ROM's (never one from the data area). The release must still
+    resolve to the directories that are running.
+    """
+    start = time.perf_counter()
+    if choice.data_dir is None:
+        raise IntegrityError(
+            f"self-check: release {choice.release[:12]} runs from a data area that is gone",
+            code="ES101",
+        )
+    resolved = resolve(choice.data_dir, choice.release, choice.cd, choice.platform, full=full)
+    if not isinstance(resolved, Resolved):
+        raise IntegrityError(f"self-check: {resolved}", code="ES101")
+    if dict(resolved.dirs) != dict(choice.dirs):
+        raise IntegrityError(
+            f"self-check: release {choice.release[:12]} is not the one that started",
+            code="ES101",
+        )
+    from_store = tuple(n for n, d in resolved.dirs.items() if not _inside(d, choice.cd))
+    from_cd = tuple(n for n in resolved.dirs if n not in from_store)
+    return RunningRelease(
+        resolved.release, resolved.version, from_store, from_cd, time.perf_counter() - start
+    )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def host_policy_weakenings(
-    root: Path, platform: str, host_policies: dict[str, Any] | None = None
+    firefox: Path, platform: str, host_policies: dict[str, Any] | None = None
 ) -> list[Weakening]:
-    """What the host's Firefox policies would change about the key's (Linux: replace)."""
+    """What the host's Firefox policies would change about those of the running Firefox
+    (its directory: ``firefox``) — Linux: replace, Windows: merge."""
     import json  # noqa: PLC0415
 
-    key_file = root / "firefox" / platform / "distribution" / "policies.json"
+    key_file = firefox / "distribution" / "policies.json"
     try:
         key = json.loads(key_file.read_bytes())["policies"]
     except (OSError, ValueError, KeyError):
