@@ -91,7 +91,7 @@ def make_cd(
         data = encode_component_list(name, listed(files))
         cid = digest(data)
         ids[name] = cid
-        (cd / layout.CD_COMPONENTS).mkdir(exist_ok=True)
+        layout.cd_component_file(cd, cid, ".list").parent.mkdir(parents=True, exist_ok=True)
         layout.cd_component_file(cd, cid, ".list").write_bytes(data)
         layout.cd_component_file(cd, cid, ".sig").write_bytes(sign(data, key))
     record = encode_release(PRODUCT, version, ids)
