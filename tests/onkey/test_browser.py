@@ -4,6 +4,7 @@ directory with no exec bits (what a showexec FAT mount shows) loading a page."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -428,18 +429,21 @@ def test_a_scratch_that_cannot_run_programs_is_reported(source, scratch, monkeyp
 # --- the real thing -----------------------------------------------------------------------
 DEADLINE = 60.0
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"  # noqa: E501
+POLICIES = """{"policies": {"Preferences": {
+    "intl.accept_languages": {"Value": "x-esecure", "Status": "locked"}}}}"""
 PAGE = b"""<!doctype html><html><body><h1>e-secure</h1>
 <script>document.write('<img src="/from-script.gif">');</script></body></html>"""
 
 
 class Site(http.server.BaseHTTPRequestHandler):
     """The page, and the image its script asks for (slow, so the content process that ran
-    the script is still alive while the test looks at it)."""
+    the script is still alive while the test looks at it); records each request's path
+    and Accept-Language."""
 
-    seen: list[str]
+    seen: list[tuple[str, str | None]]
 
     def do_GET(self) -> None:
-        self.seen.append(self.path)
+        self.seen.append((self.path, self.headers.get("Accept-Language")))
         if self.path == "/from-script.gif":
             time.sleep(1.0)
             body, kind = GIF, "image/gif"
@@ -472,21 +476,61 @@ def _children(session: int) -> dict[int, tuple[str, str]]:
     return out
 
 
-@pytest.mark.slow
-@needs_firefox
-def test_firefox_without_exec_bits_starts_and_its_content_process_runs(tmp_path):
-    """Debian's firefox-esr copied with every file 0644 (showexec) cannot be executed in
-    place; started through its shadow it loads a page whose script (run only in a content
-    process, itself started from the shadow's copy) fetches an image."""
+@pytest.fixture
+def showexec_firefox(tmp_path):
+    """Debian's firefox-esr copied (``cp -rL``) with the key's policies, every file 0644 and
+    every folder 0755: what a showexec FAT mount shows of an installed update (295 MB,
+    removed after the test)."""
     firefox = tmp_path / "data" / "slots" / "A" / "firefox" / "linux"
     firefox.parent.mkdir(parents=True)
     subprocess.run(["cp", "-rL", str(DEBIAN_FIREFOX), str(firefox)], check=True, timeout=120)
+    (firefox / "distribution" / "policies.json").write_text(POLICIES)
     for path in [firefox, *firefox.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
+    yield firefox
+    shutil.rmtree(firefox)
+
+
+def _run_watched(argv: tuple[str, ...], home: Path) -> tuple[int, str, dict]:
+    """Run Firefox (bounded by DEADLINE, its whole session killed after it), watching its
+    processes: (exit status, end of stderr, pid -> (exe, command line) of all seen)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "MOZ_HEADLESS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+    }
+    seen: dict[int, tuple[str, str]] = {}
+    with (
+        (home / "stderr").open("wb") as err,
+        subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        ) as proc,
+    ):
+        deadline = time.monotonic() + DEADLINE
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                seen.update(_children(proc.pid))
+                time.sleep(0.05)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    return proc.returncode, (home / "stderr").read_text(errors="replace")[-2000:], seen
+
+
+@pytest.mark.slow
+@needs_firefox
+def test_firefox_without_exec_bits_starts_and_its_content_process_runs(showexec_firefox, tmp_path):
+    """Debian's firefox-esr with no exec bits (showexec) cannot be executed in place;
+    started through its shadow it applies the key's policies (read through the shadow's
+    link to distribution/) and loads a page whose script (run only in a content process,
+    itself started from the shadow's copy) fetches an image."""
+    firefox = showexec_firefox
     with pytest.raises(PermissionError):
         subprocess.run([firefox / "firefox-esr", "--version"], check=False, timeout=30)
     before = snapshot(firefox)
-
     home, profile, shot = tmp_path / "home", tmp_path / "profile", tmp_path / "shot.png"
     home.mkdir()
     profile.mkdir()
@@ -496,60 +540,21 @@ def test_firefox_without_exec_bits_starts_and_its_content_process_runs(tmp_path)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     scratch = tmp_path / "host-cache"
-    start = prepare_firefox(
-        firefox,
-        "linux",
-        scratch=scratch,
-        args=[
-            "--headless",
-            "--no-remote",
-            "--profile",
-            str(profile),
-            "--screenshot",
-            str(shot),
-            url,
-        ],
-    )
-    assert start.mode == "shadow"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "TMPDIR": str(home),
-        "MOZ_HEADLESS": "1",
-        "MOZ_CRASHREPORTER_DISABLE": "1",
-    }
-    seen: dict[int, tuple[str, str]] = {}
     try:
-        with subprocess.Popen(
-            start.argv,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        ) as proc:
-            deadline = time.monotonic() + DEADLINE
-            try:
-                while proc.poll() is None and time.monotonic() < deadline:
-                    seen.update(_children(proc.pid))
-                    time.sleep(0.05)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                proc.wait(timeout=30)
+        args = ["--headless", "--no-remote", "--profile", str(profile), "--screenshot"]
+        start = prepare_firefox(firefox, "linux", scratch=scratch, args=[*args, str(shot), url])
+        assert start.mode == "shadow"
+        status, stderr, seen = _run_watched(start.argv, home)
     finally:
         server.shutdown()
         server.server_close()
 
-    assert proc.returncode == 0, stderr[-2000:]
-    assert "/" in Site.seen, Site.seen
-    assert "/from-script.gif" in Site.seen, Site.seen  # the page's script ran
+    assert status == 0, stderr
+    assert ("/", "x-esecure") in Site.seen, Site.seen  # the page, under the key's policy
+    assert "/from-script.gif" in dict(Site.seen), Site.seen  # the page's script ran
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    program = str(scratch / SHADOW_NAME / "firefox-esr")
-    content = [exe for exe, cmdline in seen.values() if "-contentproc" in cmdline]
-    assert content, seen
-    assert set(content) == {program}
+    content = {exe for exe, cmdline in seen.values() if "-contentproc" in cmdline}
+    assert content == {str(scratch / SHADOW_NAME / "firefox-esr")}, seen
     assert snapshot(firefox) == before  # nothing written into the Firefox directory
     copies = [p for p in scratch.rglob("*") if p.is_file() and not p.is_symlink()]
     assert sum(p.stat().st_size for p in copies) < 16 * 1024 * 1024
-    shutil.rmtree(firefox)
