@@ -120,7 +120,7 @@ def test_init_force_never_overwrites_keys(demo_project):
 def test_check_broken_config_exit_2_without_traceback(demo_project):
     """A broken esecure.toml: one clear message, exit 2, no traceback (subprocess)."""
     toml = demo_project / "esecure.toml"
-    toml.write_text(toml.read_text().replace("data_size_mib = 64", "data_size_mib = 'big'"))
+    toml.write_text(toml.read_text().replace("# data_size_mib = 2048", "data_size_mib = 'big'"))
     code, out, err = run("check", str(demo_project))
     assert code == 2
     assert out == ""
