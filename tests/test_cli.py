@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,11 @@ def test_init_then_check_round_trip(tmp_path):
     result = runner.invoke(cli, ["check", str(project)])
     assert result.exit_code == 0, result.output
     assert "warning: demo project: the private keys under keys/ are NOT encrypted" in result.output
+    assert re.search(
+        r"\ndata partition: from the plan for linux; at least \d+ MiB before lib/ is counted "
+        r"\(`esecure build` prints the whole budget\)\n",
+        result.output,
+    )
     assert result.output.endswith(
         f"ok: {project.resolve() / 'esecure.toml'} — e-secure 1.0.0 for Demo Bank\n"
     )

@@ -174,7 +174,7 @@ def test_budget_prints_the_rule_and_one_line_per_term():
         "  TUF metadata + release records (updates/)                        8.0 MiB",
         "  margin 10 %                                                     74.8 MiB",
         "  FAT32: 2 FATs, reserved sectors, data on 1 MiB, whole MiB        2.2 MiB",
-        "  minimum                                                        825 MiB",
+        "  minimum                                                          825 MiB",
     ]
 
 

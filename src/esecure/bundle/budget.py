@@ -194,7 +194,7 @@ class Budget:
         out = ["data partition budget, by this rule:"]
         out.extend(f"  {n}. {step}" for n, step in enumerate(RULE, start=1))
         out.extend(f"  {label:<{width}}  {mib:>9.1f} MiB" for label, mib in rows)
-        out.append(f"  {'minimum':<{width}}  {self.minimum_mib:>7} MiB")
+        out.append(f"  {'minimum':<{width}}  {self.minimum_mib:>9} MiB")
         return out
 
     def as_dict(self) -> dict[str, object]:
