@@ -2,9 +2,11 @@
 
 The steps, each timed in the report: check the project, freeze the launcher (or take
 frozen launcher directories), copy Firefox, write the small files (autorun, product.json,
-profile, trust, guide, policies), sign the manifest, write the ISO, write the FAT image.
-Outputs are written under temporary names and renamed at the end: a failed build never
-leaves a half-written image under a final name.
+profile, trust, guide, policies), size the data partition (its budget, printed; an explicit
+size below its minimum stops the build here, ES957), sign the manifest, write the ISO,
+write the FAT image. The image carries the platforms of ``[image] platforms``. Outputs
+are written under temporary names and renamed at the end: a failed build never leaves a
+half-written image under a final name.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import fat, firefox, freeze, iso
+from esecure.bundle import fat, firefox, freeze, iso, sizing
+from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
     PUBLIC_KEY_PATH,
@@ -36,7 +39,7 @@ from esecure.bundle.manifest import (
     sign_manifest,
 )
 from esecure.bundle.tree import entries, hash_file, walk_files
-from esecure.config import Project
+from esecure.config import Project, locate
 from esecure.errors import ConfigError, Problem, StorageError, ToolError, UsageError
 from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
@@ -46,6 +49,7 @@ __all__ = [
     "BuildResult",
     "assemble_app_root",
     "build_image",
+    "plan_launchers",
     "product_json",
     "source_date_epoch",
 ]
@@ -151,9 +155,50 @@ def _percent(report: Report, label: str) -> Callable[[int, int], None]:
 
 
 def _check(project_dir: Path) -> Project:
+    """The project, its trust material, and what the data size can be checked against
+    before anything is built (sizing.source_budget: a lower bound)."""
     from esecure.trust import load_checked_project  # noqa: PLC0415
 
-    return load_checked_project(project_dir)
+    project = load_checked_project(project_dir)
+    sizing.data_size(project, sizing.source_budget(project), exact=False)
+    return project
+
+
+def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[str, Path | None]:
+    """Each platform of ``[image] platforms`` and its frozen launcher directory (None: the
+    host's, made here). A --launcher-dir outside the plan is ES901; a platform of the plan
+    with no launcher (not the host, no --launcher-dir) is ES916."""
+    plan = project.image.platforms
+    extra = sorted(set(launcher_dirs) - set(plan))
+    if extra:
+        where, line = locate(project, "image", "platforms")
+        listed = ", ".join(f'"{p}"' for p in plan)
+        raise ConfigError(
+            Problem(
+                where,
+                "every platform given with --launcher-dir",
+                f"[{listed}] without " + ", ".join(f'"{p}"' for p in extra),
+                f"add {', '.join(repr(p) for p in extra)} to [image] platforms (and its "
+                "[firefox] installation), or leave out "
+                + ", ".join(f"--launcher-dir {p}=…" for p in extra),
+                line=line,
+            )
+        )
+    host = platform_name()
+    out: dict[str, Path | None] = {}
+    for plat in plan:
+        if plat in launcher_dirs:
+            out[plat] = launcher_dirs[plat]
+        elif plat == host:
+            out[plat] = None
+        else:
+            raise UsageError(
+                f"the plan ([image] platforms) carries {plat}, and this {host} machine can "
+                f"freeze only the {host} launcher: pass --launcher-dir {plat}=DIR (a launcher "
+                f"frozen on {plat}), or remove {plat} from [image] platforms",
+                code="ES916",
+            )
+    return out
 
 
 def _firefox_source(project: Project, platform: str) -> Path:
@@ -212,22 +257,26 @@ def _stage(
     runner: Runner,
 ) -> dict[str, Any]:
     name = project.product.launcher_name
-    host = platform_name()
-    launchers = dict(options.launcher_dirs)
+    planned = plan_launchers(project, options.launcher_dirs)
     info: dict[str, Any] = {"platforms": {}}
     # Pre-flight: every input that can be wrong is checked before the long steps start.
-    platforms = sorted({*launchers, host})
+    platforms = sorted(planned)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
-    for plat, directory in launchers.items():
-        freeze.check_launcher_dir(directory, plat, name)
+    for plat, directory in planned.items():
+        if directory is not None:
+            freeze.check_launcher_dir(directory, plat, name)
     iso.plan_iso([f"guide/{p}" for p in _guide_files(project.branding.guide)])
-    if host not in launchers:
-        with steps.step(f"freeze the {host} launcher"):
-            launchers[host] = freeze.freeze_launcher(
-                work / f"launcher-{host}",
+    launchers: dict[str, Path] = {}
+    for plat, directory in planned.items():
+        if directory is not None:
+            launchers[plat] = directory
+            continue
+        with steps.step(f"freeze the {plat} launcher"):
+            launchers[plat] = freeze.freeze_launcher(
+                work / f"launcher-{plat}",
                 launcher_name=name,
                 epoch=epoch,
                 log=steps.report,
@@ -288,26 +337,28 @@ def assemble_app_root(
     """An application root in ``dest`` (which must not exist), as the build lays it out on
     the CD-ROM: lib/<platform>/, firefox/<platform>/, profile/user.js, product.json, trust/.
 
-    The host platform's lib/ is assembled from the installed distributions exactly as
+    The platforms are ``[image] platforms`` (:func:`plan_launchers`). The host platform's
+    lib/ is assembled from the installed distributions exactly as
     :func:`freeze.freeze_launcher` does (no bootstrap is frozen: a slot holds none); other
     platforms' lib/ come from ``launcher_dirs``. Returns what the build report says of it.
     """
     steps = _Steps(report)
-    host = platform_name()
-    launchers = dict(launcher_dirs or {})
-    platforms = sorted({*launchers, host})
+    launchers = plan_launchers(project, launcher_dirs or {})
+    platforms = sorted(launchers)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, dest / "nowhere", plat)  # raises ES910, names it
     for plat, directory in launchers.items():
-        freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
+        if directory is not None:
+            freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
     dest.mkdir(parents=True)
     settings = _settings(project)
     for plat in platforms:
         with steps.step(f"assemble lib/{plat}"):
-            if plat in launchers:
-                shutil.copytree(launchers[plat] / "lib" / plat, dest / "lib" / plat, symlinks=False)
+            directory = launchers[plat]
+            if directory is not None:
+                shutil.copytree(directory / "lib" / plat, dest / "lib" / plat, symlinks=False)
             else:
                 freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
         _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
@@ -397,6 +448,16 @@ def _sign(project: Project, stage: Path, passphrase: Any) -> list[FileEntry]:  #
     return files
 
 
+def _data_partition(project: Project, size_mib: int, budget: Budget) -> dict[str, Any]:
+    """What the report says of data.img's size: its source and the budget behind it."""
+    given = project.image.data_size_mib is not None
+    return {
+        "size_mib": size_mib,
+        "from": "[image] data_size_mib" if given else "the plan's budget",
+        "budget": budget.as_dict(),
+    }
+
+
 def _output(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": hash_file(path)}
 
@@ -431,6 +492,11 @@ def build_image(
             info = _stage(
                 project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
             )
+            with steps.step("size the data partition"):
+                budget = sizing.root_budget(stage, project.image.platforms)
+                for line in budget.lines():
+                    report(line)
+                size_mib = sizing.data_size(project, budget)  # ES957 before anything is written
             with steps.step("sign the manifest"):
                 files = _sign(project, stage, passphrase)
             with steps.step("write cdrom.iso"):
@@ -451,7 +517,7 @@ def build_image(
                 fat.write_fat(
                     tmp_data,
                     label=project.image.data_label,
-                    size_mib=project.image.data_size_mib,
+                    size_mib=size_mib,
                     epoch=epoch,
                     runner=runner,
                 )
@@ -473,6 +539,7 @@ def build_image(
         "volume_label": project.image.volume_label,
         "data_label": project.image.data_label,
         "outputs": outputs,
+        "data_partition": _data_partition(project, size_mib, budget),
         "tools": _tool_versions(runner),
         "steps": steps.times,
         **info,

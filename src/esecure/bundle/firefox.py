@@ -26,6 +26,7 @@ __all__ = [
     "BrowserSettings",
     "copy_firefox",
     "firefox_executable",
+    "installation_files",
     "policies",
     "policies_json",
     "user_js",
@@ -176,6 +177,19 @@ def firefox_executable(directory: Path, platform: str) -> Path | None:
     return find_executable(directory, platform)
 
 
+def installation_files(source: Path) -> list[Path]:
+    """The files :func:`copy_firefox` copies from ``source``: every file, symlinks followed,
+    sorted, without the installation's own ``distribution/``."""
+    files: list[Path] = []
+    for directory, dirs, names in os.walk(source, followlinks=True):
+        base = Path(directory)
+        if base == source:
+            dirs[:] = [d for d in dirs if d != "distribution"]
+        dirs.sort()
+        files.extend(base / n for n in sorted(names))
+    return files
+
+
 def copy_firefox(
     source: Path,
     dest: Path,
@@ -192,13 +206,7 @@ def copy_firefox(
             f"[firefox] {platform} in esecure.toml",
             code="ES910",
         )
-    files: list[Path] = []
-    for directory, dirs, names in os.walk(source, followlinks=True):
-        base = Path(directory)
-        if base == source:
-            dirs[:] = [d for d in dirs if d != "distribution"]
-        dirs.sort()
-        files.extend(base / n for n in sorted(names))
+    files = installation_files(source)
     total = sum(f.stat().st_size for f in files)
     done = 0
     for f in files:
