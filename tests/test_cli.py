@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,11 @@ def test_init_then_check_round_trip(tmp_path):
     result = runner.invoke(cli, ["check", str(project)])
     assert result.exit_code == 0, result.output
     assert "warning: demo project: the private keys under keys/ are NOT encrypted" in result.output
+    assert re.search(
+        r"\ndata partition: from the plan for linux; at least \d+ MiB before lib/ is counted "
+        r"\(`esecure build` prints the whole budget\)\n",
+        result.output,
+    )
     assert result.output.endswith(
         f"ok: {project.resolve() / 'esecure.toml'} — e-secure 1.0.0 for Demo Bank\n"
     )
@@ -120,7 +126,7 @@ def test_init_force_never_overwrites_keys(demo_project):
 def test_check_broken_config_exit_2_without_traceback(demo_project):
     """A broken esecure.toml: one clear message, exit 2, no traceback (subprocess)."""
     toml = demo_project / "esecure.toml"
-    toml.write_text(toml.read_text().replace("data_size_mib = 64", "data_size_mib = 'big'"))
+    toml.write_text(toml.read_text().replace("# data_size_mib = 2048", "data_size_mib = 'big'"))
     code, out, err = run("check", str(demo_project))
     assert code == 2
     assert out == ""

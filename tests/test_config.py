@@ -39,7 +39,8 @@ def test_demo_project_loads_into_a_frozen_typed_object(demo_project):
     """The scaffolded demo project loads, with paths resolved and values typed."""
     project = load_project(demo_project)
     assert project.product.languages == ("fr", "en")
-    assert project.image.data_size_mib == 64
+    assert project.image.data_size_mib is None  # from the plan
+    assert project.image.platforms == ("linux",)  # the platforms with a [firefox] folder
     assert project.branding.icon_ico == demo_project.resolve() / "assets/icon.ico"
     assert project.trust.encrypted_keys is False
     assert project.updates.root_threshold == 1
@@ -79,7 +80,7 @@ CASES = [
     ),
     (
         "string-for-integer",
-        "data_size_mib = 64",
+        "# data_size_mib = 2048",
         'data_size_mib = "64"',
         [
             '{path}:{line}: [image] data_size_mib: expected an integer, found a string "64". '
@@ -136,12 +137,74 @@ CASES = [
         ],
     ),
     (
-        "data-too-small",
-        "data_size_mib = 64",
-        "data_size_mib = 8",
+        "data-size-zero",
+        "# data_size_mib = 2048",
+        "data_size_mib = 0",
         [
-            "{path}:{line}: [image] data_size_mib: expected a whole number from 33 to 32768, "
-            "found 8. Fix: FAT32 needs at least 33 MiB; use 64",
+            "{path}:{line}: [image] data_size_mib: expected a whole number from 1 to 32768, "
+            "found 0. Fix: remove data_size_mib: `esecure build` sizes the data partition "
+            "from the plan",
+        ],
+    ),
+    (
+        "platform-typo",
+        '# platforms = ["linux", "windows"]',
+        'platforms = ["linux", "windos"]',
+        [
+            "{path}:{line}: [image] platforms: expected a non-empty list of distinct platforms "
+            'among "linux", "windows", "macos", found [\'linux\', \'windos\']. Fix: did you '
+            'mean "windows"? Correct "windos", or remove it',
+        ],
+    ),
+    (
+        "platform-unknown",
+        '# platforms = ["linux", "windows"]',
+        'platforms = ["beos"]',
+        [
+            "{path}:{line}: [image] platforms: expected a non-empty list of distinct platforms "
+            'among "linux", "windows", "macos", found [\'beos\']. Fix: remove "beos"; the '
+            'platforms are "linux", "windows", "macos"',
+        ],
+    ),
+    (
+        "platforms-empty",
+        '# platforms = ["linux", "windows"]',
+        "platforms = []",
+        [
+            "{path}:{line}: [image] platforms: expected a non-empty list of distinct platforms "
+            'among "linux", "windows", "macos", found []. Fix: name the platforms the key '
+            'carries, e.g. ["linux", "windows"]',
+        ],
+    ),
+    (
+        "platform-twice",
+        '# platforms = ["linux", "windows"]',
+        'platforms = ["linux", "linux"]',
+        [
+            "{path}:{line}: [image] platforms: expected a non-empty list of distinct platforms "
+            'among "linux", "windows", "macos", found [\'linux\', \'linux\']. Fix: name each '
+            "platform once",
+        ],
+    ),
+    (
+        "platform-e-secure-cannot-build",
+        '# platforms = ["linux", "windows"]',
+        'platforms = ["linux", "macos"]',
+        [
+            "{path}:{line}: [image] platforms: expected platforms e-secure can build (linux and "
+            'windows: each needs its Firefox), found "macos", for which e-secure has no '
+            '[firefox] macos yet. Fix: remove "macos" from [image] platforms',
+        ],
+    ),
+    (
+        "platform-without-its-firefox",
+        '# platforms = ["linux", "windows"]',
+        'platforms = ["linux", "windows"]',
+        [
+            "{path}:{line}: [image] platforms: expected platforms this project can build (each "
+            'needs its [firefox] installation), found "windows", and [firefox] windows is empty. '
+            "Fix: set [firefox] windows to the folder that holds its Firefox ESR, or remove "
+            '"windows" from [image] platforms',
         ],
     ),
     (
@@ -240,9 +303,34 @@ def test_broken_configuration_gives_exact_message(demo_project, old, new, expect
 def test_every_problem_is_reported_at_once(demo_project):
     """Three independent mistakes give three problems in one error."""
     _edit(demo_project, 'version = "1.0.0"', 'version = "x"')
-    _edit(demo_project, "data_size_mib = 64", "data_size_mib = 1")
+    _edit(demo_project, "# data_size_mib = 2048", "data_size_mib = 0")
     _edit(demo_project, 'host_policies = "warn"', 'host_policies = "no"')
     assert len(_problems(demo_project)) == 3
+
+
+def test_platforms_default_to_those_with_a_firefox(demo_project, tmp_path):
+    """Unset, [image] platforms is every platform with a [firefox] folder; set, it is the
+    list given (sorted); an explicit data size is kept."""
+    firefox = tmp_path / "firefox-win"
+    firefox.mkdir()
+    _edit(demo_project, 'windows = ""', f'windows = "{firefox}"')
+    assert load_project(demo_project).image.platforms == ("linux", "windows")
+    _edit(demo_project, '# platforms = ["linux", "windows"]', 'platforms = ["windows"]')
+    _edit(demo_project, "# data_size_mib = 2048", "data_size_mib = 2048")
+    image = load_project(demo_project).image
+    assert (image.platforms, image.data_size_mib) == (("windows",), 2048)
+
+
+def test_no_firefox_at_all_is_named_at_the_firefox_section(demo_project):
+    """No platform has a Firefox and none is named: the [firefox] section says what to set."""
+    path = _edit(demo_project, 'linux = "/usr/lib/firefox-esr"', 'linux = ""')
+    line = path.read_text().splitlines().index("[firefox]") + 1
+    assert _problems(demo_project) == [
+        f"{path}:{line}: [firefox]: expected a Firefox ESR installation for at least one "
+        "platform (the key carries the platforms that have one, unless [image] platforms "
+        "names them), found none. Fix: set [firefox] linux (Debian's firefox-esr: "
+        '"/usr/lib/firefox-esr")'
+    ]
 
 
 def test_missing_file_says_how_to_create_a_project(tmp_path):

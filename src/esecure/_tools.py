@@ -34,6 +34,7 @@ from esecure.errors import ToolError
 __all__ = [
     "CERTUTIL",
     "MCOPY",
+    "MINFO",
     "MKFS_FAT",
     "MMD",
     "PK12UTIL",
@@ -76,6 +77,7 @@ def _this_python() -> str:
 MKFS_FAT = Tool("mkfs.fat", _apt("dosfstools"), also_in=("/usr/sbin", "/sbin"))
 MMD = Tool("mmd", _apt("mtools"))
 MCOPY = Tool("mcopy", _apt("mtools"))
+MINFO = Tool("minfo", _apt("mtools"))
 CERTUTIL = Tool("certutil", _apt("libnss3-tools"))
 PK12UTIL = Tool("pk12util", _apt("libnss3-tools"))
 XORRISO = Tool("xorriso", _apt("xorriso"))

@@ -166,11 +166,21 @@ def check(directory: Path) -> None:
 
 
 def _check_project(directory: Path) -> None:
+    from esecure.bundle import sizing  # noqa: PLC0415
     from esecure.trust import load_checked_project  # noqa: PLC0415
 
     project = load_checked_project(directory)
+    # the data partition against what can be sized without a build (ES957: exit 2)
+    lower = sizing.source_budget(project)
+    size = sizing.data_size(project, lower, exact=False)
     for warning in project.warnings:
         click.echo(f"warning: {warning}")
+    given = project.image.data_size_mib is not None
+    click.echo(
+        f"data partition: {f'{size} MiB ([image] data_size_mib)' if given else 'from the plan'}"
+        f" for {', '.join(project.image.platforms)}; at least {lower.minimum_mib} MiB before "
+        "lib/ is counted (`esecure build` prints the whole budget)"
+    )
     click.echo(
         f"ok: {project.config_path} — {project.product.name} {project.product.version} "
         f"for {project.product.bank_name}"

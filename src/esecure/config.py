@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from esecure.errors import ConfigError, Problem
+from esecure_onkey.layout import PLATFORMS
 from esecure_onkey.versions import GRAMMAR, version_key
 
 __all__ = [
@@ -32,9 +33,11 @@ __all__ = [
     "UpdatesConfig",
     "UrlsConfig",
     "load_project",
+    "locate",
 ]
 
 CONFIG_NAME = "esecure.toml"
+DATA_SIZE_MAX_MIB = 32_768  # FAT32 as Windows formats it: 32 GiB at most
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,16 @@ class UrlsConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """The two partitions of the key."""
+    """The two partitions of the key, and the platforms it carries.
+
+    ``data_size_mib`` None: the data partition is sized from the plan (bundle.budget) by
+    `esecure build`; a number is checked against that minimum.
+    """
 
     volume_label: str
     data_label: str
-    data_size_mib: int
+    data_size_mib: int | None
+    platforms: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,22 @@ def _url(*, schemes: tuple[str, ...]) -> Check:
     return check
 
 
+def _platforms(value: Any) -> tuple[str, str] | None:
+    quoted = ", ".join(f'"{p}"' for p in PLATFORMS)
+    expected = f"a non-empty list of distinct platforms among {quoted}"
+    for name in value:
+        if name not in PLATFORMS:
+            close = difflib.get_close_matches(name, PLATFORMS, n=1)
+            if close:
+                return expected, f'did you mean "{close[0]}"? Correct "{name}", or remove it'
+            return expected, f'remove "{name}"; the platforms are {quoted}'
+    if not value:
+        return expected, 'name the platforms the key carries, e.g. ["linux", "windows"]'
+    if len(set(value)) != len(value):
+        return expected, "name each platform once"
+    return None
+
+
 def _languages(value: Any) -> tuple[str, str] | None:
     if not value or any(v not in ("fr", "en") for v in value) or len(set(value)) != len(value):
         return ('a non-empty list of distinct languages among "fr" and "en"', 'use ["fr", "en"]')
@@ -298,8 +322,14 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "data_size_mib": _Field(
             int,
             "an integer",
-            _int_range(33, 32768, "FAT32 needs at least 33 MiB; use 64"),
+            _int_range(
+                1,
+                DATA_SIZE_MAX_MIB,
+                "remove data_size_mib: `esecure build` sizes the data partition from the plan",
+            ),
+            required=False,
         ),
+        "platforms": _Field(list, "a list", _platforms, required=False),
     },
     "branding": {
         "primary_colour": _Field(str, "a string", _COLOUR),
@@ -619,6 +649,7 @@ def _cross_checks(v: _Validator, values: dict[str, dict[str, Any]], root: Path) 
             str(certificates["renew_before_days"]),
             "renew a few weeks before expiry, e.g. 30",
         )
+    _check_platforms(v, values)
     trust = values["trust"]
     if bool(trust["server_certificate"]) != bool(trust["server_key"]):
         v.add(
@@ -641,6 +672,58 @@ def _cross_checks(v: _Validator, values: dict[str, dict[str, Any]], root: Path) 
                 f'"{value}" ({"a directory" if target.is_dir() else "missing"})',
                 f"create {target} or correct the path (relative paths start at the project)",
             )
+
+
+def _plan_platforms(image: Mapping[str, Any], firefox: Mapping[str, Any]) -> tuple[str, ...]:
+    """``[image] platforms``, else every platform with a ``[firefox]`` installation: what
+    `esecure build` lays out (sorted)."""
+    if image["platforms"] is not None:
+        return tuple(sorted(image["platforms"]))
+    return tuple(sorted(p for p in PLATFORMS if firefox.get(p)))
+
+
+def _check_platforms(v: _Validator, values: dict[str, dict[str, Any]]) -> None:
+    """Every platform of the plan can be built: it needs its [firefox] installation."""
+    image, firefox = values["image"], values["firefox"]
+    if image["platforms"] is None:
+        if not _plan_platforms(image, firefox):
+            v.add(
+                "firefox",
+                None,
+                "a Firefox ESR installation for at least one platform (the key carries "
+                "the platforms that have one, unless [image] platforms names them)",
+                "none",
+                'set [firefox] linux (Debian\'s firefox-esr: "/usr/lib/firefox-esr")',
+            )
+        return
+    for platform in sorted(image["platforms"]):
+        if platform not in firefox:
+            buildable = " and ".join(k for k in PLATFORMS if k in firefox)
+            v.add(
+                "image",
+                "platforms",
+                f"platforms e-secure can build ({buildable}: each needs its Firefox)",
+                f'"{platform}", for which e-secure has no [firefox] {platform} yet',
+                f'remove "{platform}" from [image] platforms',
+            )
+        elif not firefox[platform]:
+            v.add(
+                "image",
+                "platforms",
+                "platforms this project can build (each needs its [firefox] installation)",
+                f'"{platform}", and [firefox] {platform} is empty',
+                f"set [firefox] {platform} to the folder that holds its Firefox ESR, or "
+                f'remove "{platform}" from [image] platforms',
+            )
+
+
+def locate(project: Project, section: str, key: str) -> tuple[str, int | None]:
+    """``file:line: [section] key`` of a setting of a loaded project, for messages."""
+    try:
+        text = project.config_path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return _Validator(project.config_path, _Lines(text)).where(section, key)
 
 
 def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
@@ -701,6 +784,7 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             volume_label=i["volume_label"],
             data_label=i["data_label"],
             data_size_mib=i["data_size_mib"],
+            platforms=_plan_platforms(i, f),
         ),
         branding=BrandingConfig(
             primary_colour=b["primary_colour"],

@@ -1919,6 +1919,48 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES957",
+        name="data-partition-too-small",
+        audience="operator",
+        title=_t("The data partition is too small", "La partition de données est trop petite"),
+        message=_t(
+            "The key's data partition would be too small to hold its updates.",
+            (
+                "La partition de données de la clé serait trop petite pour contenir ses mises "
+                "à jour."
+            ),
+        ),
+        cause=_t(
+            (
+                "[image] data_size_mib is below the minimum of the data partition's budget: "
+                "every component of every platform updated once, a new version being written "
+                "and its download, the live profile, logs, reports, keys and update metadata, "
+                "a 10 % margin and the FAT32 overhead (never below 257 MiB, the smallest "
+                "FAT32 volume with 4 KiB clusters)."
+            ),
+            (
+                "[image] data_size_mib est inférieur au minimum du budget de la partition de "
+                "données : chaque composant de chaque plateforme mis à jour une fois, une "
+                "nouvelle version en cours d'écriture et son téléchargement, le profil, les "
+                "journaux, les rapports, les clés et les métadonnées de mise à jour, une marge "
+                "de 10 % et le surcoût de FAT32 (jamais moins de 257 Mio, le plus petit volume "
+                "FAT32 à grappes de 4 Kio)."
+            ),
+        ),
+        action=_t(
+            (
+                "Remove [image] data_size_mib so that `esecure build` sizes the partition "
+                "from the plan, or set it to at least the minimum the message gives."
+            ),
+            (
+                "Supprimez [image] data_size_mib pour que `esecure build` dimensionne la "
+                "partition d'après le plan, ou donnez-lui au moins le minimum indiqué par le "
+                "message."
+            ),
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

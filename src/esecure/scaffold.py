@@ -100,8 +100,16 @@ allowed_hosts = []
 volume_label = "E_SECURE"
 # FAT volume label of the writable data partition: A-Z, 0-9, _ (at most 11).
 data_label = "ESECUREDATA"
-# Size of the data partition in MiB (FAT32: at least 33).
-data_size_mib = 64
+# Platforms the key carries and updates: "linux", "windows", "macos" (each needs its
+# [firefox] installation below; macOS cannot be built yet). Default: every platform that
+# has a [firefox] installation.
+# platforms = ["linux", "windows"]
+# Size of the writable data partition (FAT32, 4 KiB clusters) in MiB. Default: the
+# minimum `esecure build` computes from the plan and prints — every update component of
+# every platform replaced once, a new version being written and downloaded, profile,
+# logs, reports, keys, update metadata, 10 % margin (at least 257 MiB). A number below
+# that minimum is refused.
+# data_size_mib = 2048
 
 [branding]
 # Colours of the launcher's windows ("#RRGGBB").

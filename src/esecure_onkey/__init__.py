@@ -17,6 +17,8 @@ Modules:
 * :mod:`~esecure_onkey.product`    ``product.json`` and ``identity.json`` readers
 * :mod:`~esecure_onkey.discovery`  finding the data area, one probe per OS
 * :mod:`~esecure_onkey.boot`       the bootstrap's choice of application, and ``run``
+* :mod:`~esecure_onkey.browser`    how to start a given Firefox directory (shadow directory
+  on Linux, where FAT shows no exec bits)
 
 Which copy runs: the bootstrap imports this package from its own frozen runtime before
 it starts the application, so the application — from the CD-ROM or from the data area —

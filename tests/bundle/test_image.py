@@ -17,7 +17,10 @@ from esecure.bundle.manifest import MANIFEST_NAME
 from esecure_onkey.layout import CD_RELEASE
 from tests.onkey_child import runtime_dir
 
+from .test_fat import minfo
+
 pytestmark = pytest.mark.slow
+MIB = 1024 * 1024
 
 
 def _pycdlib(path):
@@ -171,6 +174,24 @@ def test_data_image_is_clean_fat(demo_image):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_data_image_is_the_plans_minimum_with_4_kib_clusters_on_1_mib(demo_image):
+    """The demo leaves data_size_mib unset: data.img is its budget's minimum (printed, and
+    in the report), holds Firefox three times over, and minfo reads 4 KiB clusters with the
+    data on a 1 MiB boundary."""
+    report = json.loads((demo_image.out / "build-report.json").read_text())
+    data = report["data_partition"]
+    minimum = data["budget"]["minimum_mib"]
+    firefox = data["budget"]["components"]["firefox-linux"]["on_disk"]
+    assert data["size_mib"] == minimum
+    assert minimum * MIB > 3 * firefox
+    assert demo_image.data.stat().st_size == minimum * MIB
+    assert f"data partition: {minimum} MiB, from the plan's budget" in demo_image.stdout
+    assert "data partition budget, by this rule:" in demo_image.stderr
+    geometry = minfo(demo_image.data)
+    assert geometry["cluster sectors"] * geometry["sector size"] == 4096
+    assert (geometry["reserved"] + 2 * geometry["fat sectors"]) * 512 % MIB == 0
 
 
 def test_build_report_lists_every_file(demo_image, extracted):

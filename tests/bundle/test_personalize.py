@@ -129,11 +129,18 @@ def test_killed_run_resumes_with_disjoint_serials(demo_project, tmp_path):
 
 @pytest.mark.slow
 def test_data_images_hold_the_identity(demo_project, tmp_path):
-    """--data-images writes one clean FAT image per key with its identity.json inside."""
-    result = _run(demo_project, tmp_path / "o", "--count", "2", "--data-images")
+    """--data-images writes one clean FAT image per key, of the build's data partition size
+    (its build-report.json), with its identity.json inside."""
+    built = tmp_path / "image"
+    built.mkdir()
+    report = {"data_partition": {"size_mib": 258, "from": "the plan's budget"}}
+    (built / "build-report.json").write_text(json.dumps(report))
+    args = ("--count", "2", "--data-images", "--image-dir", str(built))
+    result = _run(demo_project, tmp_path / "o", *args)
     assert result.exit_code == 0, result.output
     for serial in _serials(tmp_path / "o"):
         image = tmp_path / "o" / f"data-{serial}.img"
+        assert image.stat().st_size == 258 * 1024 * 1024
         got = subprocess.run(
             ["mtype", "-i", str(image), "::/identity.json"],
             capture_output=True,
@@ -142,6 +149,17 @@ def test_data_images_hold_the_identity(demo_project, tmp_path):
             env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"},
         )
         assert json.loads(got.stdout)["serial"] == serial
+
+
+def test_data_images_need_a_size(demo_project, tmp_path):
+    """No [image] data_size_mib and no --image-dir: exit 2 naming both ways, nothing written."""
+    result = _run(demo_project, tmp_path / "o", "--count", "2", "--data-images")
+    assert result.exit_code == 2
+    assert (
+        "--data-images needs the data partition's size: pass --image-dir DIR (the `esecure "
+        "build --out` directory) or set [image] data_size_mib"
+    ) in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_resume_with_another_count_is_refused(demo_project, tmp_path):

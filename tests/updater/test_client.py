@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import pytest
 
-from esecure.errors import UpdateError
-from esecure.updater.client import UpdateClient, last_check, mark_good
+from esecure.errors import UpdateError, UpdateSecurityError
+from esecure.updater.client import UpdateClient, install_footprint, last_check, mark_good
 from esecure_onkey import boot
 
 APP = "demo-bank"
@@ -123,3 +126,44 @@ def test_a_running_version_outside_the_grammar_is_refused_not_guessed(repo, tmp_
     assert info.value.code == "ES510"
     assert "'1.2.0.post1' is not a version" in info.value.detail
     assert not (data / "slots").exists()
+
+
+def _tar(members: list[tuple[str, int | None]]) -> bytes:
+    """An uncompressed tar of folders (size None) and files of the given sizes."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, size in members:
+            info = tarfile.TarInfo(name)
+            if size is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = size
+                tar.addfile(info, io.BytesIO(b"x" * size))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("members", "cluster", "files", "folders"),
+    [
+        # one byte costs a cluster; 4097 bytes two; an empty file none
+        ([("product.json", 1), ("lib/x/a.py", 4097), ("lib/b", 0)], 4096, 3 * 4096, 3),
+        # folders listed in the archive or only implied by a path count once each
+        ([("lib", None), ("lib/x", None), ("lib/x/a.py", 10)], 4096, 4096, 3),
+        ([("./product.json", 600)], 512, 1024, 1),
+    ],
+)
+def test_install_footprint_counts_clusters_folders_and_the_kept_archive(
+    members, cluster, files, folders
+):
+    """Files rounded up to the cluster, one cluster per folder, plus the archive itself."""
+    tar = _tar(members)
+    kept = -(-len(tar) // cluster) * cluster
+    assert install_footprint(tar, cluster) == files + folders * cluster + kept
+
+
+def test_install_footprint_of_a_stream_that_is_no_tar_is_es506():
+    """Bytes that are not a tar archive: a broken release (ES506), not a crash."""
+    with pytest.raises(UpdateSecurityError) as err:
+        install_footprint(b"\x00garbage" * 100, 4096)
+    assert err.value.code == "ES506"

@@ -76,6 +76,11 @@ def build(project: Path, out: Path, launcher_dirs: tuple[str, ...]) -> None:
         click.echo(f"  {name}: {output['size']:,} bytes, sha256 {output['sha256']}")
     click.echo(f"  platforms: {', '.join(sorted(doc['platforms']))}")
     click.echo(f"  release: {', '.join(f'{n} {c[:12]}' for n, c in doc['components'].items())}")
+    data = doc["data_partition"]
+    click.echo(
+        f"  data partition: {data['size_mib']} MiB, from {data['from']} (the plan's minimum: "
+        f"{data['budget']['minimum_mib']} MiB)"
+    )
     click.echo(f"  updates: {doc['updates']}")
     total = sum(s["seconds"] for s in doc["steps"])
     click.echo(f"  report: {result.report_path} ({total:.1f} s)")
@@ -103,6 +108,30 @@ def verify(image: Path, project: Path) -> None:
     )
 
 
+def _data_size(configured: int | None, image_dir: Path | None) -> int:
+    """The size of personalised data images: the build's (its report), else the config's."""
+    import json  # noqa: PLC0415
+
+    if image_dir is None:
+        if configured is None:
+            raise click.UsageError(
+                "--data-images needs the data partition's size: pass --image-dir DIR (the "
+                "`esecure build --out` directory) or set [image] data_size_mib"
+            )
+        return configured
+    report = image_dir / "build-report.json"
+    try:
+        size = json.loads(report.read_text(encoding="utf-8"))["data_partition"]["size_mib"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise click.UsageError(
+            f"{report} does not give the data partition's size: pass the directory of a "
+            "build made by this version of `esecure build`"
+        ) from None
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise click.UsageError(f"{report}: data_partition.size_mib is not a whole number")
+    return size
+
+
 @click.command()
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--count", type=click.IntRange(min=1), help="How many keys to personalise.")
@@ -126,6 +155,12 @@ def verify(image: Path, project: Path) -> None:
     help="Keys made durable together (one sync, one registry file pair per batch).",
 )
 @click.option("--data-images", is_flag=True, help="Also write data-<serial>.img for each key.")
+@click.option(
+    "--image-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --data-images: the `esecure build --out` directory, whose build-report.json "
+    "gives the data partition's size (else [image] data_size_mib).",
+)
 def personalize(  # noqa: PLR0917 - click passes every option by position
     project: Path,
     count: int | None,
@@ -133,6 +168,7 @@ def personalize(  # noqa: PLR0917 - click passes every option by position
     out: Path,
     batch_size: int,
     data_images: bool,
+    image_dir: Path | None,
 ) -> None:
     """Give keys unique serial numbers: identity files, registry (CSV + JSON), ledger."""
     from esecure.bundle import personalize as p  # noqa: PLC0415
@@ -148,13 +184,14 @@ def personalize(  # noqa: PLR0917 - click passes every option by position
         lines = serials_file.read_text(encoding="utf-8").split()
         given = tuple(s.strip().upper() for s in lines if s.strip())
     epoch = source_date_epoch(loaded)
+    size_mib = _data_size(loaded.image.data_size_mib, image_dir) if data_images else 0
 
     def data_image(path: Path, record: p.Record) -> None:
         tmp = path.with_name(path.name + ".tmp")
         write_fat(
             tmp,
             label=loaded.image.data_label,
-            size_mib=loaded.image.data_size_mib,
+            size_mib=size_mib,
             epoch=epoch,
             files={"identity.json": p.identity_json(record, loaded.product.id)},
             serial_salt=record.serial,

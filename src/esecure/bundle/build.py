@@ -3,10 +3,12 @@
 The steps, each timed in the report: check the project, freeze the launcher (or take
 frozen launcher directories), lay out the release's components (``app/`` with
 product.json, ``lib/<p>/``, ``firefox/<p>/`` with its policies, ``profile/``, ``trust/``),
-write the small files (autorun, branding, guide), sign the release (each component's file
-list and the release record, docs/format-1.md) and the manifest, write the ISO, write the
-FAT image. Outputs are written under temporary names and renamed at the end: a failed
-build never leaves a half-written image under a final name.
+write the small files (autorun, branding, guide), size the data partition (its budget,
+printed; an explicit size below its minimum stops the build here, ES957), sign the
+release (each component's file list and the release record, docs/format-1.md) and the
+manifest, write the ISO, write the FAT image. The image carries the platforms of
+``[image] platforms``. Outputs are written under temporary names and renamed at the
+end: a failed build never leaves a half-written image under a final name.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import fat, firefox, freeze, iso, release
+from esecure.bundle import fat, firefox, freeze, iso, release, sizing
+from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
     PUBLIC_KEY_PATH,
@@ -38,7 +41,7 @@ from esecure.bundle.manifest import (
     sign_manifest,
 )
 from esecure.bundle.tree import entries, hash_file, walk_files
-from esecure.config import Project
+from esecure.config import Project, locate
 from esecure.errors import ConfigError, Problem, StorageError, ToolError, UsageError
 from esecure_onkey.components import decode_release
 from esecure_onkey.layout import (
@@ -58,6 +61,7 @@ __all__ = [
     "BuildResult",
     "assemble_app_root",
     "build_image",
+    "plan_launchers",
     "product_json",
     "source_date_epoch",
 ]
@@ -163,9 +167,50 @@ def _percent(report: Report, label: str) -> Callable[[int, int], None]:
 
 
 def _check(project_dir: Path) -> Project:
+    """The project, its trust material, and what the data size can be checked against
+    before anything is built (sizing.source_budget: a lower bound)."""
     from esecure.trust import load_checked_project  # noqa: PLC0415
 
-    return load_checked_project(project_dir)
+    project = load_checked_project(project_dir)
+    sizing.data_size(project, sizing.source_budget(project), exact=False)
+    return project
+
+
+def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[str, Path | None]:
+    """Each platform of ``[image] platforms`` and its frozen launcher directory (None: the
+    host's, made here). A --launcher-dir outside the plan is ES901; a platform of the plan
+    with no launcher (not the host, no --launcher-dir) is ES916."""
+    plan = project.image.platforms
+    extra = sorted(set(launcher_dirs) - set(plan))
+    if extra:
+        where, line = locate(project, "image", "platforms")
+        listed = ", ".join(f'"{p}"' for p in plan)
+        raise ConfigError(
+            Problem(
+                where,
+                "every platform given with --launcher-dir",
+                f"[{listed}] without " + ", ".join(f'"{p}"' for p in extra),
+                f"add {', '.join(repr(p) for p in extra)} to [image] platforms (and its "
+                "[firefox] installation), or leave out "
+                + ", ".join(f"--launcher-dir {p}=…" for p in extra),
+                line=line,
+            )
+        )
+    host = platform_name()
+    out: dict[str, Path | None] = {}
+    for plat in plan:
+        if plat in launcher_dirs:
+            out[plat] = launcher_dirs[plat]
+        elif plat == host:
+            out[plat] = None
+        else:
+            raise UsageError(
+                f"the plan ([image] platforms) carries {plat}, and this {host} machine can "
+                f"freeze only the {host} launcher: pass --launcher-dir {plat}=DIR (a launcher "
+                f"frozen on {plat}), or remove {plat} from [image] platforms",
+                code="ES916",
+            )
+    return out
 
 
 def _firefox_source(project: Project, platform: str) -> Path:
@@ -224,22 +269,26 @@ def _stage(
     runner: Runner,
 ) -> dict[str, Any]:
     name = project.product.launcher_name
-    host = platform_name()
-    launchers = dict(options.launcher_dirs)
+    planned = plan_launchers(project, options.launcher_dirs)
     info: dict[str, Any] = {"platforms": {}}
     # Pre-flight: every input that can be wrong is checked before the long steps start.
-    platforms = sorted({*launchers, host})
+    platforms = sorted(planned)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
-    for plat, directory in launchers.items():
-        freeze.check_launcher_dir(directory, plat, name)
+    for plat, directory in planned.items():
+        if directory is not None:
+            freeze.check_launcher_dir(directory, plat, name)
     iso.plan_iso([f"guide/{p}" for p in _guide_files(project.branding.guide)])
-    if host not in launchers:
-        with steps.step(f"freeze the {host} launcher"):
-            launchers[host] = freeze.freeze_launcher(
-                work / f"launcher-{host}",
+    launchers: dict[str, Path] = {}
+    for plat, directory in planned.items():
+        if directory is not None:
+            launchers[plat] = directory
+            continue
+        with steps.step(f"freeze the {plat} launcher"):
+            launchers[plat] = freeze.freeze_launcher(
+                work / f"launcher-{plat}",
                 launcher_name=name,
                 epoch=epoch,
                 log=steps.report,
@@ -332,7 +381,8 @@ def assemble_app_root(
     their mounts, laid out by the same code as the CD-ROM's — ``app/`` (esecure compiled,
     product.json), ``lib/<p>/``, ``firefox/<p>/``, ``profile/user.js``, ``trust/``.
 
-    The host platform's lib/ is assembled from the installed distributions exactly as
+    The platforms are ``[image] platforms`` (:func:`plan_launchers`). The host platform's
+    lib/ is assembled from the installed distributions exactly as
     :func:`freeze.freeze_launcher` does (no bootstrap is frozen: a release holds none);
     other platforms' lib/ come from ``launcher_dirs`` (without e-secure's packages). No
     list or record is written: :func:`esecure.bundle.release.release_files` derives them
@@ -340,17 +390,21 @@ def assemble_app_root(
     names of its components.
     """
     steps = _Steps(report)
-    host = platform_name()
-    launchers = dict(launcher_dirs or {})
-    platforms = sorted({*launchers, host})
+    launchers = plan_launchers(project, launcher_dirs or {})
+    platforms = sorted(launchers)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, dest / "nowhere", plat)  # raises ES910, names it
     for plat, directory in launchers.items():
-        freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
+        if directory is not None:
+            freeze.check_launcher_dir(directory, plat, project.product.launcher_name)
     dest.mkdir(parents=True)
-    libs = {plat: directory / "lib" / plat for plat, directory in launchers.items()}
+    libs = {
+        plat: directory / "lib" / plat
+        for plat, directory in launchers.items()
+        if directory is not None
+    }
     updates = _lay_out(project, dest, platforms=platforms, libs=libs, sources=sources, steps=steps)
     return {
         "platforms": platforms,
@@ -462,6 +516,16 @@ def _sign(
     return files, decode_release(extra[CD_RELEASE]).components
 
 
+def _data_partition(project: Project, size_mib: int, budget: Budget) -> dict[str, Any]:
+    """What the report says of data.img's size: its source and the budget behind it."""
+    given = project.image.data_size_mib is not None
+    return {
+        "size_mib": size_mib,
+        "from": "[image] data_size_mib" if given else "the plan's budget",
+        "budget": budget.as_dict(),
+    }
+
+
 def _output(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": hash_file(path)}
 
@@ -496,6 +560,11 @@ def build_image(
             info = _stage(
                 project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
             )
+            with steps.step("size the data partition"):
+                budget = sizing.root_budget(stage, project.image.platforms)
+                for line in budget.lines():
+                    report(line)
+                size_mib = sizing.data_size(project, budget)  # ES957 before anything is written
             with steps.step("sign the release and the manifest"):
                 files, components = _sign(project, stage, sorted(info["platforms"]), passphrase)
             with steps.step("write cdrom.iso"):
@@ -516,7 +585,7 @@ def build_image(
                 fat.write_fat(
                     tmp_data,
                     label=project.image.data_label,
-                    size_mib=project.image.data_size_mib,
+                    size_mib=size_mib,
                     epoch=epoch,
                     runner=runner,
                 )
@@ -538,6 +607,7 @@ def build_image(
         "volume_label": project.image.volume_label,
         "data_label": project.image.data_label,
         "outputs": outputs,
+        "data_partition": _data_partition(project, size_mib, budget),
         "tools": _tool_versions(runner),
         "steps": steps.times,
         **info,

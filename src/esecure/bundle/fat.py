@@ -4,6 +4,11 @@
 take from the clock or randomness; files are copied with ``mcopy -m`` after their mtimes
 are set to ``SOURCE_DATE_EPOCH``, with ``TZ=UTC`` (pyfatfs was measured to write a wrong
 free-cluster count, so it is not used).
+
+The volume is FAT32 with 4 KiB clusters and its data on a 1 MiB boundary
+(:mod:`esecure.bundle.fat32` computes the geometry; mkfs.fat gets ``-S 512 -s 8 -a -R``);
+the boot sector mkfs.fat wrote is read back and checked against it before any file is
+copied in.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from esecure._tools import MCOPY, MKFS_FAT, MMD, SYSTEM, Runner, Tool
+from esecure.bundle import fat32
+from esecure.errors import ToolError, UsageError
 
-__all__ = ["FAT_TOOLS", "volume_id", "write_fat"]
+__all__ = ["FAT_TOOLS", "mkfs_arguments", "volume_id", "write_fat"]
 
 FAT_TOOLS = (MKFS_FAT, MMD, MCOPY)
 _TIMEOUT = 120
@@ -26,6 +33,48 @@ _NEEDED_BY = "writing the FAT data partition (data.img)"
 def volume_id(label: str, salt: str = "") -> str:
     """A fixed 32-bit volume serial (hex) derived from the label (and a per-key salt)."""
     return hashlib.sha256(f"{label}\0{salt}".encode()).hexdigest()[:8].upper()
+
+
+def mkfs_arguments(out: Path, *, label: str, size_mib: int, volume: str) -> list[str]:
+    """mkfs.fat's arguments for the build's FAT32 volume of ``size_mib`` MiB (pure)."""
+    geometry = fat32.layout(size_mib)
+    return [
+        "-F",
+        "32",
+        "-S",
+        str(fat32.SECTOR),
+        "-s",
+        str(fat32.CLUSTER // fat32.SECTOR),
+        "-f",
+        "2",
+        "-a",  # no alignment of mkfs.fat's own (to the cluster only) ...
+        "-R",  # ... but the reserved sectors that put the data on 1 MiB
+        str(geometry.reserved_sectors),
+        "-n",
+        label,
+        "--invariant",  # before -i: it would reset the volume id otherwise
+        "-i",
+        volume,
+        "-C",
+        str(out),
+        str(size_mib * 1024),
+    ]
+
+
+def _check_geometry(out: Path, size_mib: int) -> None:
+    """The boot sector mkfs.fat wrote is the geometry asked for (ES913 otherwise)."""
+    with out.open("rb") as handle:
+        found = fat32.read_boot_sector(handle.read(fat32.SECTOR))
+    want = fat32.layout(size_mib)
+    got = (found.cluster_size, found.total_sectors, found.reserved_sectors, found.fat_sectors)
+    expected = (fat32.CLUSTER, size_mib * fat32.MIB // fat32.SECTOR, want.reserved_sectors)
+    if got != (*expected, want.fat_sectors) or found.data_offset % fat32.ALIGNMENT:
+        raise ToolError(
+            f"mkfs.fat made another volume than asked for {out.name}: cluster, sectors, "
+            f"reserved, FAT length {got}, expected {(*expected, want.fat_sectors)} "
+            "(data on a 1 MiB boundary)",
+            code="ES913",
+        )
 
 
 def write_fat(
@@ -42,8 +91,16 @@ def write_fat(
 
     ``out`` is written in place: the caller writes to a temporary name and renames. Every
     tool is looked up before anything is written (ES919 names a missing one); a failing
-    tool is ES913 with its last output.
+    tool is ES913 with its last output. A size below the smallest FAT32 volume with 4 KiB
+    clusters (257 MiB) is ES957: it would not be FAT32.
     """
+    smallest = fat32.smallest_mib()
+    if size_mib < smallest:
+        raise UsageError(
+            f"a data partition of {size_mib} MiB is below the smallest FAT32 volume with "
+            f"4 KiB clusters, {smallest} MiB: give it at least {smallest} MiB",
+            code="ES957",
+        )
     for tool in FAT_TOOLS:
         runner.find(tool, needed_by=_NEEDED_BY)
     env = {
@@ -61,23 +118,10 @@ def write_fat(
         out.unlink()
     run(
         MKFS_FAT,
-        [
-            "-F",
-            "32",
-            "-S",
-            "512",
-            "-s",
-            "1",
-            "-n",
-            label,
-            "--invariant",  # before -i: it would reset the volume id otherwise
-            "-i",
-            volume_id(label, serial_salt),
-            "-C",
-            str(out),
-            str(size_mib * 1024),
-        ],
+        mkfs_arguments(out, label=label, size_mib=size_mib, volume=volume_id(label, serial_salt)),
     )
+    if out.exists():  # (a test's stand-in runner writes nothing)
+        _check_geometry(out, size_mib)
     if not files:
         return
     with tempfile.TemporaryDirectory(prefix="esecure-fat-") as tmp:

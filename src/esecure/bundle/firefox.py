@@ -19,12 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from esecure.errors import UsageError
+from esecure_onkey.browser import find_executable, rule
 
 __all__ = [
     "CA_FILE_NAME",
     "BrowserSettings",
     "copy_firefox",
     "firefox_executable",
+    "installation_files",
     "policies",
     "policies_json",
     "user_js",
@@ -33,7 +35,6 @@ __all__ = [
 CA_FILE_NAME = "e-secure-ca.pem"
 CLIENT_CERT_PREF = "security.default_personal_cert"
 CLIENT_CERT_VALUE = "Select Automatically"
-_EXECUTABLES = {"linux": ("firefox", "firefox-esr", "firefox-bin"), "windows": ("firefox.exe",)}
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,22 @@ def user_js(settings: BrowserSettings) -> bytes:
 
 
 def firefox_executable(directory: Path, platform: str) -> Path | None:
-    """The Firefox program in an installation directory, or None."""
-    for name in _EXECUTABLES[platform]:
-        if (directory / name).is_file():
-            return directory / name
-    return None
+    """The Firefox program in an installation directory, or None: the one the key will
+    start (``esecure_onkey.browser``, the on-key rule)."""
+    return find_executable(directory, platform)
+
+
+def installation_files(source: Path) -> list[Path]:
+    """The files :func:`copy_firefox` copies from ``source``: every file, symlinks followed,
+    sorted, without the installation's own ``distribution/``."""
+    files: list[Path] = []
+    for directory, dirs, names in os.walk(source, followlinks=True):
+        base = Path(directory)
+        if base == source:
+            dirs[:] = [d for d in dirs if d != "distribution"]
+        dirs.sort()
+        files.extend(base / n for n in sorted(names))
+    return files
 
 
 def copy_firefox(
@@ -190,17 +202,11 @@ def copy_firefox(
     if not source.is_dir() or firefox_executable(source, platform) is None:
         raise UsageError(
             f"no Firefox for {platform} in {source}: expected one of "
-            f"{', '.join(_EXECUTABLES[platform])} there. Install firefox-esr or correct "
+            f"{', '.join(rule(platform).executables)} there. Install firefox-esr or correct "
             f"[firefox] {platform} in esecure.toml",
             code="ES910",
         )
-    files: list[Path] = []
-    for directory, dirs, names in os.walk(source, followlinks=True):
-        base = Path(directory)
-        if base == source:
-            dirs[:] = [d for d in dirs if d != "distribution"]
-        dirs.sort()
-        files.extend(base / n for n in sorted(names))
+    files = installation_files(source)
     total = sum(f.stat().st_size for f in files)
     done = 0
     for f in files:

@@ -26,13 +26,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
+import os
+import shutil
+import tarfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported without __all__
@@ -52,7 +56,16 @@ from esecure.updater._zstd import apply_patch
 from esecure_onkey.boot import read_pointer
 from esecure_onkey.versions import Version, parse_version, version_key
 
-__all__ = ["Offer", "Release", "UpdateClient", "confirm_started", "last_check", "mark_good"]
+__all__ = [
+    "Offer",
+    "Release",
+    "UpdateClient",
+    "cluster_size",
+    "confirm_started",
+    "install_footprint",
+    "last_check",
+    "mark_good",
+]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -67,6 +80,8 @@ TRUSTED_FILES = (  # fixed names, in the order the workflow verifies and keeps t
     "targets.json",  # 5.6.6
 )
 DOWNLOAD_NAME = "target.part"  # every target downloads to this name, never to its own
+DEFAULT_CLUSTER = 4096  # the data partition `esecure build` makes (FAT32, 4 KiB clusters)
+MB = 1_000_000
 
 
 def _tar_cap(target: TargetFile) -> int:
@@ -101,6 +116,43 @@ def gunzip_capped(data: bytes, cap: int, name: str) -> bytes:
     if not inflater.eof:
         raise UpdateSecurityError(f"{name} is a truncated gzip archive", code="ES506")
     return b"".join(parts)
+
+
+def install_footprint(tar_bytes: bytes, cluster: int) -> int:
+    """Bytes an installation of ``tar_bytes`` writes on a file system of ``cluster``-byte
+    clusters: every file of the archive rounded up to the cluster, one cluster per folder
+    (the slot's own included), and the archive itself, kept as the next patch's base
+    (``_install``: staging, then ``updates/cache/``). A stream that is not a tar archive is
+    a broken release (ES506)."""
+
+    def up(size: int) -> int:
+        return -(-size // cluster) * cluster
+
+    folders = {PurePosixPath(".")}
+    files = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
+            for member in tar.getmembers():
+                path = PurePosixPath(*(p for p in PurePosixPath(member.name).parts if p != "."))
+                if member.isdir():
+                    folders.add(path)
+                    folders.update(path.parents)
+                elif member.isfile():
+                    files += up(member.size)
+                    folders.update(path.parents)
+    except tarfile.TarError as exc:
+        raise UpdateSecurityError(f"the update is not a tar archive ({exc})", code="ES506") from exc
+    return files + cluster * len(folders) + up(len(tar_bytes))
+
+
+def cluster_size(directory: Path) -> int:
+    """The allocation unit of the file system holding ``directory`` (statvfs f_frsize);
+    4 KiB where the OS has no statvfs (Windows), the cluster of the partition the build
+    makes."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:  # pragma: no cover - Windows
+        return DEFAULT_CLUSTER
+    return int(statvfs(directory).f_frsize) or DEFAULT_CLUSTER
 
 
 def confirm_started(data_dir: Path, checkpoints: Checkpoints | None = None) -> bool:
@@ -432,6 +484,20 @@ class UpdateClient:
 
     # --- install --------------------------------------------------------------------------
 
+    def _check_free_space(self, tar: bytes) -> None:
+        """Room for the whole installation before its first write (ES524 otherwise): a
+        data area that fills up half-way costs a long write for nothing."""
+        with _storage("measuring the free space of the data area"):
+            needed = install_footprint(tar, cluster_size(self.data_dir))
+            free = shutil.disk_usage(self.data_dir).free
+        if needed > free:
+            tenth = MB // 10  # needed rounded up, free down: never "needs 2.0, 2.0 free"
+            raise StorageError(
+                f"the update needs {-(-needed // tenth) / 10:.1f} MB on the key's data area "
+                f"and {free // tenth / 10:.1f} MB are free: nothing was written",
+                code="ES524",
+            )
+
     def install(
         self,
         offer: Offer,
@@ -440,7 +506,10 @@ class UpdateClient:
         running_slot: str | None,
         progress: Progress | None = None,
     ) -> str:
-        """Install into the inactive slot and switch the pointer; returns the slot."""
+        """Install into the inactive slot and switch the pointer; returns the slot.
+
+        Nothing is written unless the data area has room for the whole installation
+        (:func:`install_footprint`; ES524 otherwise)."""
         self.cp("patch.tar-written")
         try:
             image_key = self.image_key.read_bytes()
@@ -449,6 +518,7 @@ class UpdateClient:
                 f"cannot read the image-signing key {self.image_key} ({exc.strerror or exc})",
                 code="ES524",
             ) from None
+        self._check_free_space(tar)
         slot = _install.install(
             self.data_dir,
             tar,
