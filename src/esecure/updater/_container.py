@@ -190,7 +190,8 @@ def write_patch(
     base_root: Path, base: Files, new_root: Path, new: Files, out: BinaryIO
 ) -> PatchStats:
     """The patch container from component version ``base`` (its files under ``base_root``)
-    to ``new`` (under ``new_root``), into ``out``."""
+    to ``new`` (under ``new_root``), into ``out`` (a file, written from its current
+    position to its end)."""
     hashes = {sha for _size, sha in base.values()}
     copied = patched = added = 0
     counter = _Counter(out)
@@ -220,7 +221,12 @@ def write_patch(
                     del prefix, data
                     tar.addfile(_member(f"{path}.zpatch.{k}", len(frame)), io.BytesIO(frame))
                 patched += 1
-    return PatchStats(copied, patched, added, counter.size)
+    # tar pads its end to a 10 KiB record: a container of one small change would be mostly
+    # zeros. Readers stop at the end-of-archive blocks, which stay.
+    padding = counter.size - tar.offset
+    out.truncate(out.tell() - padding)
+    out.seek(0, io.SEEK_END)
+    return PatchStats(copied, patched, added, tar.offset)
 
 
 def _add_whole(tar: tarfile.TarFile, path: str, source: Path) -> None:

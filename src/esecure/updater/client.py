@@ -537,13 +537,16 @@ class UpdateClient:
                 continue
             base = bases.components.get(name) if bases is not None else None
             patch = self._targets.get(f"{self.app}-c-{cid}.from-{base}.patch") if base else None
+            archive = self._target(f"c-{cid}.tar.gz")
+            if patch is not None and patch.length >= archive.length:
+                patch = None  # the archive is smaller: no reason to patch
             plans.append(
                 ComponentPlan(
                     name,
                     cid,
                     self._target(f"c-{cid}.list"),
                     self._target(f"c-{cid}.list.sig"),
-                    self._target(f"c-{cid}.tar.gz"),
+                    archive,
                     patch,
                     base if patch is not None else None,
                 )
