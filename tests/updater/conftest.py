@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from securesystemslib.interface import import_ed25519_privatekey_from_file
 from securesystemslib.signer import Signer, SSlibSigner
-from tuf.api.metadata import Metadata
+from tuf.api.metadata import Metadata, TargetFile
 from tuf.api.serialization.json import JSONSerializer
 
 from esecure.bundle.manifest import sign_manifest
@@ -275,6 +275,40 @@ def serve_new_root(repo: Repo, mutate: Callable[[Any], None], signers: list[Sign
     version = Metadata.from_bytes(data).signed.version
     (repo.served / "metadata" / f"{version}.root.json").write_bytes(data)
     return data
+
+
+def serve_targets(repo: Repo, mutate: Callable[[Any], None]) -> None:
+    """Serve a new targets version changed by ``mutate``, and a snapshot and a timestamp
+    that name it, each signed by its role's key (what the repository, or whoever holds
+    its TUF keys, can do: the image-signing key is then the defence left)."""
+    resign(repo, "targets.json", mutate, [tuf_signer(repo, "targets-1")])
+    version = Metadata.from_file(str(repo.served / "metadata" / "targets.json")).signed.version
+
+    def name_targets(snapshot: Any) -> None:
+        snapshot.meta["targets.json"].version = version
+
+    resign(repo, "snapshot.json", name_targets, [tuf_signer(repo, "snapshot-1")])
+    snap = Metadata.from_file(str(repo.served / "metadata" / "snapshot.json")).signed.version
+
+    def name_snapshot(timestamp: Any) -> None:
+        timestamp.snapshot_meta.version = snap
+
+    resign(repo, "timestamp.json", name_snapshot, [tuf_signer(repo, "timestamp-1")])
+
+
+def serve_target(repo: Repo, name: str, data: bytes) -> None:
+    """Serve ``data`` as target ``name`` (its custom metadata kept when it replaces one),
+    with TUF metadata re-signed to match."""
+    (repo.served / "targets" / name).write_bytes(data)
+
+    def put(targets: Any) -> None:
+        old = targets.targets.get(name)
+        new = TargetFile.from_data(name, data, ["sha256"])
+        if old is not None:
+            new.unrecognized_fields.update(old.unrecognized_fields)
+        targets.targets[name] = new
+
+    serve_targets(repo, put)
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:

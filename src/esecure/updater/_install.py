@@ -26,6 +26,7 @@ The CD-ROM's own components are never copied: the store holds only what the CD-R
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -136,8 +137,8 @@ def write_component(
 ) -> None:
     """Component version ``cid`` into the store (step 3): ``fill(write)`` gives its files.
 
-    Whatever ``fill`` raises propagates with staging left behind (the next install empties
-    it): nothing outside ``store/.staging`` was touched until every file was written.
+    Whatever ``fill`` raises propagates once staging is removed: nothing outside
+    ``store/.staging`` is touched until every file was written and checked.
     """
     store = store_dir(data_dir)
     staging = staging_dir(data_dir)
@@ -147,7 +148,12 @@ def write_component(
     disk.mkdir(staging)
     disk.sync_dir(store)
     written: list[Path] = []
-    fill(_writer(staging, disk, cp, progress, written))
+    try:
+        fill(_writer(staging, disk, cp, progress, written))
+    except Exception:  # refused or failed: what was staged goes (the next install would)
+        with contextlib.suppress(OSError):
+            disk.remove(staging)
+        raise
     cp("staging.written")
     _sync_tree(staging, written, disk)
     cp("staging.synced")
