@@ -143,6 +143,7 @@ class Repo:
     cd: Path
     trust: dict[str, bytes]
     bundles: dict[str, Path] = field(default_factory=dict)
+    prepare: Callable[[Path, str], None] | None = None  # changes each bundle (and the CD)
 
     @property
     def initial_root(self) -> Path:
@@ -162,6 +163,8 @@ class Repo:
     def bundle(self, version: str, tmp: Path, **kw: Any) -> Path:
         """A bundle of ``version`` (same trust as the CD-ROM)."""
         path = make_bundle(tmp / f"bundle-{version}", version, trust=self.trust, **kw)
+        if self.prepare is not None:
+            self.prepare(path, version)
         self.bundles[version] = path
         return path
 
@@ -206,8 +209,15 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         thread.join(timeout=5)
 
 
-def make_repo(tmp_path: Path, served: Path, url: str) -> Repo:
-    """Demo project, keys made, a CD-ROM of version 0.9.0; nothing published yet."""
+def make_repo(
+    tmp_path: Path,
+    served: Path,
+    url: str,
+    prepare: Callable[[Path, str], None] | None = None,
+    **kw: Any,
+) -> Repo:
+    """Demo project, keys made, a CD-ROM of version 0.9.0 (``make_bundle(**kw)``, then
+    ``prepare``); nothing published yet."""
     directory = tmp_path / "project"
     init_project(directory, InitOptions(demo=True), passphrase=None)
     project = load_project(directory)
@@ -216,9 +226,11 @@ def make_repo(tmp_path: Path, served: Path, url: str) -> Repo:
         "root.json": (directory / "repository" / "metadata" / "root.json").read_bytes(),
         "image-signing.pub.pem": project.trust.image_signing_public_key.read_bytes(),
     }
-    cd = make_bundle(tmp_path / "cd", "0.9.0", trust=trust)
+    cd = make_bundle(tmp_path / "cd", "0.9.0", trust=trust, **kw)
+    if prepare is not None:
+        prepare(cd, "0.9.0")
     write_cd_release(cd, project, "0.9.0")
-    return Repo(project, served, url, cd, trust)
+    return Repo(project, served, url, cd, trust, prepare=prepare)
 
 
 @pytest.fixture
