@@ -170,6 +170,7 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         repository_url,
         app,
         cd=cd_root,
+        platform=boot.platform if boot is not None else None,
         initial_root=initial_root,
         image_key=image_key,
         timeout=policy.check_timeout_seconds,
