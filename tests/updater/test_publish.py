@@ -157,6 +157,21 @@ def test_a_symbolic_link_in_a_component_is_es953(repo, tmp_path):
     assert sorted(p.name for p in _target_dir(repo).iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "why"), [("Product.json", "one file on FAT"), ("aux.py", "device name")]
+)
+def test_a_file_name_a_key_cannot_hold_is_es953(repo, tmp_path, name, why):
+    """Two names FAT takes for one, or a Windows device name: refused before any write."""
+    bundle = repo.bundle("1.1.0", tmp_path)
+    (bundle / "app" / name).write_text("x")
+    before = sorted(p.name for p in _target_dir(repo).iterdir())
+    with pytest.raises(UsageError) as err:
+        publish(repo.project, "1.1.0", bundle, say=_quiet)
+    assert err.value.code == "ES953"
+    assert why in err.value.detail
+    assert sorted(p.name for p in _target_dir(repo).iterdir()) == before
+
+
 def test_publishing_an_old_version_is_es952(repo, tmp_path):
     """A version not above the latest is refused before anything is written."""
     before = sorted(p.name for p in _target_dir(repo).iterdir())

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esecure.bundle.tree import hash_file, walk_files
-from esecure.errors import UsageError
+from esecure.errors import UpdateSecurityError, UsageError
 from esecure.updater._container import Gunzip, apply_archive
+from esecure.updater._security import safe_name
 from esecure_onkey.components import (
     KINDS,
     ComponentList,
@@ -66,9 +67,23 @@ def _names() -> list[str]:
     return names
 
 
+def _check_names(name: str, paths: list[str]) -> None:
+    """Every path a key's FAT can hold, on every system (each part a safe file name), and
+    no two that FAT would take for one (it ignores case)."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        check_path(path)
+        for part in path.split("/"):
+            safe_name(part, f"{name}: {path}:")
+        folded = path.casefold()
+        if folded in seen:
+            raise ValueError(f"{name}: {seen[folded]} and {path} are one file on FAT")
+        seen[folded] = path
+
+
 def split_components(bundle: Path) -> dict[str, Component]:
     """Every component ``bundle`` holds (a directory at its mount), by name; ES953 for a
-    symbolic link or a name no key can hold."""
+    symbolic link, a name no key can hold, or two names FAT takes for one."""
     out: dict[str, Component] = {}
     for name in _names():
         root = bundle / mount(name)
@@ -76,11 +91,11 @@ def split_components(bundle: Path) -> dict[str, Component]:
             continue
         try:
             paths = walk_files(root)
-            for path in paths:
-                check_path(path)
-        except (ValueError, TypeError) as exc:
+            _check_names(name, paths)
+        except (ValueError, TypeError, UpdateSecurityError) as exc:
+            detail = exc.detail if isinstance(exc, UpdateSecurityError) else str(exc)
             raise UsageError(
-                f"{exc}: copy the target in (cp -rL) and rename such files before publishing",
+                f"{detail}: copy the target in (cp -rL) and rename such files before publishing",
                 code="ES953",
             ) from None
         files = {p: ((root / p).stat().st_size, hash_file(root / p)) for p in paths}
