@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,14 @@ from esecure.updater._container import (
 )
 from esecure.updater._disk import Checkpoints, Disk
 from esecure.updater._fetch import Fetcher
+from esecure.updater._plan import (
+    ComponentPlan,
+    Offer,
+    ReleaseTargets,
+    choose_release,
+    releases_of,
+    tar_cap,
+)
 from esecure.updater._security import check_names, classify, safe_name
 from esecure_onkey.components import (
     ComponentList,
@@ -81,7 +89,7 @@ from esecure_onkey.layout import (
     platform_name,
 )
 from esecure_onkey.store import cd_release, check_component, read_release
-from esecure_onkey.versions import Version, parse_version, version_key
+from esecure_onkey.versions import parse_version, version_key
 
 __all__ = [
     "ComponentPlan",
@@ -99,27 +107,12 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 mark_good = _install.mark_good
 MIN_SPEED = 64 * 1024  # bytes/s: below this for a whole file, the download is abandoned
-FALLBACK_RATIO = 64  # uncompressed cap for archives signed without tar_size
 TRUSTED_FILES = (  # fixed names, in the order the workflow verifies and keeps them
     "root.json",  # 5.3.8: each newer root, once verified (5.3.9: repeat)
     "timestamp.json",  # 5.4.5
     "snapshot.json",  # 5.5.7
     "targets.json",  # 5.6.6
 )
-RELEASE, SIGNATURE = ".release", ".sig"
-
-
-def _custom(target: TargetFile) -> dict[str, Any]:
-    value = (target.custom or {}).get("esecure")
-    return value if isinstance(value, dict) else {}
-
-
-def _tar_cap(target: TargetFile) -> int:
-    """The signed uncompressed size of an archive, else a generous multiple of its length."""
-    size = _custom(target).get("tar_size")
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-        return size
-    return max(FALLBACK_RATIO * target.length, 64 * 1024 * 1024)
 
 
 def _gunzip_error(exc: ValueError, name: str) -> UpdateSecurityError:
@@ -155,105 +148,6 @@ def last_check(data_dir: Path) -> dt.datetime | None:
         return dt.datetime.fromisoformat(value)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-# --- what is published, and the plan ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReleaseTargets:
-    """One published release: its record and signature as the signed targets list them."""
-
-    version: Version
-    required: bool
-    record: TargetFile
-    signature: TargetFile
-
-
-@dataclass(frozen=True)
-class ComponentPlan:
-    """One component the release needs and this key lacks: what to download for it."""
-
-    name: str
-    id: str
-    listed: TargetFile  # c-<id>.list
-    signature: TargetFile  # c-<id>.list.sig
-    archive: TargetFile  # c-<id>.tar.gz (also the fallback of a patch that does not apply)
-    patch: TargetFile | None  # c-<id>.from-<base>.patch, when published for this key's base
-    base: str | None  # the running release's version of this component (the patch's base)
-
-    @property
-    def download_size(self) -> int:
-        """Bytes to download for it: list, signature, then the patch or the archive."""
-        body = self.patch if self.patch is not None else self.archive
-        return self.listed.length + self.signature.length + body.length
-
-    @property
-    def install_size(self) -> int:
-        """About what it writes on the key: its archive's signed uncompressed size."""
-        return _tar_cap(self.archive)
-
-
-@dataclass(frozen=True)
-class Offer:
-    """What the launcher offers the user, and the verified plan behind it."""
-
-    current: str
-    version: str
-    required: bool
-    release: str  # the release id: SHA-256 of its record
-    record: bytes = field(repr=False)  # verified: TUF, then the CD-ROM's image key
-    signature: bytes = field(repr=False)
-    running: str  # the release that runs now ("cd" or an id): the patches' base
-    components: tuple[ComponentPlan, ...]
-
-    @property
-    def download_size(self) -> int:
-        """Bytes to download."""
-        return sum(c.download_size for c in self.components)
-
-    @property
-    def install_size(self) -> int:
-        """About the bytes the install writes on the key."""
-        return sum(c.install_size for c in self.components)
-
-    @property
-    def use_patch(self) -> bool:
-        """Whether some component comes as a patch."""
-        return any(c.patch is not None for c in self.components)
-
-
-def releases_of(targets: dict[str, TargetFile], app: str) -> list[ReleaseTargets]:
-    """The releases of ``app`` the signed targets list, oldest first. Every target name of
-    the product must be able to be a file name (ES511: a version may carry spaces, tabs
-    or a newline); a release outside the version grammar is not offered."""
-    prefix = f"{app}-"
-    found: dict[Version, ReleaseTargets] = {}
-    for name, info in targets.items():
-        if not name.startswith(prefix):
-            continue
-        safe_name(name, "release file")
-        if not name.endswith(RELEASE):
-            continue
-        text = name[len(prefix) : -len(RELEASE)]
-        key = version_key(text)
-        signature = targets.get(name + SIGNATURE)
-        if key is None or signature is None:  # no key's bootstrap could run it
-            continue
-        version = Version(key, text)
-        found[version] = ReleaseTargets(
-            version, bool(_custom(info).get("required")), info, signature
-        )
-    return [found[v] for v in sorted(found)]
-
-
-def choose_release(releases: list[ReleaseTargets], current: Version) -> ReleaseTargets | None:
-    """The next version to install: the oldest required one above current, else the newest."""
-    newer = [r for r in releases if r.version > current]
-    if not newer:
-        return None
-    required = [r for r in newer if r.required]
-    return required[0] if required else newer[-1]
 
 
 # --- downloads ------------------------------------------------------------------------------
@@ -681,7 +575,7 @@ class UpdateClient:
 
         def fill(write: Write) -> None:
             with archive.open("rb") as raw:
-                apply_archive(Gunzip(raw, _tar_cap(plan.archive)), fetched.files.files, write)
+                apply_archive(Gunzip(raw, tar_cap(plan.archive)), fetched.files.files, write)
 
         try:
             _install.write_component(
