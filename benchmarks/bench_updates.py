@@ -1,425 +1,432 @@
-# ruff: noqa: PLC0415, PLR0917, ARG001, ISC004 - each child imports only what it measures; CLI-shaped children
-"""Updates: patch size, publish time and memory, apply time and memory; ours beside tufup's
-defaults (bsdiff patches, gzip -9 re-compression) measured in the same run.
+# ruff: noqa: PLC0415 - each child imports only what it measures; a CLI that prints
+"""Updates on the component store: bytes written and read on the key, modelled USB 2 time,
+apply time and peak memory, for an app-only, a deps and a Firefox release; beside the
+whole-slot design's numbers (docs/performance.md, "Updates", 2026-11-27 run).
 
-Two releases are measured:
+The key's CD-ROM is release 1.0.0 (published too, so that its components are the patch
+bases): ``app/`` = the installed esecure package, ``lib/linux/`` = its runtime
+distributions, ``firefox/linux/`` = Debian's firefox-esr (symlinks followed; a 1 MB
+stand-in with ``--no-firefox``), ``profile/``, ``trust/``. Then, each published and
+applied in turn on one data area (the key running the release before):
 
-* launcher: an application root whose lib/linux/ holds the installed `esecure` and every
-  runtime dependency (what the image builder puts in a slot), minor release = one module
-  of esecure edited and the version string changed;
-* firefox: the same root plus Debian's firefox-esr install in firefox/linux/, minor release
-  = bytes changed inside browser/omni.ja (the same build with a changed omni.ja).
+* **app** 1.0.1: one module of esecure edited, the version changed;
+* **deps** 1.0.2: one module of a third-party package edited;
+* **firefox** 1.0.3: 64 KiB changed in the middle of ``browser/omni.ja``.
 
-Each measurement runs in a fresh child process; peak memory is that child's max RSS
-(interpreter included). "apply" is patch + verify + everything up to files on disk:
-ours = zstd patch, SHA-256 check, extract + fsync into the inactive slot, completion
-record and pointer; tufup's default = gunzip base, bsdiff patch, SHA-256 check, gzip -9
-the new archive (its hard-coded step) and extract it. "+10 Mbit/s" adds the patch's
-transfer time at 1.25 MB/s (computed, not throttled).
+Each publish and each apply runs in a fresh child started through a shell (so that its
+``ru_maxrss`` is its own: Linux carries the replaced process's into an exec). For the
+apply (check, download to the host, install; the install is what is timed): bytes written
+to the data area (the ``Disk`` layer's count, and ``/proc/self/io`` write_bytes during the
+install), bytes read from the key (the data area and the CD-ROM: every ``open()`` for
+reading under them, counted), CPU time (user + system) of the install, peak memory
+(VmHWM). Modelled time on a USB 2 key = written / 10 MB/s + read / 30 MB/s + CPU.
 
-Usage: .venv/bin/python benchmarks/bench_updates.py [--repeat 3] [--no-firefox]
+Usage: .venv/bin/python benchmarks/bench_updates.py [--no-firefox] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
+import functools
+import http.server
 import importlib.metadata as md
 import json
-import resource
+import os
 import shutil
-import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve()
-LINK = 10_000_000 / 8  # 10 Mbit/s in bytes per second
-SKIP_DISTS = {"pyinstaller", "pyinstaller-hooks-contrib", "altgraph", "setuptools", "pip"}
+MB = 1_000_000
+WRITE_RATE, READ_RATE = 10 * MB, 30 * MB  # a USB 2 key, writing and reading
+SKIP_DISTS = {"esecure", "pyinstaller", "pyinstaller-hooks-contrib", "altgraph", "setuptools"}
+# The whole-slot design (one application root per slot + its uncompressed archive kept as
+# the next patch base), docs/performance.md "Updates", run of 2026-11-27 17:22 UTC: a
+# release writes the slot and the archive (2 x the root) and reads the cached archive.
+SLOT = {  # apply seconds and peak MB of a whole-slot release, by whether the root has Firefox
+    False: {"root_mb": 27.6, "apply_s": 0.79, "peak_mb": 176},
+    True: {"root_mb": 336.7, "apply_s": 5.55, "peak_mb": 1650},
+}
 
 
-# --- bundles ------------------------------------------------------------------------------
+# --- the application roots ------------------------------------------------------------------
 
 
-def _runtime_dists() -> list[md.Distribution]:
+def _runtime_files() -> list[tuple[Path, str]]:
+    """(source, path in lib/linux/) of every file of esecure's runtime distributions."""
     seen: dict[str, md.Distribution] = {}
-    todo = ["esecure"]
+    todo = [
+        r.split(";")[0] for r in (md.distribution("esecure").requires or []) if "extra" not in r
+    ]
     while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in seen or name in SKIP_DISTS:
+        raw = todo.pop()
+        for sep in "[<>=!~ (":
+            raw = raw.split(sep)[0]
+        name = raw.strip().lower().replace("_", "-")
+        if not name or name in seen or name in SKIP_DISTS:
             continue
         try:
             dist = md.distribution(name)
         except md.PackageNotFoundError:
             continue
         seen[name] = dist
-        for req in dist.requires or []:
-            if "extra ==" in req:
-                continue
-            todo.append(
-                req.split(";")[0]
-                .split("[")[0]
-                .split("<")[0]
-                .split(">")[0]
-                .split("=")[0]
-                .split("!")[0]
-                .split("~")[0]
-                .strip()
-            )
-    return list(seen.values())
-
-
-def make_launcher_root(root: Path, version: str) -> Path:
-    """lib/linux/ with esecure and its runtime dependencies, plus the small files."""
-    lib = root / "lib" / "linux"
-    for dist in _runtime_dists():
+        todo += [r.split(";")[0] for r in dist.requires or [] if "extra ==" not in r]
+    out = []
+    for dist in seen.values():
         for f in dist.files or []:
-            src = Path(dist.locate_file(f))
-            if ".dist-info" in str(f) or "__pycache__" in str(f) or not src.is_file():
+            src = Path(str(dist.locate_file(f)))
+            text = str(f)
+            if ".dist-info" in text or "__pycache__" in text or text.startswith(".."):
                 continue
-            if str(f).startswith(".."):
-                continue
-            dst = lib / f
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dst)
+            if src.is_file():
+                out.append((src, text))
+    return out
+
+
+def make_root(root: Path, version: str, project_id: str, label: str, firefox: bool) -> None:
+    """The key's application root of ``version`` (the CD-ROM's layout)."""
     import esecure
 
-    pkg = Path(esecure.__file__).parent
+    app = root / "app"
     shutil.copytree(
-        pkg, lib / "esecure", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        Path(esecure.__file__).parent, app / "esecure", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (lib / "esecure" / "__init__.py").write_text(f'"""e-secure."""\n__version__ = "{version}"\n')
-    (root / "product.json").write_text(json.dumps({"version": version}))
-    (root / "profile").mkdir(exist_ok=True)
+    _set_version(root, version, project_id, label)
+    lib = root / "lib" / "linux"
+    for src, rel in _runtime_files():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, lib / rel)
+    fx = root / "firefox" / "linux"
+    if firefox:
+        shutil.copytree("/usr/lib/firefox-esr", fx, symlinks=False)
+    else:
+        (fx / "browser").mkdir(parents=True)
+        (fx / "browser" / "omni.ja").write_bytes(os.urandom(1 << 20))
+    (root / "profile").mkdir()
     (root / "profile" / "user.js").write_text('user_pref("a", 1);\n')
-    (root / "trust").mkdir(exist_ok=True)
-    (root / "trust" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
-    return root
 
 
-def minor_release(src: Path, dst: Path, version: str) -> None:
-    """dst = src with one module edited and the version changed."""
-    shutil.copytree(src, dst, symlinks=False)
-    lib = dst / "lib" / "linux" / "esecure"
-    (lib / "__init__.py").write_text(f'"""e-secure."""\n__version__ = "{version}"\n')
-    target = lib / "launcher" / "update_step.py"
-    target.write_text(target.read_text() + "\n# a minor change: one comment, one constant\nX = 1\n")
-    (dst / "product.json").write_text(json.dumps({"version": version}))
+def _set_version(root: Path, version: str, project_id: str, label: str) -> None:
+    app = root / "app"
+    init = app / "esecure" / "__init__.py"
+    init.unlink(missing_ok=True)  # a hard-linked copy: replace, never write through
+    init.write_text(f'"""e-secure."""\n__version__ = "{version}"\n')
+    product = {"data": {"label": label}, "format": 1, "id": project_id, "version": version}
+    (app / "product.json").unlink(missing_ok=True)
+    (app / "product.json").write_text(json.dumps(product))
 
 
-def add_firefox(root: Path) -> None:
-    """Debian's firefox-esr install into firefox/linux/ (symlinks followed)."""
-    shutil.copytree("/usr/lib/firefox-esr", root / "firefox" / "linux", symlinks=False)
+def _edit(path: Path, change: bytes) -> None:
+    data = path.read_bytes()
+    path.unlink()  # break the hard link to the previous release's tree
+    path.write_bytes(data + change)
 
 
-def change_omni(root: Path) -> None:
-    """Change 64 KiB in the middle of browser/omni.ja (a minor ESR rebuild's scale)."""
-    omni = root / "firefox" / "linux" / "browser" / "omni.ja"
-    data = bytearray(omni.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 65536] = bytes((b + 1) % 256 for b in data[mid : mid + 65536])
-    omni.write_bytes(bytes(data))
+def next_release(prev: Path, dest: Path, version: str, kind: str, ids: tuple[str, str]) -> None:
+    """``dest`` = ``prev`` (hard links) with the change of a ``kind`` release."""
+    shutil.copytree(prev, dest, copy_function=os.link)
+    _set_version(dest, version, *ids)
+    if kind == "app":
+        _edit(dest / "app/esecure/launcher/update_step.py", b"\n# a minor change\nX = 1\n")
+    elif kind == "deps":
+        _edit(dest / "lib/linux/click/core.py", b"\n# a minor change\n")
+    else:
+        omni = dest / "firefox/linux/browser/omni.ja"
+        data = bytearray(omni.read_bytes())
+        mid = len(data) // 2
+        data[mid : mid + 65536] = bytes((b + 1) % 256 for b in data[mid : mid + 65536])
+        omni.unlink()
+        omni.write_bytes(bytes(data))
 
 
 def tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-# --- children (one measurement each) --------------------------------------------------------
+# --- children -----------------------------------------------------------------------------
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _hwm() -> int:
+    with open("/proc/self/status") as f:  # noqa: PTH123
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
-def child_publish_ours(project: str, version: str, bundle: str) -> dict[str, float]:
+def _io(field: str) -> int:
+    with open("/proc/self/io") as f:  # noqa: PTH123
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def child_publish(project: str, version: str, bundle: str) -> dict[str, object]:
     from esecure.config import load_project
     from esecure.updater.publish import publish
 
-    p = load_project(project)
-    t = time.perf_counter()
-    publish(p, version, Path(bundle), say=lambda _m: None)
-    return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
+    lines: list[str] = []
+    start = time.perf_counter()
+    publish(load_project(Path(project)), version, Path(bundle), say=lines.append)
+    return {"seconds": time.perf_counter() - start, "peak": _hwm(), "lines": lines}
 
 
-def child_publish_tufup(
-    repo_dir: str, keys_dir: str, version: str, bundle: str
-) -> dict[str, float]:
-    import os
-
-    from tufup.repo import Repository
-
-    os.chdir(keys_dir)
-    repo = Repository.from_config()
-    t = time.perf_counter()
-    repo.add_bundle(new_bundle_dir=bundle, new_version=version)
-    repo.publish_changes(private_key_dirs=[keys_dir])
-    return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
-
-
-def child_apply_ours(
-    base_tar: str, patch: str, size: str, digest: str, data: str, image_key: str
-) -> dict[str, float]:
-    from esecure.updater._disk import Checkpoints, Disk
-    from esecure.updater._install import install
-    from esecure.updater._zstd import apply_patch
-
-    base = Path(base_tar).read_bytes()
-    p = Path(patch).read_bytes()
-    t = time.perf_counter()
-    tar = apply_patch(base, p)
-    del base, p  # as in the client: the base is dropped once the patch is applied
-    assert len(tar) == int(size) and hashlib.sha256(tar).hexdigest() == digest
-    install(  # includes the check of the release's signed file list
-        Path(data),
-        tar,
-        image_key=Path(image_key).read_bytes(),
-        app="bench",
-        version="2",
-        running_slot=None,
-        disk=Disk(),
-        cp=Checkpoints(),
-    )
-    return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
-
-
-def child_apply_tufup(
-    base_tgz: str, patch: str, size: str, digest: str, out: str
-) -> dict[str, float]:
-    import bsdiff4
-
-    t = time.perf_counter()
-    with gzip.open(base_tgz, "rb") as f:
-        base = f.read()
-    tar = bsdiff4.patch(base, Path(patch).read_bytes())
-    assert len(tar) == int(size) and hashlib.sha256(tar).hexdigest() == digest
-    dst = Path(out) / "new.tar.gz"
-    with gzip.open(dst, "wb") as f:  # tufup: gzip.open(dst_path, mode='wb'): level 9
-        f.write(tar)
-    with tarfile.open(dst, "r:gz") as archive:
-        archive.extractall(Path(out) / "extract", filter="data")
-    return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
-
-
-CHILDREN = {
-    "publish-ours": child_publish_ours,
-    "publish-tufup": child_publish_tufup,
-    "apply-ours": child_apply_ours,
-    "apply-tufup": child_apply_tufup,
-}
-
-
-def run_child(name: str, *args: str) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, str(HERE), "--child", name, *args],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed: {proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-# --- one scenario ---------------------------------------------------------------------------
-
-
-def _tufup_repo(work: Path, v1: Path) -> tuple[Path, Path]:
-    """A tufup repository with its default BinaryDiff (bsdiff) holding v1."""
-    import os
-
-    from tufup.repo import Repository
-
-    keys = work / "tufup-keys"
-    keys.mkdir()
-    here = Path.cwd()
-    os.chdir(keys)
-    try:
-        repo = Repository(app_name="bench", repo_dir=work / "tufup-repo", keys_dir=keys)
-        repo.initialize()
-        repo.add_bundle(new_bundle_dir=v1, new_version="1")
-        repo.publish_changes(private_key_dirs=[keys])
-        repo.save_config()
-    finally:
-        os.chdir(here)
-    return work / "tufup-repo", keys
-
-
-def _ours_project(work: Path, v1: Path) -> Path:
+def child_cd(project: str, cd: str, version: str) -> dict[str, object]:
+    """Make ``cd`` a CD-ROM: its components' signed lists and release record."""
     from esecure.config import load_project
-    from esecure.scaffold import InitOptions, init_project
-    from esecure.updater.publish import init_keys, publish
+    from esecure.updater._release import split_components
+    from esecure.updater.publish import image_signer
+    from esecure_onkey.components import digest, encode_release
+    from esecure_onkey.layout import CD_RELEASE, CD_RELEASE_SIG, cd_component_file
 
-    d = work / "project"
-    init_project(d, InitOptions(demo=True), passphrase=None)
-    p = load_project(d)
-    init_keys(p, say=lambda _m: None)
-    publish(p, "1", v1, say=lambda _m: None)
-    return d
+    p = load_project(Path(project))
+    sign = image_signer(p, None)
+    components = split_components(Path(cd))
+    for component in components.values():
+        for suffix, data in ((".list", component.listed), (".sig", sign(component.listed))):
+            path = cd_component_file(Path(cd), component.id, suffix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    record = encode_release(p.product.id, version, {n: c.id for n, c in components.items()})
+    (Path(cd) / CD_RELEASE).write_bytes(record)
+    (Path(cd) / CD_RELEASE_SIG).write_bytes(sign(record))
+    return {"release": digest(record)}
 
 
-def scenario(name: str, v1: Path, v2: Path, work: Path, repeat: int, bsdiff_repeat: int) -> dict:
-    print(f"[{name}] bundle {tree_size(v2) / 1e6:.1f} MB", file=sys.stderr)
-    ours_pub, tuf_pub, ours_apply, tuf_apply = [], [], [], []
-    ours_patch = tuf_patch = archive = 0
-    expected = ("", "")
-    for i in range(repeat):
-        run = work / f"ours-{i}"
-        run.mkdir()
-        project = _ours_project(run, v1)
-        ours_pub.append(run_child("publish-ours", str(project), "2", str(v2)))
-        targets = project / "repository" / "targets"
-        ours_patch = (targets / "demo-bank-2.patch").stat().st_size
-        archive = (targets / "demo-bank-2.tar.gz").stat().st_size
-        base = run / "base.tar"
-        base.write_bytes(gzip.decompress((targets / "demo-bank-1.tar.gz").read_bytes()))
-        new = gzip.decompress((targets / "demo-bank-2.tar.gz").read_bytes())
-        expected = (str(len(new)), hashlib.sha256(new).hexdigest())
-        ours_apply.append(
-            run_child(
-                "apply-ours",
-                str(base),
-                str(targets / "demo-bank-2.patch"),
-                *expected,
-                str(run / "data"),
-                str(project / "trust" / "image-signing.pub.pem"),
-            )
-        )
-        print(
-            f"[{name}] ours run {i + 1}: publish {ours_pub[-1]}, apply {ours_apply[-1]}",
-            file=sys.stderr,
-        )
-        shutil.rmtree(run)
-    for i in range(bsdiff_repeat):
-        run = work / f"tufup-{i}"
-        run.mkdir()
-        repo_dir, keys = _tufup_repo(run, v1)
-        tuf_pub.append(run_child("publish-tufup", str(repo_dir), str(keys), "2", str(v2)))
-        targets = repo_dir / "targets"
-        tuf_patch = (targets / "bench-2.patch").stat().st_size
-        out = run / "out"
-        out.mkdir()
-        tuf_new = gzip.decompress((targets / "bench-2.tar.gz").read_bytes())
-        tuf_expected = (str(len(tuf_new)), hashlib.sha256(tuf_new).hexdigest())
-        tuf_apply.append(
-            run_child(
-                "apply-tufup",
-                str(targets / "bench-1.tar.gz"),
-                str(targets / "bench-2.patch"),
-                *tuf_expected,
-                str(out),
-            )
-        )
-        print(
-            f"[{name}] tufup run {i + 1}: publish {tuf_pub[-1]}, apply {tuf_apply[-1]}",
-            file=sys.stderr,
-        )
-        shutil.rmtree(run)
+class _Counted:
+    """A file opened for reading whose reads are counted."""
 
-    def med(rows: list[dict[str, float]], key: str) -> float:
-        return statistics.median(r[key] for r in rows)
+    def __init__(self, f: Any, counted: list[int]) -> None:  # noqa: ANN401 - any binary file
+        self._f, self._counted = f, counted
 
-    tufup = None
-    if tuf_pub:
-        tufup = {
-            "patch_kb": tuf_patch / 1e3,
-            "patch_pct": 100 * tuf_patch / archive,
-            "publish_s": med(tuf_pub, "seconds"),
-            "publish_mb": med(tuf_pub, "peak_mb"),
-            "apply_s": med(tuf_apply, "seconds"),
-            "apply_mb": med(tuf_apply, "peak_mb"),
-            "apply_10mbit_s": med(tuf_apply, "seconds") + tuf_patch / LINK,
-            "n": bsdiff_repeat,
-        }
-    return {
-        "name": name,
-        "bundle_mb": tree_size(v2) / 1e6,
-        "tar_mb": int(expected[0]) / 1e6,
-        "archive_mb": archive / 1e6,
-        "ours": {
-            "patch_kb": ours_patch / 1e3,
-            "patch_pct": 100 * ours_patch / archive,
-            "publish_s": med(ours_pub, "seconds"),
-            "publish_mb": med(ours_pub, "peak_mb"),
-            "apply_s": med(ours_apply, "seconds"),
-            "apply_mb": med(ours_apply, "peak_mb"),
-            "apply_10mbit_s": med(ours_apply, "seconds") + ours_patch / LINK,
-            "n": repeat,
-        },
-        "tufup": tufup,
+    def read(self, *a: int) -> bytes:
+        data: bytes = self._f.read(*a)
+        self._counted[0] += len(data)
+        return data
+
+    def read1(self, *a: int) -> bytes:
+        data: bytes = self._f.read1(*a)
+        self._counted[0] += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n: int = self._f.readinto(buffer) or 0
+        self._counted[0] += n
+        return n
+
+    def __enter__(self) -> _Counted:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._f)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the file's own attributes
+        return getattr(self._f, name)
+
+
+def _count_reads(roots: list[Path]) -> list[int]:
+    """Count the bytes read through every file opened for reading under ``roots``."""
+    import builtins
+    import io
+
+    counted = [0]
+    real_open = io.open
+
+    def counting_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:  # noqa: ANN401
+        f = real_open(file, mode, *args, **kw)
+        if "r" in mode and "+" not in mode and isinstance(file, str | os.PathLike):
+            path = Path(file).resolve()
+            if any(root in path.parents for root in roots):
+                return _Counted(f, counted)
+        return f
+
+    io.open = builtins.open = counting_open
+    return counted
+
+
+def child_apply(data: str, url: str, cd: str, app: str, current: str) -> dict[str, object]:
+    import resource
+
+    from esecure.updater._disk import Disk
+    from esecure.updater.client import UpdateClient, mark_good
+    from esecure_onkey.boot import read_pointer
+
+    pointer = read_pointer(Path(data))
+    running = pointer.release if pointer is not None else "cd"
+    disk = Disk()
+    client = UpdateClient(
+        Path(data), url, app, cd=Path(cd), platform="linux", timeout=60, disk=disk
+    )
+    offer = client.check(current, running=running)
+    assert offer is not None
+    downloaded = client.download(offer)
+    reads = _count_reads([Path(data).resolve(), Path(cd).resolve()])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    io_before, start = _io("write_bytes"), time.perf_counter()
+    rid = client.install(offer, downloaded)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+    result = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "written": disk.written,
+        "write_bytes": _io("write_bytes") - io_before,
+        "read": reads[0],
+        "peak": _hwm(),
+        "download": offer.download_size,
+        "components": [c.name + (" (patch)" if c.patch else " (full)") for c in offer.components],
+        "release": rid,
     }
+    mark_good(Path(data), running=rid)
+    return result
 
 
-def table(results: list[dict]) -> str:
-    lines = [
-        "| release | bundle MB | archive MB | what | patch KB (% of archive) | publish s / peak MB "
-        "| apply s / peak MB | apply + 10 Mbit/s s | runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+CHILDREN = {"publish": child_publish, "cd": child_cd, "apply": child_apply}
+
+
+def run_child(name: str, *args: str) -> dict[str, object]:
+    """A fresh Python started by a shell that forks it (its ru_maxrss and VmHWM its own)."""
+    cmd = [
+        "/bin/sh",
+        "-c",
+        '"$0" "$@"; exit $?',
+        sys.executable,
+        str(HERE),
+        "--child",
+        name,
+        *args,
     ]
-    for r in results:
-        for who, label in (
-            ("ours", "e-secure (zstd, no re-gzip)"),
-            ("tufup", "tufup defaults (bsdiff, gzip -9)"),
-        ):
-            m = r[who]
-            if m is None:  # --bsdiff-repeat 0: ours only
-                continue
-            lines.append(
-                f"| {r['name']} | {r['bundle_mb']:.1f} | {r['archive_mb']:.1f} | {label} | "
-                f"{m['patch_kb']:.1f} ({m['patch_pct']:.2f} %) | {m['publish_s']:.2f} / "
-                f"{m['publish_mb']:.0f} | {m['apply_s']:.2f} / {m['apply_mb']:.0f} | "
-                f"{m['apply_10mbit_s']:.2f} | {m['n']} |"
-            )
-        o, t = r["ours"], r["tufup"]
-        if t is None:
-            continue
-        lines.append(
-            f"| {r['name']} | | | ratio tufup / ours | {t['patch_kb'] / o['patch_kb']:.2f}x | "
-            f"{t['publish_s'] / o['publish_s']:.1f}x / {t['publish_mb'] / o['publish_mb']:.1f}x | "
-            f"{t['apply_s'] / o['apply_s']:.1f}x / {t['apply_mb'] / o['apply_mb']:.1f}x | "
-            f"{t['apply_10mbit_s'] / o['apply_10mbit_s']:.1f}x | |"
-        )
-    return "\n".join(lines)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {name} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bsdiff-repeat", type=int, default=1, help="0: ours only")
-    parser.add_argument("--no-firefox", action="store_true")
-    parser.add_argument("--child", nargs="+")
+# --- the run --------------------------------------------------------------------------------
+
+
+def _serve(directory: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002, ARG002
+            return None
+
+    handler = functools.partial(Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/", server
+
+
+def _modelled(written: float, read: float, cpu: float) -> float:
+    return written / WRITE_RATE + read / READ_RATE + cpu
+
+
+def main() -> None:  # noqa: PLR0915 - one scenario, step by step
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-firefox", action="store_true", help="a 1 MB stand-in Firefox")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         name, *rest = args.child
         print(json.dumps(CHILDREN[name](*rest)))
         return
-    results = []
-    with tempfile.TemporaryDirectory(prefix="esecure-bench-") as tmp:
-        work = Path(tmp)
-        v1 = make_launcher_root(work / "launcher-v1", "1")
-        minor_release(v1, work / "launcher-v2", "2")
-        results.append(
-            scenario("launcher", v1, work / "launcher-v2", work, args.repeat, args.bsdiff_repeat)
-        )
-        if not args.no_firefox and Path("/usr/lib/firefox-esr").is_dir():
-            f1 = work / "firefox-v1"
-            shutil.copytree(v1, f1)
-            add_firefox(f1)
-            f2 = work / "firefox-v2"
-            shutil.copytree(f1, f2)
-            change_omni(f2)
-            results.append(
-                scenario(
-                    "firefox ESR (omni.ja changed)", f1, f2, work, args.repeat, args.bsdiff_repeat
-                )
+
+    from esecure.config import load_project
+    from esecure.scaffold import InitOptions, init_project
+    from esecure.updater.publish import init_keys
+
+    work = Path(tempfile.mkdtemp(prefix="bench-updates-"))
+    try:
+        project_dir = work / "project"
+        init_project(project_dir, InitOptions(demo=True), passphrase=None)
+        project = load_project(project_dir)
+        init_keys(project, say=lambda _m: None)
+        ids = (project.product.id, "ESECUREDATA")
+        cd = work / "cd"
+        print("laying out the key's CD-ROM (release 1.0.0)...", file=sys.stderr)
+        make_root(cd, "1.0.0", *ids, firefox=not args.no_firefox)
+        trust = cd / "trust"
+        trust.mkdir()
+        shutil.copyfile(project_dir / "repository/metadata/root.json", trust / "root.json")
+        shutil.copyfile(project.trust.image_signing_public_key, trust / "image-signing.pub.pem")
+        run_child("cd", str(project_dir), str(cd), "1.0.0")
+        first = run_child("publish", str(project_dir), "1.0.0", str(cd))
+        served = work / "served"
+        shutil.copytree(project_dir / "repository", served)
+        url, server = _serve(served)
+        data = work / "data"
+        rows = []
+        prev, current = cd, "1.0.0"
+        releases = [("app", "1.0.1"), ("deps", "1.0.2"), ("firefox", "1.0.3")]
+        for kind, version in releases:
+            bundle = work / f"r-{version}"
+            next_release(prev, bundle, version, kind, ids)
+            print(f"{kind} release {version}: publish, apply...", file=sys.stderr)
+            pub = run_child("publish", str(project_dir), version, str(bundle))
+            shutil.rmtree(served)
+            shutil.copytree(project_dir / "repository", served)
+            applied = run_child("apply", str(data), url, str(cd), ids[0], current)
+            changed = {"app": "app", "deps": "lib/linux", "firefox": "firefox/linux"}[kind]
+            rows.append(
+                {
+                    "kind": kind,
+                    "version": version,
+                    "component_bytes": tree_size(bundle / changed),
+                    "root_bytes": tree_size(bundle) - tree_size(bundle / "trust"),
+                    "publish": pub,
+                    "apply": applied,
+                }
             )
-    print(table(results))
-    print(json.dumps(results, indent=1), file=sys.stderr)
+            prev, current = bundle, version
+        server.shutdown()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(rows, first)
+    if args.json:
+        args.json.write_text(json.dumps({"first_publish": first, "rows": rows}, indent=2))
+
+
+def report(rows: list[dict[str, Any]], first: dict[str, Any]) -> None:
+    print(
+        f"first publish (1.0.0, every component new): {first['seconds']:.1f} s, "
+        f"peak {first['peak'] / MB:.0f} MB"
+    )
+    print()
+    print(
+        "| release | changed component MB | download KB | written MB (Disk / io) | read MB "
+        "| CPU s | apply s | peak MB | modelled USB 2 s | publish s / peak MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a, p = r["apply"], r["publish"]
+        model = _modelled(a["written"], a["read"], a["cpu"])
+        print(
+            f"| {r['kind']} ({', '.join(a['components'])}) | {r['component_bytes'] / MB:.1f} "
+            f"| {a['download'] / 1000:.1f} | {a['written'] / MB:.1f} / {a['write_bytes'] / MB:.1f} "
+            f"| {a['read'] / MB:.1f} | {a['cpu']:.2f} | {a['seconds']:.2f} | {a['peak'] / MB:.0f} "
+            f"| {model:.1f} | {p['seconds']:.1f} / {p['peak'] / MB:.0f} |"
+        )
+    print()
+    print(
+        "whole-slot design, same roots (docs/performance.md: written = slot + cached archive "
+        "= 2 x root, read = the cached archive; apply s and peak as measured there):"
+    )
+    print("| release | root MB | written MB | read MB | apply s | peak MB | modelled USB 2 s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        root = r["root_bytes"]
+        slot = SLOT[root > 100 * MB]  # a root with Firefox, or without
+        model = _modelled(2 * root, root, slot["apply_s"])
+        print(
+            f"| {r['kind']} | {root / MB:.1f} | {2 * root / MB:.1f} | {root / MB:.1f} "
+            f"| {slot['apply_s']:.2f} | {slot['peak_mb']} | {model:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,17 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"*"},
 }
 # client side of the updater: what runs on a key (never the publishing side's bundle use)
-UPDATER_CLIENT = {"client", "_install", "_fetch", "_security", "_disk", "_zstd", "__init__"}
+UPDATER_CLIENT = {
+    "client",
+    "_install",
+    "_fetch",
+    "_security",
+    "_disk",
+    "_zstd",
+    "_container",
+    "_plan",
+    "__init__",
+}
 LAUNCHER_MAY_USE_BUNDLE = {"esecure.bundle.manifest", "esecure.bundle.tree"}
 
 

@@ -15,7 +15,8 @@ from esecure.launcher.update_step import (
     offline_verdict,
     run_update_step,
 )
-from esecure_onkey.boot import Choice, choose
+from esecure_onkey.boot import Choice, cd_choice, choose
+from esecure_onkey.layout import CD
 from tests.updater import conftest as updater_fixtures
 
 # the real repository over real HTTP, shared with the updater's tests
@@ -53,6 +54,7 @@ class FakeUI:
 
 
 def _run(repo, data, ui, *, current="0.9.0", boot=None, url=None, restarts=None, **kw):
+    boot = boot or _cd_boot(repo)
     return run_update_step(
         data_dir=data,
         repository_url=url or repo.url,
@@ -61,6 +63,7 @@ def _run(repo, data, ui, *, current="0.9.0", boot=None, url=None, restarts=None,
         boot=boot,
         initial_root=repo.initial_root,
         image_key=repo.image_key,
+        cd=repo.cd,
         ui=ui,
         policy=Policy(check_timeout_seconds=3, max_offline_days=30),
         restart=lambda: (restarts if restarts is not None else []).append(1),
@@ -68,24 +71,55 @@ def _run(repo, data, ui, *, current="0.9.0", boot=None, url=None, restarts=None,
     )
 
 
+def _cd_boot(repo) -> Choice:
+    """The bootstrap's choice of a key running its CD-ROM's release."""
+    choice = cd_choice(repo.cd)
+    assert choice.release == CD
+    return choice
+
+
 def test_accepted_update_installs_and_restarts(repo, tmp_path):
-    """'Update now': download with progress, install into a slot, restart in the session."""
+    """'Update now': download with progress, write the components the key lacks into the
+    store, switch, restart in the session; the new release then marks itself good."""
     data, ui, restarts = tmp_path / "data", FakeUI(), []
     assert _run(repo, data, ui, restarts=restarts) == "restarting"
     assert ui.offers[0][0] == "1.0.0"
     assert ui.offers[0][2] is True
     assert {"download", "install"} <= ui.phases
     assert restarts == [1]
-    choice = choose(tmp_path, data)
-    assert choice.slot == "A"
-    assert confirm_started(data) is True
+    choice = choose(repo.cd, data, platform=updater_fixtures.PLATFORM)
+    assert (choice.version, choice.degraded) == ("1.0.0", False)
+    assert choice.release != CD
+    assert confirm_started(data, choice) is True
 
 
-def test_later_defers_without_writing_a_slot(repo, tmp_path):
+def test_the_patch_base_is_the_release_the_boot_choice_runs(repo, tmp_path):
+    """Running 1.0.0 from the data area, 1.1.0 comes as a patch of 1.0.0's app."""
+    data = tmp_path / "data"
+    assert _run(repo, data, FakeUI()) == "restarting"
+    running = choose(repo.cd, data, platform=updater_fixtures.PLATFORM)
+    confirm_started(data, running)
+    repo.publish("1.1.0", tmp_path)
+    ui = FakeUI()
+    assert _run(repo, data, ui, current="1.0.0", boot=running) == "restarting"
+    app = updater_fixtures.component_ids(repo.bundles["1.1.0"])["app"]
+    archive = repo.served / "targets" / f"demo-bank-c-{app}.tar.gz"
+    assert ui.offers[0][1] < archive.stat().st_size  # list, signature and a small patch
+    assert choose(repo.cd, data, platform=updater_fixtures.PLATFORM).version == "1.1.0"
+
+
+def test_confirm_started_from_a_degraded_start_marks_nothing(repo, tmp_path):
+    """The pointer's release could not run (another one runs): nothing is marked good."""
+    data = tmp_path / "data"
+    assert _run(repo, data, FakeUI()) == "restarting"
+    assert confirm_started(data, _cd_boot(repo)) is False
+
+
+def test_later_defers_without_writing_to_the_store(repo, tmp_path):
     """'Later' installs nothing; the same session is not asked again."""
     data, ui = tmp_path / "data", FakeUI(answer=False)
     assert _run(repo, data, ui) == "deferred"
-    assert not (data / "slots").exists()
+    assert not (data / "store").exists()
     assert _run(repo, data, ui, deferred=True) == "deferred"
     assert len(ui.offers) == 1
 
@@ -128,7 +162,7 @@ def test_security_failure_is_an_alert_with_its_code_and_recorded(repo, tmp_path)
 
 def test_rolled_back_start_is_reported(repo, tmp_path):
     """When the bootstrap rolled back after two failed starts, the step says ES523."""
-    boot = Choice(tmp_path, None, "failed twice", rolled_back=True)
+    boot = cd_choice(repo.cd, "failed twice", rolled_back=True)
     data, ui = tmp_path / "data", FakeUI(answer=False)
     _run(repo, data, ui, boot=boot)
     assert ui.notices[0] == "ES523"
@@ -159,11 +193,11 @@ def test_unwritable_data_area_means_could_not_update_and_go_on(repo, tmp_path):
     assert (data / "updates").read_bytes() == b"not a directory"
 
 
-def test_slot_refused_at_start_is_shown_and_kept_for_diagnostics(repo, tmp_path):
-    """The bootstrap refused the active slot: ES522 shown and kept in reports/ with why."""
+def test_release_refused_at_start_is_shown_and_kept_for_diagnostics(repo, tmp_path):
+    """The bootstrap refused the release in force: ES522 shown and kept in reports/ with why."""
     data, ui = tmp_path / "data", FakeUI()
-    why = "slot A: lib/linux/x.py differs from the signed manifest: application shipped on CD"
-    boot = Choice(root=tmp_path, slot=None, reason=why, degraded=True)
+    why = "version 1.0.0: app 0123456789ab: esecure/x.pyc differs from the signed list"
+    boot = cd_choice(repo.cd, why, degraded=True)
     _run(repo, data, ui, boot=boot)
     assert ui.notices[0] == "ES522"
     (report,) = (data / "reports").glob("update-*-ES522.json")

@@ -1,12 +1,18 @@
-"""Crash tests: SIGKILL at named checkpoints, and power cuts that lose unsynced writes.
+"""Crash tests on the component store: SIGKILL at named checkpoints, and power cuts that
+lose what was not synced.
 
-After each crash the next start must run a complete version (the old or the new one, all
-files matching its completion record), and a later run must complete the update.
+After each crash the key must be in exactly one of two states - the old release (1.1.0)
+in force, or the new one (1.2.0) - with the pointer's release complete (every component
+the CD-ROM's own, or complete in the store and matching its list file by file) and its
+``previous`` right: never a degraded start. That is judged by :func:`check_state`, an
+independent reader of the on-key files written here (not the bootstrap's ``store``
+module). A later run must then complete the update and collect the garbage.
 """
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import json
 import signal
 import subprocess
 import sys
@@ -15,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from esecure.updater._disk import CHECKPOINTS, Checkpoints, Disk
-from esecure.updater.client import UpdateClient, confirm_started
+from esecure.updater.client import confirm_started, mark_good
 from esecure_onkey import boot
 
-APP = "demo-bank"
+from .conftest import PLATFORM, component_ids, serve_target, update
 
 CHILD = r"""
 import sys
@@ -27,111 +33,182 @@ from esecure_onkey import boot
 from esecure.updater._disk import Checkpoints
 from esecure.updater.client import UpdateClient, confirm_started
 
-mode, data, url, root, current, running = sys.argv[1:7]
+mode, data, url, cd, current, running = sys.argv[1:7]
 cp = Checkpoints.from_env()
-data = Path(data)
+data, cd = Path(data), Path(cd)
 if mode == "update":
-    c = UpdateClient(data, url, "demo-bank", initial_root=Path(root),
-        image_key=Path(root).parent / "trust" / "image-signing.pub.pem", timeout=10, checkpoints=cp)
-    offer = c.check(current)
-    c.install(offer, c.download(offer), running_slot=running or None)
+    c = UpdateClient(data, url, "demo-bank", cd=cd, platform="linux", timeout=10, checkpoints=cp)
+    offer = c.check(current, running=running)
+    c.install(offer, c.download(offer))
 else:
-    boot.choose(Path(root).parent, data, checkpoint=cp)
-    confirm_started(data, cp)
+    choice = boot.choose(cd, data, checkpoint=cp, platform="linux")
+    confirm_started(data, cp, running=choice.release)
 """
 
-PATCH_POINTS = [
-    c for c in CHECKPOINTS if not c.startswith("first-start") and c != "download.archive-fetched"
+UPDATE_POINTS = [
+    c for c in CHECKPOINTS if not c.startswith(("first-start", "gc")) and c != "staging.file-50"
 ]
-FULL_POINTS = [
-    "download.archive-fetched",
-    "patch.begin",
-    "patch.verified",
-    "staging.file-10",
-    "switch.renamed",
-    "switch.pointer-written",
-]
-START_POINTS = [c for c in CHECKPOINTS if c.startswith("first-start")]
+PATCH_POINTS = [c for c in UPDATE_POINTS if c != "download.archive-fetched"]
+FULL_POINTS = ["download.archive-fetched", "staging.file-10", "component.written"]
+START_POINTS = [c for c in CHECKPOINTS if c.startswith(("first-start", "gc"))]
 KILLS = (
     [("patch", c) for c in PATCH_POINTS]
     + [("full", c) for c in FULL_POINTS]
     + [("start", c) for c in START_POINTS]
 )
+OLD, NEW = "1.1.0", "1.2.0"
 
 
-def _client(repo, data, **kw):
-    return UpdateClient(
-        data,
-        repo.url,
-        APP,
-        initial_root=repo.initial_root,
-        image_key=repo.image_key,
-        timeout=10,
-        **kw,
-    )
+# --- the independent checker ---------------------------------------------------------------
 
 
-def _update(repo, data, current, running, **kw):
-    c = _client(repo, data, **kw)
-    offer = c.check(current)
-    if offer is None:
+def _unseal(path: Path) -> dict | None:
+    try:
+        outer = json.loads(path.read_bytes())
+        body = outer["body"]
+        if hashlib.sha256(body.encode()).hexdigest() != outer["sha256"]:
+            return None
+        return json.loads(body)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return c.install(offer, c.download(offer), running_slot=running)
+
+
+def _pointer(data: Path) -> dict:
+    records = [_unseal(data / f"pointer-{i}") for i in (0, 1)]
+    valid = [r for r in records if r is not None]
+    assert valid, "no valid pointer record"
+    return max(valid, key=lambda r: r["seq"])
+
+
+def _complete(data: Path, cd: Path, name: str, cid: str) -> bool:
+    """Component ``cid`` is the CD-ROM's, or complete in the store file by file."""
+    cd_record = json.loads((cd / "release.json").read_bytes())
+    if cd_record["components"].get(name) == cid:
+        return True
+    store = data / "store"
+    done = _unseal(store / f"{cid}.complete")
+    if done is None or done.get("component") != cid:
+        return False
+    listed = (store / f"{cid}.list").read_bytes()
+    if hashlib.sha256(listed).hexdigest() != cid:
+        return False
+    for entry in json.loads(listed)["files"]:
+        path = store / cid / entry["path"]
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            return False
+    return True
+
+
+def check_state(data: Path, cd: Path, rids: dict[str, str]) -> str:
+    """The version in force (OLD or NEW), asserting the pointer's release is whole and
+    its ``previous`` is right."""
+    pointer = _pointer(data)
+    version = next((v for v, rid in rids.items() if rid == pointer["release"]), None)
+    assert version in (OLD, NEW), pointer
+    if version == NEW:
+        assert pointer["previous"] == rids[OLD], pointer
+    record_bytes = (data / "releases" / f"{pointer['release']}.json").read_bytes()
+    assert hashlib.sha256(record_bytes).hexdigest() == pointer["release"]
+    record = json.loads(record_bytes)
+    assert record["version"] == version
+    for name in ("app", f"deps-{PLATFORM}", f"firefox-{PLATFORM}", "profile", "trust"):
+        assert _complete(data, cd, name, record["components"][name]), name
+    choice = boot.choose(cd, data, count_start=False, platform=PLATFORM)
+    assert (choice.version, choice.degraded) == (version, False), choice.reason
+    return version
+
+
+def _store_ids(data: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in (data / "store").iterdir() if p.name[0] != "."}
+
+
+def _assert_finished(repo, data: Path, rids: dict[str, str]) -> None:
+    """NEW in force and good; the store holds exactly NEW's non-CD components."""
+    pointer = _pointer(data)
+    assert (pointer["release"], pointer["good"]) == (rids[NEW], True)
+    assert check_state(data, repo.cd, rids) == NEW
+    cd_ids = set(component_ids(repo.cd).values())
+    assert _store_ids(data) == set(component_ids(repo.bundles[NEW]).values()) - cd_ids
+    assert {p.name for p in (data / "releases").iterdir()} == {
+        f"{rids[NEW]}.json",
+        f"{rids[NEW]}.sig",
+    }
+
+
+# --- fixtures -----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def two_slots(repo, tmp_path):
-    """A: 1.0.0, B: 1.1.0 running and good; 1.2.0 published (A will be replaced)."""
+def running_old(repo, tmp_path):
+    """1.1.0 running and good (app from the store); 1.2.0 published (app and deps
+    changed: two components to write)."""
     data = tmp_path / "data"
-    _update(repo, data, "0.9.0", None)
-    confirm_started(data)
-    repo.publish("1.1.0", tmp_path)
-    _update(repo, data, "1.0.0", "A")
-    confirm_started(data)
-    repo.publish("1.2.0", tmp_path)
-    return data
+    first = update(repo, data, "0.9.0")
+    mark_good(data, running=first)
+    repo.publish(OLD, tmp_path)
+    old = update(repo, data, "1.0.0", running=first)
+    mark_good(data, running=old)
+    repo.publish(NEW, tmp_path, deps="2")
+    rids = {OLD: old, NEW: _release_id(repo, NEW)}
+    return data, rids
 
 
-def _assert_complete_choice(cd: Path, data: Path) -> boot.Choice:
-    """The next start runs a complete version: every file as its completion record says."""
-    choice = boot.choose(cd, data, count_start=False)
-    assert choice.slot is not None, choice.reason
-    record, why = boot.check_slot(data, choice.slot, full=True)
-    assert record is not None, why
-    assert record.version in {"1.1.0", "1.2.0"}
-    product = (data / "slots" / choice.slot / "product.json").read_text()
-    assert product == f'{{"version": "{record.version}"}}\n'
-    return choice
+def _release_id(repo, version: str) -> str:
+    path = repo.project.root / "repository" / "targets" / f"demo-bank-{version}.release"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _finish(repo, data: Path, rids: dict[str, str]) -> None:
+    """What the next starts do: update if the old release runs, start, mark good."""
+    choice = boot.choose(repo.cd, data, platform=PLATFORM)
+    if choice.version == OLD:
+        update(repo, data, OLD, running=choice.release)
+        choice = boot.choose(repo.cd, data, platform=PLATFORM)
+    confirm_started(data, running=choice.release)
+    _assert_finished(repo, data, rids)
+
+
+# --- SIGKILL ------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("mode", "checkpoint"), KILLS, ids=[f"{m}-{c}" for m, c in KILLS])
-def test_sigkill_at_checkpoint_leaves_a_complete_version(
-    repo, two_slots, tmp_path, mode, checkpoint
+def test_sigkill_at_checkpoint_leaves_old_or_new_then_completes(
+    repo, running_old, mode, checkpoint
 ):
-    """Killed at the checkpoint, the key still starts a complete version, then updates."""
-    data = two_slots
-    if mode == "full":
-        (data / "updates" / "cache" / f"{APP}-1.1.0.tar").unlink()
+    """Killed at the checkpoint, the key runs exactly the old or the new release, whole;
+    the next starts finish the update and collect the garbage."""
+    data, rids = running_old
+    if mode == "full":  # a patch that does not apply: the app comes as a full archive
+        new, old = component_ids(repo.bundles[NEW])["app"], component_ids(repo.bundles[OLD])["app"]
+        serve_target(repo, f"demo-bank-c-{new}.from-{old}.patch", b"not a patch container")
     if mode == "start":
-        _update(repo, data, "1.1.0", "B")  # 1.2.0 installed, on trial
-    child_mode = "start" if mode == "start" else "update"
-    args = [child_mode, str(data), repo.url, str(repo.initial_root), "1.1.0", "B"]
+        update(repo, data, OLD, running=rids[OLD])  # 1.2.0 installed, on trial
+    child = "start" if mode == "start" else "update"
+    args = [child, str(data), repo.url, str(repo.cd), OLD, rids[OLD]]
     env = {"ESECURE_TEST_CRASH_AT": checkpoint, "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, timeout=120, check=False
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    version = check_state(data, repo.cd, rids)
+    if checkpoint in ("pointer.written",) or mode == "start":
+        assert version == NEW
+    elif checkpoint.startswith(("download", "install", "staging", "component", "release")):
+        assert version == OLD
+    _finish(repo, data, rids)
 
-    choice = _assert_complete_choice(tmp_path, data)
-    running_version = boot.check_slot(data, choice.slot)[0].version
-    if mode != "start":
-        _update(repo, data, running_version, choice.slot)
-    boot.choose(tmp_path, data)
-    confirm_started(data)
-    pointer = boot.read_pointer(data)
-    assert (pointer.version, pointer.good) == ("1.2.0", True)
-    assert boot.check_slot(data, pointer.active, full=True)[0] is not None
+
+def test_kill_points_cover_every_phase():
+    """Every phase of the update has kill points, the new ones of the store included."""
+    for point in ("component.written", "release.written", "pointer.written", "gc.begin"):
+        assert any(c == point for _m, c in KILLS), point
+    for phase in ("download", "staging", "component", "first-start", "gc"):
+        assert sum(1 for _m, c in KILLS if c.startswith(phase)) >= 2, phase
+    assert len(KILLS) >= 25
+
+
+# --- power cuts ---------------------------------------------------------------------------
 
 
 class PowerCut(BaseException):
@@ -139,10 +216,13 @@ class PowerCut(BaseException):
 
 
 class TornDisk(Disk):
-    """A disk that, at a power cut, tears every write not yet synced and undoes renames
-    whose directory was not synced (what FAT on a yanked key may do)."""
+    """A disk that, at a power cut, tears every write not yet synced (half its length, or
+    the same length of stale bytes) and undoes renames whose directory was not synced,
+    following unsynced files through the renames of their directories."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stale: bool = False) -> None:
+        super().__init__()
+        self.stale = stale
         self.unsynced: set[Path] = set()
         self.renames: list[tuple[Path, Path]] = []
         self.torn: list[Path] = []
@@ -150,6 +230,11 @@ class TornDisk(Disk):
     def write(self, path: Path, data: bytes) -> None:
         super().write(path, data)
         self.unsynced.add(path)
+
+    def write_stream(self, path, chunks):
+        size = super().write_stream(path, chunks)
+        self.unsynced.add(path)
+        return size
 
     def sync(self, path: Path) -> None:
         super().sync(path)
@@ -161,56 +246,72 @@ class TornDisk(Disk):
 
     def replace(self, src: Path, dst: Path) -> None:
         super().replace(src, dst)
-        self.unsynced = {dst if p == src else p for p in self.unsynced}
+        moved = set()
+        for path in self.unsynced:
+            if path == src or src in path.parents:
+                moved.add(dst / path.relative_to(src) if path != src else dst)
+            else:
+                moved.add(path)
+        self.unsynced = moved
         self.renames.append((src, dst))
 
     def power_cut(self) -> None:
         for path in sorted(self.unsynced):
             if path.is_file():
+                size = path.stat().st_size
                 with path.open("r+b") as f:
-                    f.truncate(path.stat().st_size // 2)
+                    if self.stale:  # FAT may leave the clusters' old bytes, same length
+                        f.write(b"\0" * size)
+                    else:
+                        f.truncate(size // 2)
                 self.torn.append(path)
         for src, dst in reversed(self.renames):
             if dst.exists() and not src.exists():
                 dst.replace(src)
 
 
-TORN_POINTS = [c for c in PATCH_POINTS if c.startswith(("staging", "switch", "patch"))]
+TORN_POINTS = [c for c in PATCH_POINTS if not c.startswith("download")]
 
 
+@pytest.mark.parametrize("stale", [False, True], ids=["truncated", "stale"])
 @pytest.mark.parametrize("checkpoint", TORN_POINTS)
-def test_power_cut_at_checkpoint_leaves_a_complete_version(repo, two_slots, tmp_path, checkpoint):
-    """Unsynced writes torn at the checkpoint: still a complete version, then the update."""
-    data = two_slots
-    disk = TornDisk()
+def test_power_cut_at_checkpoint_leaves_old_or_new(repo, running_old, checkpoint, stale):
+    """Unsynced writes torn at the checkpoint: still exactly the old or the new release,
+    whole; then the update completes."""
+    data, rids = running_old
+    disk = TornDisk(stale=stale)
 
     def cut(name: str) -> None:
         if name == checkpoint:
             raise PowerCut(name)
 
     with pytest.raises(PowerCut):
-        _update(repo, data, "1.1.0", "B", disk=disk, checkpoints=Checkpoints(cut))
+        update(repo, data, OLD, running=rids[OLD], disk=disk, checkpoints=Checkpoints(cut))
     disk.power_cut()
-    choice = _assert_complete_choice(tmp_path, data)
-    running = boot.check_slot(data, choice.slot)[0].version
-    _update(repo, data, running, choice.slot)
-    confirm_started(data)
-    assert boot.read_pointer(data).version == "1.2.0"
+    check_state(data, repo.cd, rids)
+    _finish(repo, data, rids)
 
 
 def test_torn_layer_really_tears_unsynced_writes(tmp_path):
-    """The test layer itself: an unsynced write is cut, a synced one survives."""
+    """The test layer itself: an unsynced write is cut, a synced one survives, a file
+    written in a directory then renamed is followed."""
     disk = TornDisk()
     disk.write(tmp_path / "a", b"x" * 100)
     disk.write_synced(tmp_path / "b", b"y" * 100)
+    (tmp_path / "d").mkdir()
+    disk.write(tmp_path / "d" / "c", b"z" * 100)
+    disk.replace(tmp_path / "d", tmp_path / "e")
+    disk.sync_dir(tmp_path)
     disk.power_cut()
     assert (tmp_path / "a").stat().st_size == 50
     assert (tmp_path / "b").stat().st_size == 100
+    assert (tmp_path / "e" / "c").stat().st_size == 50
 
 
-def test_torn_pointer_record_keeps_the_previous_version(repo, two_slots, tmp_path):
-    """A pointer write torn by a power cut leaves the previous pointer, hence 1.1.0, in force."""
-    data = two_slots
+def test_torn_pointer_record_keeps_the_previous_release(repo, running_old):
+    """A pointer write torn by a power cut leaves the previous pointer, hence 1.1.0, in
+    force; the components already written wait for the next run."""
+    data, rids = running_old
     disk = TornDisk()
     real = disk.write_synced
 
@@ -222,26 +323,25 @@ def test_torn_pointer_record_keeps_the_previous_version(repo, two_slots, tmp_pat
 
     disk.write_synced = torn_pointer  # type: ignore[method-assign]
     with pytest.raises(PowerCut):
-        _update(repo, data, "1.1.0", "B", disk=disk)
+        update(repo, data, OLD, running=rids[OLD], disk=disk)
     disk.power_cut()
-    choice = _assert_complete_choice(tmp_path, data)
-    assert boot.check_slot(data, choice.slot)[0].version == "1.1.0"
+    assert check_state(data, repo.cd, rids) == OLD
+    _finish(repo, data, rids)
 
 
-def test_kill_count_is_at_least_thirty():
-    """The brief asks for at least 30 kill points, 3 or more in each phase."""
-    assert len(KILLS) >= 30
-    for phase in ("download", "patch", "staging", "switch", "first-start"):
-        assert sum(1 for _m, c in KILLS if c.startswith(phase)) >= 3, phase
+def test_power_cut_during_garbage_collection_leaves_the_new_release_whole(repo, running_old):
+    """Cut after the first component removed: the new release runs, whole; the next
+    mark good collects the rest."""
+    data, rids = running_old
+    update(repo, data, OLD, running=rids[OLD])
+    disk = TornDisk()
 
+    def cut(name: str) -> None:
+        if name == "gc.component-removed":
+            raise PowerCut(name)
 
-def test_corrupted_slot_at_start_uses_the_other_slot(two_slots, tmp_path):
-    """A truncated file in the active slot: the next start runs the other complete slot."""
-    data = two_slots
-    active = boot.read_pointer(data).active
-    victim = next(p for p in (data / "slots" / active).rglob("*.py"))
-    victim.write_bytes(victim.read_bytes()[:10])
-    choice = boot.choose(tmp_path, data)
-    assert choice.slot not in (None, active)
-    shutil.rmtree(data / "slots" / choice.slot / "lib")
-    assert boot.choose(tmp_path, data).slot is None
+    with pytest.raises(PowerCut):
+        mark_good(data, running=rids[NEW], disk=disk, checkpoints=Checkpoints(cut))
+    disk.power_cut()
+    assert check_state(data, repo.cd, rids) == NEW
+    _finish(repo, data, rids)

@@ -15,9 +15,8 @@ import pytest
 from esecure.errors import UpdateError, UpdateSecurityError
 from esecure.updater.client import UpdateClient, gunzip_capped
 
-from .conftest import snapshot_tree
+from .conftest import APP, PLATFORM, component_ids, snapshot_tree
 
-APP = "demo-bank"
 DRIP_BYTES, DRIP_PAUSE, DRIP_MAX = 512, 0.05, 2000  # ~10 KB/s, at most ~100 s per file
 
 
@@ -70,31 +69,47 @@ def test_drip_fed_download_stops_at_its_deadline(repo, drip_url, tmp_path):
     """A server sending ~10 KB/s: the download ends at timeout + length / minimum speed, ES525,
     nothing installed."""
     data = tmp_path / "data"
+    repo.publish("1.1.0", tmp_path, deps="2")  # a ~1 MB deps archive to download
     c = UpdateClient(
         data,
         drip_url,
         APP,
-        initial_root=repo.initial_root,
-        image_key=repo.image_key,
+        cd=repo.cd,
+        platform=PLATFORM,
         timeout=2,
-        min_speed=1024 * 1024,  # this archive (~1.2 MB) must come in about 3 s
+        min_speed=1024 * 1024,  # this archive (~1 MB) must come in about 3 s
     )
     offer = c.check("0.9.0")
-    assert offer is not None and offer.chain[-1].archive.length > 200_000
+    assert offer is not None and offer.download_size > 200_000
     with pytest.raises(UpdateError) as err:
         c.download(offer)
     assert err.value.code == "ES525"
     assert "took too long" in err.value.detail
-    assert snapshot_tree(data / "slots") == {}
+    assert snapshot_tree(data / "store") == {}
 
 
 def test_published_archive_carries_its_signed_uncompressed_size(repo):
-    """`esecure publish` signs tar_size for the full archive (the client's decompression cap)."""
-    targets = json.loads((repo.served / "metadata" / "targets.json").read_text())
-    info = targets["signed"]["targets"][f"{APP}-1.0.0.tar.gz"]
-    size = info["custom"]["tufup"]["tar_size"]
-    archive = (repo.served / "targets" / f"{APP}-1.0.0.tar.gz").read_bytes()
+    """`esecure publish` signs tar_size for each full archive (the client's decompression cap)."""
+    targets = json.loads((repo.served / "metadata" / "targets.json").read_text())["signed"]
+    app = component_ids(repo.bundles["1.0.0"])["app"]
+    info = targets["targets"][f"{APP}-c-{app}.tar.gz"]
+    size = info["custom"]["esecure"]["tar_size"]
+    archive = (repo.served / "targets" / f"{APP}-c-{app}.tar.gz").read_bytes()
     assert size == len(gzip.decompress(archive))
+
+
+def test_an_archive_larger_than_its_signed_size_is_es507_and_nothing_is_kept(repo, tmp_path):
+    """A full archive that decompresses beyond its signed tar_size (signed by mistake, or
+    by a compromised repository): ES507 while streaming, staging removed."""
+    data = tmp_path / "data"
+    client = repo.client(data)
+    offer = client.check("0.9.0")
+    plan = offer.components[0]
+    plan.archive.unrecognized_fields["custom"] = {"esecure": {"tar_size": 10_000}}
+    with pytest.raises(UpdateSecurityError) as err:
+        client.install(offer, client.download(offer))
+    assert err.value.code == "ES507"
+    assert snapshot_tree(data / "store") == {}
 
 
 def test_gzip_bomb_is_cut_at_the_signed_size():

@@ -1,4 +1,5 @@
-"""Publishing: keys, releases with zstd patches, status, refresh, and the CLI around them."""
+"""Publishing: keys, releases made of components (lists, archives, per-file patches, the
+release record), status, refresh, and the CLI around them."""
 
 from __future__ import annotations
 
@@ -13,47 +14,187 @@ from esecure.cli import cli
 from esecure.config import load_project
 from esecure.errors import UsageError
 from esecure.scaffold import InitOptions, init_project
-from esecure.updater._zstd import apply_patch
+from esecure.updater import _container
 from esecure.updater.publish import due_roles, init_keys, publish, refresh, rotate_key, status
+from esecure_onkey.components import decode_component_list, decode_release, digest
+from esecure_onkey.ed25519 import check_signature
 
-from .conftest import make_bundle
+from .conftest import APP, PLATFORM, component_ids, make_bundle, tree_files
 
 
 def _quiet(_m: str) -> None:
     return None
 
 
-def test_publish_writes_archive_and_small_patch(repo, tmp_path):
-    """The second release gets a zstd patch that rebuilds the signed archive exactly."""
+def _targets(repo) -> dict:
+    path = repo.project.root / "repository" / "metadata" / "targets.json"
+    return json.loads(path.read_text())["signed"]["targets"]
+
+
+def _target_dir(repo):
+    return repo.project.root / "repository" / "targets"
+
+
+def test_a_release_publishes_its_record_signed_with_the_image_key(repo):
+    """<v>.release names every component by id; it and its .sig are TUF targets; the
+    signature verifies with the CD-ROM's image-signing key."""
+    data = (_target_dir(repo) / f"{APP}-1.0.0.release").read_bytes()
+    sig = (_target_dir(repo) / f"{APP}-1.0.0.release.sig").read_bytes()
+    assert check_signature(data, sig, repo.image_key.read_bytes(), "release") == ""
+    record = decode_release(data)
+    assert (record.product, record.version) == (APP, "1.0.0")
+    assert record.components == component_ids(repo.bundles["1.0.0"])
+    targets = _targets(repo)
+    assert targets[f"{APP}-1.0.0.release"]["custom"] == {"esecure": {"required": False}}
+    assert f"{APP}-1.0.0.release.sig" in targets
+
+
+def test_each_new_component_gets_its_list_archive_and_signature(repo):
+    """Every component of the first release is new: list (id = SHA-256), signature, and
+    a reproducible full archive of its files relative to the mount, tar_size signed."""
+    targets = _targets(repo)
+    for name, cid in component_ids(repo.bundles["1.0.0"]).items():
+        listed = (_target_dir(repo) / f"{APP}-c-{cid}.list").read_bytes()
+        assert digest(listed) == cid
+        assert decode_component_list(listed).component == name
+        sig = (_target_dir(repo) / f"{APP}-c-{cid}.list.sig").read_bytes()
+        assert check_signature(listed, sig, repo.image_key.read_bytes(), name) == ""
+        archive = (_target_dir(repo) / f"{APP}-c-{cid}.tar.gz").read_bytes()
+        tar_size = targets[f"{APP}-c-{cid}.tar.gz"]["custom"]["esecure"]["tar_size"]
+        assert len(gzip.decompress(archive)) == tar_size
+
+
+def test_an_app_only_release_publishes_only_the_app(repo, tmp_path):
+    """1.1.0 changes app only: its list, signature, archive and patch from 1.0.0's app,
+    and the release record; no byte of the other components."""
+    before = {p.name for p in _target_dir(repo).iterdir()}
+    lines: list[str] = []
+    bundle = repo.bundle("1.1.0", tmp_path)
+    publish(repo.project, "1.1.0", bundle, say=lines.append)
+    added = {p.name for p in _target_dir(repo).iterdir()} - before
+    old, new = component_ids(repo.bundles["1.0.0"])["app"], component_ids(bundle)["app"]
+    assert added == {
+        f"{APP}-1.1.0.release",
+        f"{APP}-1.1.0.release.sig",
+        f"{APP}-c-{new}.list",
+        f"{APP}-c-{new}.list.sig",
+        f"{APP}-c-{new}.tar.gz",
+        f"{APP}-c-{new}.from-{old}.patch",
+    }
+    patch = _target_dir(repo) / f"{APP}-c-{new}.from-{old}.patch"
+    assert f"app: patched ({patch.stat().st_size:,} bytes, 2 files)" in lines
+    assert f"firefox-{PLATFORM}: unchanged (0 bytes)" in lines
+    assert f"deps-{PLATFORM}: unchanged (0 bytes)" in lines
+    custom = _targets(repo)[patch.name]["custom"]["esecure"]
+    assert custom == {"size": sum(s for s, _h in tree_files(bundle / "app").values())}
+
+
+def test_the_patch_rebuilds_the_new_files_from_the_old_ones(repo, tmp_path):
+    """Applying the published patch to 1.0.0's app files gives exactly 1.1.0's."""
     repo.publish("1.1.0", tmp_path)
-    targets = repo.project.root / "repository" / "targets"
-    old = gzip.decompress((targets / "demo-bank-1.0.0.tar.gz").read_bytes())
-    new = gzip.decompress((targets / "demo-bank-1.1.0.tar.gz").read_bytes())
-    patch = (targets / "demo-bank-1.1.0.patch").read_bytes()
-    assert apply_patch(old, patch) == new
-    assert len(patch) < 0.02 * len(new)
-    meta = json.loads((repo.project.root / "repository/metadata/targets.json").read_text())
-    custom = meta["signed"]["targets"]["demo-bank-1.1.0.patch"]["custom"]["tufup"]
-    assert custom["tar_size"] == len(new)
+    old_root, new_root = repo.bundles["1.0.0"] / "app", repo.bundles["1.1.0"] / "app"
+    old, new = (
+        component_ids(repo.bundles["1.0.0"])["app"],
+        component_ids(repo.bundles["1.1.0"])["app"],
+    )
+    out: dict[str, bytes] = {}
+    with (_target_dir(repo) / f"{APP}-c-{new}.from-{old}.patch").open("rb") as f:
+        _container.apply_patch(
+            f,
+            old_root,
+            tree_files(old_root),
+            tree_files(new_root),
+            lambda path, chunks: out.__setitem__(path, b"".join(chunks)),
+        )
+    assert out == {p: (new_root / p).read_bytes() for p in tree_files(new_root)}
+
+
+def test_a_firefox_release_publishes_a_firefox_patch(repo, tmp_path):
+    """A release changing Firefox reports it patched and publishes its patch."""
+    lines: list[str] = []
+    publish(repo.project, "1.1.0", repo.bundle("1.1.0", tmp_path, firefox="2"), say=lines.append)
+    assert any(line.startswith(f"firefox-{PLATFORM}: patched (") for line in lines), lines
+    assert any(n.endswith(".patch") and "-c-" in n for n in _targets(repo))
+
+
+def test_a_component_back_to_a_published_version_publishes_nothing(repo, tmp_path):
+    """deps 1 -> 2 -> 1: the third release finds deps 1's archive published already."""
+    repo.publish("1.1.0", tmp_path, deps="2")
+    lines: list[str] = []
+    publish(repo.project, "1.2.0", repo.bundle("1.2.0", tmp_path, deps="1"), say=lines.append)
+    assert f"deps-{PLATFORM}: already published (0 bytes)" in lines
+
+
+def test_archives_are_reproducible(repo, tmp_path):
+    """The same files make the same archive bytes (fixed owner, time, order, gzip header)."""
+    bundle = repo.bundles["1.0.0"]
+    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    for out in (first, second):
+        with out.open("wb") as f:
+            _container.write_archive(bundle / "app", tree_files(bundle / "app"), f)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_what_is_in_no_component_is_left_out_and_named(repo, tmp_path):
+    """A CD-ROM's other files (bootstrap, MANIFEST...) are left out, and said."""
+    bundle = repo.bundle("1.1.0", tmp_path)
+    (bundle / "MANIFEST.json").write_text("{}")
+    (bundle / "lib" / "other").mkdir()
+    lines: list[str] = []
+    publish(repo.project, "1.1.0", bundle, say=lines.append)
+    assert "left out (in no component): MANIFEST.json" in lines
+    assert "left out (in no component): lib/other" in lines
+
+
+def test_a_symbolic_link_in_a_component_is_es953(repo, tmp_path):
+    """A key's FAT cannot hold a link: publish refuses it before writing anything."""
+    bundle = repo.bundle("1.1.0", tmp_path)
+    (bundle / "app" / "link").symlink_to(bundle / "app" / "product.json")
+    before = sorted(p.name for p in _target_dir(repo).iterdir())
+    with pytest.raises(UsageError) as err:
+        publish(repo.project, "1.1.0", bundle, say=_quiet)
+    assert err.value.code == "ES953"
+    assert sorted(p.name for p in _target_dir(repo).iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("Product.json", "one file on FAT"), ("aux.py", "device name")]
+)
+def test_a_file_name_a_key_cannot_hold_is_es953(repo, tmp_path, name, why):
+    """Two names FAT takes for one, or a Windows device name: refused before any write."""
+    bundle = repo.bundle("1.1.0", tmp_path)
+    (bundle / "app" / name).write_text("x")
+    before = sorted(p.name for p in _target_dir(repo).iterdir())
+    with pytest.raises(UsageError) as err:
+        publish(repo.project, "1.1.0", bundle, say=_quiet)
+    assert err.value.code == "ES953"
+    assert why in err.value.detail
+    assert sorted(p.name for p in _target_dir(repo).iterdir()) == before
 
 
 def test_publishing_an_old_version_is_es952(repo, tmp_path):
     """A version not above the latest is refused before anything is written."""
-    before = sorted(p.name for p in (repo.project.root / "repository" / "targets").iterdir())
+    before = sorted(p.name for p in _target_dir(repo).iterdir())
     with pytest.raises(UsageError) as err:
-        publish(repo.project, "1.0.0", make_bundle(tmp_path / "b", "1.0.0"), say=_quiet)
+        publish(repo.project, "1.0.0", repo.bundle("1.0.0b", tmp_path), say=_quiet)
     assert err.value.code == "ES952"
-    after = sorted(p.name for p in (repo.project.root / "repository" / "targets").iterdir())
-    assert after == before
+    assert sorted(p.name for p in _target_dir(repo).iterdir()) == before
+
+
+def test_publishing_a_version_outside_the_grammar_is_es952(repo, tmp_path):
+    """`1.2.0.post1` is refused: no key's bootstrap could compare it."""
+    with pytest.raises(UsageError) as err:
+        publish(repo.project, "1.2.0.post1", repo.bundle("x", tmp_path), say=_quiet)
+    assert err.value.code == "ES952"
 
 
 def test_publishing_a_directory_that_is_not_an_application_root_is_es953(repo, tmp_path):
-    """--bundle must be laid out like a slot (product.json, lib/)."""
+    """--bundle must be laid out like a CD-ROM's components (app/product.json...)."""
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError) as err:
         publish(repo.project, "2.0.0", tmp_path / "empty", say=_quiet)
     assert err.value.code == "ES953"
-    assert "product.json" in err.value.detail
+    assert "app/product.json" in err.value.detail
 
 
 def test_keys_init_twice_is_es950(repo):
@@ -119,6 +260,7 @@ def test_cli_keys_publish_repo(tmp_path):
         cli, ["publish", str(directory), "--version", "1.0.0", "--bundle", str(bundle)]
     )
     assert result.exit_code == 0, result.output
+    assert "app: new (" in result.output
     result = runner.invoke(cli, ["repo", "status", str(directory)])
     assert "release 1.0.0" in result.output
     assert runner.invoke(cli, ["repo", "refresh", str(directory)]).exit_code == 0

@@ -1,10 +1,12 @@
-"""`esecure publish` without --bundle publishes the application root `esecure build` lays out.
+"""`esecure publish` without --bundle publishes the application root `esecure build` lays
+out, in components.
 
 The Firefox is a small stand-in set through the project's [firefox] linux path (copying
 Debian's ~300 MB Firefox twice would add a minute and test nothing more): the image
-builder's own code assembles lib/linux/ (the installed esecure and its dependencies,
-compiled), firefox/linux/ with the project's policies and CA, profile/, product.json and
-trust/.
+builder's own code assembles app/ (the installed esecure, compiled, and product.json),
+lib/linux/ (its dependencies), firefox/linux/ with the project's policies and CA,
+profile/ and trust/. The key's CD-ROM is the same layout, assembled before the stand-in
+Firefox changed: the update writes that Firefox into the store, nothing else.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from click.testing import CliRunner
 
 from esecure import __version__
 from esecure.bundle.build import assemble_app_root
-from esecure.bundle.manifest import MANIFEST_NAME, PUBLIC_KEY_PATH, SIGNATURE_NAME
 from esecure.cli import cli
 from esecure.config import load_project
 from esecure.scaffold import InitOptions, init_project
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys
-from esecure_onkey import layout
+from esecure_onkey import boot
+from esecure_onkey.components import mount
 from tests.onkey_child import bootstrap_command, bootstrap_env
+
+from .conftest import PLATFORM, write_cd_release
 
 
 def _standin_firefox(directory: Path) -> Path:
@@ -50,8 +54,9 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, http_dir):
-    """Publish from the project alone; an update installs it; the slot is the build's root."""
+def test_publish_without_bundle_installs_the_builds_components(tmp_path, http_dir):
+    """Publish from the project alone; a key whose CD-ROM has the older Firefox gets the
+    new one in its store, the rest stays the CD-ROM's; the bootstrap runs the release."""
     directory = tmp_path / "project"
     init_project(directory, InitOptions(demo=True), passphrase=None)
     toml = directory / "esecure.toml"
@@ -60,56 +65,35 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
     toml.write_text(text)
     project = load_project(directory)
     init_keys(project, say=lambda _m: None)
-    initial_root = tmp_path / "cd-root.json"
-    shutil.copyfile(directory / "repository" / "metadata" / "root.json", initial_root)
+    cd = tmp_path / "cd"  # the key's CD-ROM: the same layout, before Firefox changed
+    assemble_app_root(project, cd)
+    write_cd_release(cd, project, project.product.version)
+    (standin / "omni.ja").write_bytes(os.urandom(200_000))
 
     result = CliRunner().invoke(cli, ["publish", str(directory), "--version", "1.0.1"])
     assert result.exit_code == 0, result.output
-    assert "assemble lib/linux" in result.output  # progress, step by step
-    assert "Firefox: 100%" in result.output
+    assert f"firefox-{PLATFORM}: new (" in result.output  # the CD-ROM's was never published
 
     served, url = http_dir
     shutil.rmtree(served)
     shutil.copytree(directory / "repository", served)
     data = tmp_path / "data"
-    client = UpdateClient(
-        data,
-        url,
-        project.product.id,
-        initial_root=initial_root,
-        image_key=project.trust.image_signing_public_key,
-        timeout=10,
-    )
-    offer = client.check("1.0.0")
+    client = UpdateClient(data, url, project.product.id, cd=cd, platform=PLATFORM, timeout=10)
+    offer = client.check(project.product.version)
     assert offer is not None
     assert offer.version == "1.0.1"
-    client.install(offer, client.download(offer), running_slot=None)
+    assert [c.name for c in offer.components] == [f"firefox-{PLATFORM}"]
+    client.install(offer, client.download(offer))
 
     expected = tmp_path / "expected"
     assemble_app_root(project, expected)
-    slot = layout.slot_dir(data, "A")
-    installed = _tree(slot)
-    # the release carries its file list, signed with the image-signing key (the bootstrap's check)
-    assert installed.pop(MANIFEST_NAME) and installed.pop(SIGNATURE_NAME)
-    assert installed == _tree(expected)
-    assert not [p for p in slot.rglob("*") if p.is_symlink()]
-    for rel in (
-        "lib/linux/esecure/launcher/app.py",
-        "firefox/linux/firefox",
-        "firefox/linux/distribution/certificates",
-        "profile/user.js",
-        "product.json",
-        "trust/ca.pem",
-        "trust/root.json",
-    ):
-        assert (slot / rel).exists(), rel
-    policies = (slot / "firefox/linux/distribution/policies.json").read_text()
+    choice = boot.choose(cd, data, count_start=False, platform=PLATFORM)
+    assert (choice.version, choice.degraded) == ("1.0.1", False), choice.reason
+    for name, directory_ in choice.dirs.items():
+        assert _tree(directory_) == _tree(expected / mount(name)), name
+    policies = (choice.dirs[f"firefox-{PLATFORM}"] / "distribution" / "policies.json").read_text()
     assert "left out" not in policies  # the build's policies, not the installation's
 
-    cd = tmp_path / "cd"  # what the bootstrap trusts: the CD-ROM's key and version
-    (cd / "trust").mkdir(parents=True)
-    shutil.copyfile(project.trust.image_signing_public_key, cd / PUBLIC_KEY_PATH)
-    (cd / "product.json").write_text('{"version": "1.0.0"}')
     proc = subprocess.run(
         bootstrap_command("--version"),
         capture_output=True,
@@ -119,7 +103,7 @@ def test_publish_without_bundle_installs_the_builds_application_root(tmp_path, h
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"e-secure {__version__} (version 1.0.1 from slot A)\n"
+    assert proc.stdout == f"e-secure {__version__} (version 1.0.1 from the data area)\n"
 
 
 def test_launcher_dir_with_bundle_is_a_usage_error(repo, tmp_path):

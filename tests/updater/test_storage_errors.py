@@ -1,25 +1,19 @@
-"""A full or read-only data area: "could not update, go on" (ES524), never a traceback."""
+"""A full or read-only data area: "could not update, go on" (ES524), never a traceback;
+free space is checked before anything is written."""
 
 from __future__ import annotations
 
 import errno
-import io
-import math
-import os
-import shutil
-import tarfile
-from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from pathlib import Path
 
 import pytest
 
 from esecure.errors import StorageError
 from esecure.updater._disk import Disk
-from esecure.updater.client import UpdateClient, mark_good
+from esecure.updater.client import mark_good
+from esecure_onkey import boot
 
-from .conftest import snapshot_tree
-
-APP = "demo-bank"
+from .conftest import PLATFORM, component_ids, snapshot_tree, tree_files, update
 
 
 class FullDisk(Disk):
@@ -41,23 +35,26 @@ class FullDisk(Disk):
         self._fail(path)
         super().write(path, data)
 
+    def write_stream(self, path, chunks):
+        self._fail(path)
+        return super().write_stream(path, chunks)
 
-def _client(repo, data, disk):
-    return UpdateClient(
-        data,
-        repo.url,
-        APP,
-        initial_root=repo.initial_root,
-        image_key=repo.image_key,
-        timeout=5,
-        disk=disk,
-    )
+
+class SmallDisk(Disk):
+    """A data area reporting ``free`` bytes free, in 4 KiB clusters."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__()
+        self.free = free
+
+    def free_space(self, path: Path) -> tuple[int, int]:  # noqa: ARG002 - the real signature
+        return self.free, 4096
 
 
 def test_full_data_area_before_the_first_check_is_es524(repo, tmp_path):
     """No room for the trusted root: ES524 naming the step, no traceback."""
     with pytest.raises(StorageError) as err:
-        _client(repo, tmp_path / "data", FullDisk()).check("0.9.0")
+        repo.client(tmp_path / "data", disk=FullDisk()).check("0.9.0")
     assert err.value.code == "ES524"
     assert "No space left on device" in err.value.detail
 
@@ -66,103 +63,69 @@ def test_full_data_area_when_keeping_verified_metadata_is_es524(repo, tmp_path):
     """The refresh verified, but the data area is full when keeping it: ES524."""
     data, disk = tmp_path / "data", FullDisk()
     disk.full = False
-    c = _client(repo, data, disk)
-    offer = c.check("0.9.0")
-    c.install(offer, c.download(offer), running_slot=None)
+    rid = update(repo, data, "0.9.0", disk=disk)
     mark_good(data)
     repo.publish("1.1.0", tmp_path)
     disk.full = True
     with pytest.raises(StorageError) as err:
-        _client(repo, data, disk).check("1.0.0")
+        repo.client(data, disk=disk).check("1.0.0", running=rid)
     assert err.value.code == "ES524"
     assert "keeping the verified update metadata" in err.value.detail
 
 
-def test_unreadable_patch_base_is_es524(repo, tmp_path):
-    """The cached base archive cannot be read (I/O error): ES524, nothing installed."""
+def test_too_little_free_space_is_es524_with_both_numbers_before_any_write(repo, tmp_path):
+    """The files to write, rounded up to the cluster, do not fit: ES524 saying how much is
+    free and how much is needed; nothing was written to the store."""
     data = tmp_path / "data"
-    c = _client(repo, data, Disk())
-    offer = c.check("0.9.0")
-    c.install(offer, c.download(offer), running_slot=None)
+    client = repo.client(data, disk=SmallDisk(100_000))
+    offer = client.check("0.9.0")
+    before = snapshot_tree(data)
+    with pytest.raises(StorageError) as err:
+        client.install(offer, client.download(offer))
+    assert err.value.code == "ES524"
+    assert "has 100,000 bytes free; this update needs " in err.value.detail
+    needed = int(err.value.detail.split("needs ")[1].split(" ")[0].replace(",", ""))
+    app_files = sum(-(-s // 4096) * 4096 for s, _h in _sizes(repo, "1.0.0", "app"))
+    assert app_files < needed < app_files + 64 * 4096
+    assert snapshot_tree(data) == before
+    assert boot.read_pointer(data) is None
+
+
+def _sizes(repo, version, name):
+    return tree_files(repo.bundles[version] / name).values()
+
+
+def test_a_write_failing_mid_install_is_es524_and_leaves_the_store_as_it_was(repo, tmp_path):
+    """The data area fills up while a component is written: ES524, staging removed, no
+    record, no pointer: the key goes on with what it runs."""
+    data, disk = tmp_path / "data", FullDisk()
+    disk.full = False
+    client = repo.client(data, disk=disk)
+    offer = client.check("0.9.0")
+    downloaded = client.download(offer)
+    before = snapshot_tree(data)
+    disk.full = True
+    with pytest.raises(StorageError) as err:
+        client.install(offer, downloaded)
+    assert err.value.code == "ES524"
+    assert snapshot_tree(data) == before
+    assert not (data / "store" / ".staging").exists()
+
+
+def test_an_unreadable_patch_base_falls_back_to_the_full_archive(repo, tmp_path):
+    """The installed base cannot be read (a file turned into a directory): the patch does
+    not apply, the full archive is fetched and installed."""
+    data = tmp_path / "data"
+    rid = update(repo, data, "0.9.0")
     mark_good(data)
     repo.publish("1.1.0", tmp_path)
-    c = _client(repo, data, Disk())
-    offer = c.check("1.0.0")
+    client = repo.client(data)
+    offer = client.check("1.0.0", running=rid)
     assert offer.use_patch
-    base = data / "updates" / "cache" / f"{APP}-1.0.0.tar"
+    base = data / "store" / component_ids(repo.bundles["1.0.0"])["app"] / "esecure" / "mod_001.py"
     base.unlink()
     base.mkdir()  # reading it now fails with IsADirectoryError (an OSError)
-    before = snapshot_tree(data / "slots")
-    with pytest.raises(StorageError) as err:
-        c.download(offer)
-    assert err.value.code == "ES524"
-    assert "patch base" in err.value.detail
-    assert snapshot_tree(data / "slots") == before
-
-
-class _Usage(NamedTuple):
-    total: int
-    used: int
-    free: int
-
-
-def _footprint(tar: bytes, cluster: int) -> int:
-    """What the install writes, counted here on its own: files and folders in clusters,
-    plus the archive kept as the next patch base."""
-    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
-        members = archive.getmembers()
-    files = sum(-(-m.size // cluster) * cluster for m in members if m.isfile())
-    folders = {"."} | {m.name.strip("./") or "." for m in members if m.isdir()}
-    for m in members:
-        folders.update(str(p) for p in PurePosixPath(m.name.lstrip("./")).parents)
-    return files + cluster * len(folders) + -(-len(tar) // cluster) * cluster
-
-
-def _everything(root: Path) -> tuple[dict[str, bytes], list[str]]:
-    return snapshot_tree(root), sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def _downloaded(repo, data):
-    c = _client(repo, data, Disk())
-    offer = c.check("0.9.0")
-    return c, offer, c.download(offer)
-
-
-def test_too_little_free_space_is_es524_and_nothing_is_written(repo, tmp_path, monkeypatch):
-    """Free space below what the install writes: ES524 with both sizes in MB, the data
-    area byte-identical (files and folders)."""
-    data = tmp_path / "data"
-    c, offer, tar = _downloaded(repo, data)
-    needed = _footprint(tar, os.statvfs(data).f_frsize)
-    asked: list[Path] = []
-
-    def disk_usage(path: Path) -> _Usage:
-        asked.append(Path(path))
-        return _Usage(total=8_000_000, used=8_000_000 - 1_234_567, free=1_234_567)
-
-    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
-    before = _everything(data)
-    with pytest.raises(StorageError) as err:
-        c.install(offer, tar, running_slot=None)
-    assert err.value.code == "ES524"
-    assert err.value.detail == (
-        f"the update needs {math.ceil(needed / 100_000) / 10:.1f} MB on the key's data area "
-        "and 1.2 MB are free: nothing was written"
-    )
-    assert needed > 1_234_567
-    assert asked == [data]
-    assert _everything(data) == before
-    assert not (data / "slots").exists()
-
-
-def test_free_space_of_exactly_the_footprint_is_enough(repo, tmp_path, monkeypatch):
-    """The check counts the real footprint: one byte short refuses, exactly enough installs."""
-    data = tmp_path / "data"
-    c, offer, tar = _downloaded(repo, data)
-    needed = _footprint(tar, os.statvfs(data).f_frsize)
-    free = [needed - 1]
-    monkeypatch.setattr(shutil, "disk_usage", lambda _p: _Usage(needed * 2, 0, free[0]))
-    with pytest.raises(StorageError):
-        c.install(offer, tar, running_slot=None)
-    free[0] = needed
-    assert c.install(offer, tar, running_slot=None) == "A"
+    new = client.install(offer, client.download(offer))
+    assert "download.archive-fetched" in client.cp.seen
+    choice = boot.choose(repo.cd, data, platform=PLATFORM)
+    assert (choice.release, choice.degraded) == (new, False)

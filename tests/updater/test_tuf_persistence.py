@@ -15,6 +15,7 @@ request, durably) and when last-check.json is.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -28,22 +29,18 @@ from tuf.api.serialization.json import JSONSerializer
 from esecure.errors import UpdateError, UpdateSecurityError
 from esecure.updater import _fetch
 from esecure.updater._disk import Disk
-from esecure.updater.client import Offer, Release, UpdateClient
-from esecure_onkey.versions import parse_version
+from esecure.updater.client import Offer, UpdateClient
 
 from . import conftest
-from .conftest import resign, serve_new_root, snapshot_tree, tuf_signer
+from .conftest import APP, resign, serve_new_root, snapshot_tree, tuf_signer
 from .test_crash import PowerCut, TornDisk
 
-APP = "demo-bank"
 ZEROS = "0" * 64
 UNSAFE_ROLE_NAMES = ["?", "/delegatedrole", "../delegatedrole", ".."]
 
 
 def _client(repo, data: Path, **kw) -> UpdateClient:
-    return UpdateClient(
-        data, repo.url, APP, initial_root=repo.initial_root, image_key=repo.image_key, **kw
-    )
+    return repo.client(data, **kw)
 
 
 def _metadata(data: Path) -> dict[str, bytes]:
@@ -375,10 +372,10 @@ def test_release_with_an_unsafe_name_is_es511_and_the_targets_naming_it_stays_tr
 ):
     """A release whose version carries a tab (a valid version to `packaging`) is refused
     (ES511); the verified timestamp, snapshot and targets naming it are kept."""
-    name = f"{APP}-\t1.5.0.tar.gz"
+    name = f"{APP}-\t1.5.0.release"
 
     def add_release(targets: Targets) -> None:
-        release = copy.deepcopy(targets.targets[f"{APP}-1.1.0.tar.gz"])
+        release = copy.deepcopy(targets.targets[f"{APP}-1.1.0.release"])
         release.path = name
         targets.targets[name] = release
 
@@ -388,41 +385,39 @@ def test_release_with_an_unsafe_name_is_es511_and_the_targets_naming_it_stays_tr
     _assert_kept(repo, checked, "timestamp.json", "snapshot.json", "targets.json")
 
 
-def _offer_of_a_target_named_dotdot(repo) -> Offer:
-    """An offer whose archive is signed-looking metadata of the 1.1.0 archive named '..'."""
-    archive = Metadata.from_bytes(_served(repo, "targets.json")).signed.targets
-    info = copy.deepcopy(archive[f"{APP}-1.1.0.tar.gz"])
-    info.path = ".."
-    release = Release(parse_version("9"), required=False, archive=info, patch=None)
-    return Offer(
-        "1.0.0", "9", required=False, download_size=info.length, use_patch=False, chain=(release,)
-    )
+def _offer_of_a_target_named_dotdot(repo, client) -> Offer:
+    """The offer for 1.1.0 whose app archive is signed-looking metadata named '..'."""
+    offer = client.check("0.9.0")
+    plan = offer.components[0]
+    archive = copy.deepcopy(plan.archive)
+    archive.path = ".."
+    return dataclasses.replace(offer, components=(dataclasses.replace(plan, archive=archive),))
 
 
-def test_target_named_dotdot_is_es511_before_any_download(repo, checked):
+def test_target_named_dotdot_is_es511_before_any_download(repo, checked, tmp_path):
     """A target named '..' never becomes a URL or a path: ES511 before any request."""
-    client = _client(repo, checked.data)
-    client.check("1.0.0")
+    client = _client(repo, checked.data, download_dir=tmp_path / "downloads")
     with pytest.raises(UpdateSecurityError) as err:
-        client.download(_offer_of_a_target_named_dotdot(repo))
+        client.download(_offer_of_a_target_named_dotdot(repo, client))
     assert err.value.code == "ES511"
-    assert not (checked.data / "updates" / "downloads").exists()
+    assert list((tmp_path / "downloads").iterdir()) == []
 
 
 def test_failed_download_of_a_target_named_dotdot_removes_only_its_own_file(
-    repo, checked, monkeypatch
+    repo, checked, monkeypatch, tmp_path
 ):
-    """With the name check switched off, a target named '..' still downloads to the fixed
-    name in downloads/: its failure's clean-up leaves the trusted metadata whole."""
-    client = _client(repo, checked.data)
-    client.check("1.0.0")
+    """With the name check switched off, a target named '..' still downloads to a name of
+    ours in the download directory: its failure's clean-up leaves the trusted metadata
+    whole, and the download directory empty."""
+    client = _client(repo, checked.data, download_dir=tmp_path / "downloads")
+    offer = _offer_of_a_target_named_dotdot(repo, client)
     trusted = _metadata(checked.data)
     monkeypatch.setattr("esecure.updater.client.safe_name", lambda name, _what: name)
     with pytest.raises(UpdateSecurityError) as err:
-        client.download(_offer_of_a_target_named_dotdot(repo))
+        client.download(offer)
     assert err.value.code == "ES506"
     assert _metadata(checked.data) == trusted
-    assert list((checked.data / "updates" / "downloads").iterdir()) == []
+    assert list((tmp_path / "downloads").iterdir()) == []
 
 
 # --- when and how files are kept -------------------------------------------------------------
@@ -439,7 +434,8 @@ class _Recording(Disk):
 
 def test_each_verified_file_is_kept_before_the_next_request(repo, checked, monkeypatch):
     """Root v2, timestamp, snapshot, targets: each is written (atomically, durably) before
-    the client asks for the next file, in the workflow's order; last-check.json last."""
+    the client asks for the next file, in the workflow's order; last-check.json once the
+    refresh passed, before the release record is fetched."""
     events: list[str] = []
     serve_get = conftest._Handler.do_GET
 
@@ -461,6 +457,8 @@ def test_each_verified_file_is_kept_before_the_next_request(repo, checked, monke
         "GET targets.json",
         "keep targets.json",  # 5.6.6
         "keep last-check.json",
+        f"GET {APP}-1.1.0.release",  # the plan: the release record, then its signature
+        f"GET {APP}-1.1.0.release.sig",
     ]
 
 

@@ -1,4 +1,5 @@
-"""The launcher's update step: check (bounded), offer, download, verify, stage, switch, restart.
+"""The launcher's update step: check (bounded), offer, download, verify, write the components
+the key lacks into the store, switch, restart.
 
 Decisions are pure functions (:func:`offline_verdict`, :func:`estimate`); the I/O is the
 :class:`esecure.updater.client.UpdateClient` and a UI the launcher passes in. A security
@@ -38,7 +39,7 @@ Outcome = Literal["up-to-date", "offline", "security-alert", "deferred", "restar
 # far higher: see docs/performance.md "Updates"); the estimate is a range, never a promise.
 SLOW_LINK = 1_000_000 / 8  # 1 Mbit/s
 FAST_LINK = 20_000_000 / 8  # 20 Mbit/s
-APPLY_RATE = 10_000_000  # bytes of bundle per second on a USB 2 key, pessimistic
+APPLY_RATE = 10_000_000  # bytes written per second on a USB 2 key, pessimistic
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class UpdateUI(Protocol):
     """What the step needs from the launcher's window (or the headless console)."""
 
     def notice(self, error: EsecureError) -> None:
-        """Say something that does not stop the key (offline, rolled back, corrupted slot)."""
+        """Say something that does not stop the key (offline, rolled back, damaged release)."""
 
     def security_alert(self, error: UpdateSecurityError) -> None:
         """Show a security alert with its code; the key goes on with its verified version."""
@@ -65,9 +66,10 @@ class UpdateUI(Protocol):
         """Download and install progress."""
 
 
-def estimate(size: int, bundle_size: int) -> tuple[float, float]:
-    """(fastest, slowest) seconds: download at 20 and 1 Mbit/s, plus applying the bundle."""
-    apply = bundle_size / APPLY_RATE
+def estimate(size: int, install_size: int) -> tuple[float, float]:
+    """(fastest, slowest) seconds: download at 20 and 1 Mbit/s, plus writing
+    ``install_size`` bytes on the key."""
+    apply = install_size / APPLY_RATE
     return size / FAST_LINK + apply, size / SLOW_LINK + apply
 
 
@@ -139,33 +141,43 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     initial_root: Path,
     image_key: Path,
     ui: UpdateUI,
+    cd: Path | None = None,
     policy: Policy,
     restart: Callable[[], None],
     clock: Callable[[], dt.datetime] | None = None,
     deferred: bool = False,
 ) -> Outcome:
-    """One pass of the update step. Raises only ES521 (offline too long: the key stops)."""
+    """One pass of the update step. Raises only ES521 (offline too long: the key stops).
+
+    The release that runs (``boot.release``: the CD-ROM's or one in the data area) is the
+    base of the patches; ``cd`` is the CD-ROM root (default: the boot choice's, else the
+    one holding ``image_key``).
+    """
     from esecure.updater.client import UpdateClient  # noqa: PLC0415 - tuf is slow to import
+    from esecure_onkey.layout import CD  # noqa: PLC0415
 
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
     if boot is not None and boot.rolled_back:
         ui.notice(UpdateError(boot.reason, code="ES523"))
     elif boot is not None and boot.degraded:
-        # a slot refused at start may be tampered with: keep why for diagnostics too
+        # a release refused at start may be tampered with: keep why for diagnostics too
         refused = UpdateError(boot.reason, code="ES522")
         _record(data_dir, refused, now)
         ui.notice(refused)
+    cd_root = cd or (boot.cd if boot is not None else image_key.parent.parent)
     client = UpdateClient(
         data_dir,
         repository_url,
         app,
+        cd=cd_root,
+        platform=boot.platform if boot is not None else None,
         initial_root=initial_root,
         image_key=image_key,
         timeout=policy.check_timeout_seconds,
         clock=clock,
     )
     try:
-        offer = client.check(current_version)
+        offer = client.check(current_version, running=boot.release if boot else CD)
     except UpdateSecurityError as exc:
         _record(data_dir, exc, now)
         ui.security_alert(exc)
@@ -183,14 +195,13 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         return "up-to-date"
     if deferred and not offer.required:
         return "deferred"
-    bundle = offer.chain[-1].archive.length * 3
-    seconds = estimate(offer.download_size, bundle)
+    seconds = estimate(offer.download_size, offer.install_size)
     accepted = ui.offer(offer.version, offer.download_size, seconds, later=not offer.required)
     if not accepted and not offer.required:
         return "deferred"
     try:
-        tar = client.download(offer, ui.progress)
-        client.install(offer, tar, running_slot=boot.slot if boot else None, progress=ui.progress)
+        downloaded = client.download(offer, ui.progress)
+        client.install(offer, downloaded, progress=ui.progress)
     except UpdateSecurityError as exc:
         _record(data_dir, exc, now)
         ui.security_alert(exc)
@@ -205,14 +216,16 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     return "restarting"
 
 
-def confirm_started(data_dir: Path) -> bool:
-    """The launcher reached its UI: the running version is good (stops the rollback count)."""
+def confirm_started(data_dir: Path, boot: Choice | None = None) -> bool:
+    """The launcher reached its UI: the running release is good (stops the rollback count;
+    what it does not reference is then removed). A degraded start (``boot`` runs another
+    release than the pointer's) marks nothing."""
     from esecure.updater.client import confirm_started as confirm  # noqa: PLC0415
 
-    return confirm(data_dir)
+    return confirm(data_dir, running=boot.release if boot is not None else None)
 
 
 def exec_restart() -> None:  # pragma: no cover - replaces the process
-    """Start the key again in this session (no re-insert): the bootstrap picks the new slot."""
+    """Start the key again in this session (no re-insert): the bootstrap picks the new release."""
     argv = restart_argv()
     os.execv(argv[0], argv)  # noqa: S606 - our own interpreter with our own arguments

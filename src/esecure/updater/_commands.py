@@ -76,7 +76,8 @@ def keys_rotate(project: Path, role: str, key: str | None) -> None:
 @click.option(
     "--bundle",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="An application root (lib/<platform>/, firefox/, profile/, product.json, trust/). "
+    help="An application root (app/ with product.json, lib/<platform>/, firefox/<platform>/, "
+    "profile/, trust/). "
     "Default: the one `esecure build` lays out from PROJECT.",
 )
 @click.option(
@@ -91,7 +92,7 @@ def keys_rotate(project: Path, role: str, key: str | None) -> None:
 def publish(
     project: Path, version: str, bundle: Path | None, launcher_dirs: tuple[str, ...], required: bool
 ) -> None:
-    """Publish a release: full archive + zstd patch from the previous one, signed."""
+    """Publish a release: each changed component (archive + per-file patch), signed."""
     import tempfile  # noqa: PLC0415
 
     from esecure.config import load_project  # noqa: PLC0415

@@ -1,9 +1,14 @@
 """The updater's file writes, and its named checkpoints.
 
-Every write of an installation goes through :class:`Disk`, so that tests can put a layer
-under it that forgets what was not synced when a "power cut" happens at a checkpoint
-(SIGKILL keeps the page cache; a yanked key does not). Checkpoints are named places in
-the update where a test may stop the process; in production they do nothing.
+Every write of an installation and of ``mark_good`` (garbage collection included) goes
+through :class:`Disk`, one primitive per call (``mkdir``, ``write``, ``write_stream``,
+``sync``, ``sync_dir``, ``replace``, ``remove``), so that the crash tests can put a model
+of a power cut under it and cut after any one call: SIGKILL keeps the page cache, a yanked
+key does not. Nothing is durable until synced: a file's contents by ``sync``, a
+directory's new, removed or renamed entries by ``sync_dir`` of that directory.
+``written`` counts the bytes of file contents handed to the device (what a USB 2 key
+makes the user wait for). Checkpoints are named places in the update where a test may
+stop the process; in production they do nothing.
 """
 
 from __future__ import annotations
@@ -11,47 +16,46 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from esecure._fs import fsync_dir
 
-__all__ = ["CHECKPOINTS", "CRASH_ENV", "Checkpoints", "Disk"]
+__all__ = ["CHECKPOINTS", "CRASH_ENV", "DEFAULT_CLUSTER", "Checkpoints", "Disk"]
 
 CRASH_ENV = "ESECURE_TEST_CRASH_AT"
+DEFAULT_CLUSTER = 4096  # FAT32 as `esecure build` formats the data partition
 
 CHECKPOINTS = (
-    # download
+    # download (nothing of it is written to the data area but the verified metadata)
     "download.begin",
     "download.metadata-committed",
+    "download.lists-fetched",
     "download.patch-fetched",
     "download.archive-fetched",
-    # patch
-    "patch.begin",
-    "patch.applied",
-    "patch.verified",
-    "patch.tar-written",
-    # staging
+    # install: each component into store/.staging, then into the store
+    "install.begin",
     "staging.begin",
     "staging.file-1",
     "staging.file-10",
     "staging.file-50",
-    "staging.extracted",
+    "staging.written",
     "staging.synced",
-    "staging.verified",
-    # switch
-    "switch.begin",
-    "switch.record-removed",
-    "switch.old-slot-removed",
-    "switch.renamed",
-    "switch.record-written",
-    "switch.cache-written",
-    "switch.pointer-written",
-    # first start (the new version's launcher)
+    "component.list-written",
+    "component.renamed",
+    "component.written",
+    # install: the release record, then the switch
+    "release.written",
+    "pointer.written",
+    # first start of the new release (its launcher), then garbage collection
     "first-start.begin",
     "first-start.counted",
     "first-start.app-running",
     "first-start.marked-good",
+    "gc.begin",
+    "gc.component-removed",
+    "gc.done",
 )
 
 
@@ -83,29 +87,44 @@ class Checkpoints:
 
 
 class Disk:
-    """Real file operations; ``write`` does not sync, ``sync``/``sync_dir`` do."""
+    """Real file operations; ``write``/``write_stream`` do not sync, ``sync``/``sync_dir`` do."""
+
+    written = 0  # bytes of file contents written through this object
+
+    def mkdir(self, path: Path) -> None:
+        """Create ``path`` and its missing parents (exist ok; not durable until each new
+        entry's parent is synced: see :meth:`make_dirs`)."""
+        path.mkdir(parents=True, exist_ok=True)
 
     def write(self, path: Path, data: bytes) -> None:
         """Create or replace ``path`` with ``data`` (not yet durable)."""
         with path.open("wb") as f:
             f.write(data)
+        self.written += len(data)
+
+    def write_stream(self, path: Path, chunks: Iterable[bytes]) -> int:
+        """Create or replace ``path`` with the chunks as they come (not yet durable): a
+        component's files are streamed, never held whole in memory. Returns the size."""
+        size = 0
+        with path.open("wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                size += len(chunk)
+                self.written += len(chunk)
+        return size
 
     def sync(self, path: Path) -> None:
-        """Make the content of ``path`` durable."""
-        fd = os.open(path, os.O_RDONLY)
+        """Make the content of ``path`` durable (opened for writing: Windows'
+        FlushFileBuffers refuses a read-only handle)."""
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
     def sync_dir(self, directory: Path) -> None:
-        """Make renames and creations in ``directory`` durable."""
+        """Make renames, creations and removals in ``directory`` durable."""
         fsync_dir(directory)
-
-    def write_synced(self, path: Path, data: bytes) -> None:
-        """Write and sync (records that have a checksum or a twin)."""
-        self.write(path, data)
-        self.sync(path)
 
     def replace(self, src: Path, dst: Path) -> None:
         """Rename ``src`` to ``dst`` (not atomic on FAT: callers never rely on it alone)."""
@@ -117,6 +136,38 @@ class Disk:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+    def free_space(self, path: Path) -> tuple[int, int]:
+        """(bytes free, allocation unit) of the file system holding ``path``."""
+        free = shutil.disk_usage(path).free
+        statvfs = getattr(os, "statvfs", None)
+        cluster = statvfs(path).f_frsize if statvfs is not None else DEFAULT_CLUSTER
+        return free, cluster or DEFAULT_CLUSTER
+
+    def executor(self, workers: int) -> Executor:
+        """Where the installer overlaps its syncs: they wait on the device, not the CPU.
+        (A power-cut model runs them inline, so that its k-th call is the same in every
+        run.)"""
+        return ThreadPoolExecutor(max_workers=workers)
+
+    # --- made of the primitives above -----------------------------------------------------
+
+    def make_dirs(self, path: Path) -> None:
+        """Create ``path`` and its missing parents, each new entry durable (parent synced)."""
+        missing: list[Path] = []
+        here = path
+        while not here.is_dir() and here.parent != here:  # bounded by the path's depth
+            missing.append(here)
+            here = here.parent
+        if missing:
+            self.mkdir(path)
+            for created in reversed(missing):
+                self.sync_dir(created.parent)
+
+    def write_synced(self, path: Path, data: bytes) -> None:
+        """Write and sync (records that have a checksum or a twin)."""
+        self.write(path, data)
+        self.sync(path)
 
     def write_atomic(self, path: Path, data: bytes) -> None:
         """Temporary name, sync, rename, sync the directory."""

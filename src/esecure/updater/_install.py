@@ -1,313 +1,301 @@
-"""Install a verified archive into the inactive A/B slot, then switch the pointer.
+"""Writing a release into the component store, switching to it, and collecting garbage
+(docs/format-1.md, "Install"). Every write, sync, rename and removal goes through
+:class:`~esecure.updater._disk.Disk`.
 
-Order (each step durable before the next, so that a cut at any point leaves the previous
-application complete and in force):
+Order, each step durable before the next, so that a cut at any point leaves the release in
+force complete and in force:
 
-1. extract into ``slots/.staging`` (empty first), refusing any member that is not a plain
-   file or directory inside the slot; sync every file and directory;
-2. check every file against the archive's member list (size and SHA-256), which was
-   checked before step 1 against the release's signed file list (MANIFEST.json, signed
-   with the image-signing key whose public half is on the CD-ROM);
-3. remove the target slot's completion record (the slot is no longer "complete"), remove
-   the old slot directory, rename staging to the slot;
-4. write the slot's completion record (synced);
-5. keep the archive as the base of the next patch (written while step 1 runs);
-6. write the pointer record with the next sequence number (the switch).
+1. (the caller) the release record, its signature and every component list were
+   downloaded and verified: TUF, then the image-signing key of the CD-ROM;
+2. free space: the files still to write, each rounded up to the cluster (ES524 with both
+   numbers), before anything is written;
+3. each component not the CD-ROM's and not complete in the store: its files streamed into
+   ``store/.staging/`` (emptied first), each checked against the signed list as it is
+   written; every file, then every directory synced; the list and its signature written
+   atomically; a damaged earlier copy invalidated (completion record removed, synced)
+   then removed; staging renamed to ``store/<id>``, ``store/`` synced; the completion
+   record written atomically (last);
+4. the release record and its signature, atomically, in ``releases/``;
+5. the pointer (next sequence number, release = the new one, previous = the one running,
+   not good) into ``pointer-(seq % 2)``, synced, the data area synced;
+6. once the new release marked itself good (:func:`mark_good`): every store entry and
+   release record that the pointer's release does not reference is removed.
 
-The slot in use by the running application is never the target.
+The CD-ROM's own components are never copied: the store holds only what the CD-ROM lacks.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
-from esecure.errors import StorageError, UpdateSecurityError
+from esecure.errors import StorageError
+from esecure.updater._container import Write
 from esecure.updater._disk import Checkpoints, Disk
-from esecure_onkey.boot import check_slot, read_pointer
-from esecure_onkey.filelist import verify_file_list
+from esecure_onkey.boot import read_pointer
+from esecure_onkey.components import decode_release, digest, is_id
 from esecure_onkey.layout import (
-    CD_SLOT,
-    MANIFEST_NAME,
-    SIGNATURE_NAME,
-    SLOTS,
-    completion_path,
+    CD,
+    component_dir,
+    component_file,
     pointer_path,
-    slot_dir,
+    release_file,
+    staging_dir,
+    store_dir,
 )
-from esecure_onkey.records import Completion, Pointer, encode_completion, encode_pointer
-from esecure_onkey.versions import version_key
+from esecure_onkey.records import Pointer, encode_component_completion, encode_pointer
 
-__all__ = ["cache_path", "check_signed_list", "install", "mark_good", "target_slot"]
+__all__ = [
+    "RECORD_ROOM",
+    "check_space",
+    "collect_garbage",
+    "commit_release",
+    "mark_good",
+    "needed_space",
+    "write_component",
+]
 
-Progress = Callable[[str, int, int], None]
-_FILE_CHECKPOINTS = {1, 10, 50}
-IO_THREADS = 8
-MAX_IN_FLIGHT = 64 * 1024 * 1024
-
-
-def cache_path(data_dir: Path, app: str, version: str) -> Path:
-    """The uncompressed archive of an installed version: the base of the next patch."""
-    return data_dir / "updates" / "cache" / f"{app}-{version}.tar"
-
-
-def target_slot(pointer: Pointer | None, running_slot: str | None) -> str:
-    """The slot to install into: not the active one, and never the running one."""
-    candidate = "A" if pointer is None else next(s for s in SLOTS if s != pointer.active)
-    if candidate == running_slot:
-        candidate = next(s for s in SLOTS if s != running_slot)
-    return candidate
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+Fill = Callable[[Write], None]
+_FILE_CHECKPOINTS = {1: "staging.file-1", 10: "staging.file-10", 50: "staging.file-50"}
+SYNC_THREADS = 8
+RECORD_ROOM = 4  # clusters per component for its list, signature and completion record
 
 
-def _member_name(member: tarfile.TarInfo) -> str | None:
-    """The member's path inside the slot, or None for the root entry; refuses escapes."""
-    path = PurePosixPath(member.name)
-    parts = [p for p in path.parts if p not in (".", "")]
-    if path.is_absolute() or ".." in parts or any("\\" in p or ":" in p for p in parts):
-        raise UpdateSecurityError(f"archive member escapes the slot: {member.name!r}", code="ES506")
-    if not (member.isfile() or member.isdir()):
-        raise UpdateSecurityError(
-            f"archive member is neither a file nor a directory: {member.name!r}", code="ES506"
-        )
-    return "/".join(parts) or None
+def _round_up(size: int, cluster: int) -> int:
+    return -(-size // cluster) * cluster if size else 0
 
 
-def _extract(
-    tar_bytes: bytes, staging: Path, disk: Disk, cp: Checkpoints, progress: Progress | None
-) -> dict[str, tuple[int, str]]:
-    """Write every member into ``staging``; file creation and fsync wait on the device, not
-    the CPU, so they overlap in a few threads (a bundle has hundreds of files)."""
-    files: dict[str, tuple[int, str]] = {}
-    dirs = [staging]
-    with (
-        tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar,
-        ThreadPoolExecutor(max_workers=IO_THREADS) as pool,
-    ):
-        pending: list[Future[None]] = []
-        in_flight = 0
-        members = tar.getmembers()
-        total = sum(m.size for m in members if m.isfile())
-        done = 0
-        for member in members:
-            name = _member_name(member)
-            if name is None:
-                continue
-            target = staging / name
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                dirs.append(target)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            data = source.read() if source is not None else b""
-            pending.append(pool.submit(disk.write, target, data))
-            in_flight += len(data)
-            if in_flight > MAX_IN_FLIGHT:  # bound the memory of writes not yet done
-                for f in pending:
-                    f.result()
-                pending.clear()
-                in_flight = 0
-            files[name] = (len(data), hashlib.sha256(data).hexdigest())
-            done += len(data)
-            if progress is not None:
-                progress("install", done, total)
-            if len(files) in _FILE_CHECKPOINTS:
-                for f in pending:
-                    f.result()
-                cp(f"staging.file-{len(files)}")
-        for f in pending:
-            f.result()
-        cp("staging.extracted")
-        list(pool.map(disk.sync, [staging / n for n in files]))
-        directories = {p.parent for p in (staging / n for n in files)} | set(dirs)
-        list(pool.map(disk.sync_dir, sorted(directories)))
-    return files
+def needed_space(sizes: Iterable[Iterable[int]], cluster: int) -> int:
+    """Bytes the install takes on a file system of ``cluster``-byte allocation units:
+    every file of each component rounded up, plus room for its records and the
+    release's."""
+    total = 0
+    for files in sizes:
+        total += sum(_round_up(size, cluster) for size in files) + RECORD_ROOM * cluster
+    return total + 2 * cluster  # the release record and its signature
 
 
-def _digest(path: Path) -> tuple[int, str]:
-    data = path.read_bytes()
-    return len(data), hashlib.sha256(data).hexdigest()
-
-
-def _verify(staging: Path, files: dict[str, tuple[int, str]]) -> None:
-    """Every file on disk against the archive's member list (what was signed)."""
-    names = sorted(files)
-    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
-        found = dict(zip(names, pool.map(_digest, [staging / n for n in names]), strict=True))
-    for name in names:
-        if found[name] != files[name]:
-            raise StorageError(f"{staging / name} was not written correctly", code="ES524")
-
-
-def _tar_files(tar_bytes: bytes) -> dict[str, bytes]:
-    """Every file member of the archive by its path inside the slot (escapes refused)."""
-    out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
-        for member in tar.getmembers():
-            name = _member_name(member)
-            if name is None or member.isdir():
-                continue
-            source = tar.extractfile(member)
-            out[name] = source.read() if source is not None else b""
-    return out
-
-
-def check_signed_list(tar_bytes: bytes, image_key: bytes, version: str) -> None:
-    """The archive's files are exactly its signed list, of ``version`` (ES506).
-
-    Checked on the archive in memory before anything is written: the bootstrap checks the
-    same list with the same key at every start, so a release that would not start is
-    never installed.
-    """
-    files = _tar_files(tar_bytes)
-    if MANIFEST_NAME not in files or SIGNATURE_NAME not in files:
-        raise UpdateSecurityError(
-            f"version {version} carries no signed file list ({MANIFEST_NAME})", code="ES506"
-        )
-    # the same verifier and decoder as the bootstrap's start check (esecure_onkey)
-    listed = verify_file_list(files[MANIFEST_NAME], files[SIGNATURE_NAME], image_key)
-    if isinstance(listed, str):
-        raise UpdateSecurityError(f"version {version}: {listed}", code="ES506")
-    key = version_key(version)
-    if key is None or version_key(listed.version) != key:
-        raise UpdateSecurityError(
-            f"the signed file list is of version {listed.version}, not {version}", code="ES506"
-        )
-    found = {
-        name: (len(data), hashlib.sha256(data).hexdigest())
-        for name, data in files.items()
-        if name not in (MANIFEST_NAME, SIGNATURE_NAME)
-    }
-    problems = [f"{n}: not listed" for n in sorted(found.keys() - listed.files.keys())]
-    problems += [f"{n}: missing" for n in sorted(listed.files.keys() - found.keys())]
-    problems += [
-        f"{n}: size or SHA-256 differs"
-        for n in sorted(found.keys() & listed.files.keys())
-        if found[n] != listed.files[n]
-    ]
-    if problems:
-        listing = "; ".join(problems[:5])
-        raise UpdateSecurityError(
-            f"version {version} differs from its signed file list: {listing}", code="ES506"
+def check_space(data_dir: Path, sizes: Iterable[Iterable[int]], disk: Disk) -> None:
+    """ES524 naming both numbers when the data area cannot hold what is to be written."""
+    free, cluster = disk.free_space(data_dir)
+    needed = needed_space(sizes, cluster)
+    if needed > free:
+        raise StorageError(
+            f"the data area has {free:,} bytes free; this update needs {needed:,} "
+            f"(files rounded up to {cluster:,}-byte clusters): nothing was written",
+            code="ES524",
         )
 
 
-def install(
+def _writer(
+    staging: Path, disk: Disk, cp: Checkpoints, progress: Progress | None, written: list[Path]
+) -> Write:
+    """The ``write(path, chunks)`` a container applier calls: one file into staging."""
+
+    def write(path: str, chunks: Iterator[bytes]) -> None:
+        target = staging / path
+        disk.mkdir(target.parent)
+        size = disk.write_stream(target, chunks)
+        written.append(target)
+        if progress is not None:
+            progress(size)
+        name = _FILE_CHECKPOINTS.get(len(written))
+        if name:
+            cp(name)
+
+    return write
+
+
+def _sync_tree(staging: Path, files: list[Path], disk: Disk) -> None:
+    """Every file, then every directory (deepest first) of staging, durable."""
+    with disk.executor(SYNC_THREADS) as pool:
+        list(pool.map(disk.sync, files))
+    directories = {staging}
+    for file in files:
+        parent = file.parent
+        while parent != staging and parent not in directories:
+            directories.add(parent)
+            parent = parent.parent
+    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+        disk.sync_dir(directory)
+
+
+def write_component(
     data_dir: Path,
-    tar_bytes: bytes,
+    cid: str,
+    listed: bytes,
+    signature: bytes,
+    fill: Fill,
     *,
-    image_key: bytes,
-    app: str,
-    version: str,
-    running_slot: str | None,
     disk: Disk,
     cp: Checkpoints,
     progress: Progress | None = None,
-) -> str:
-    """Install ``tar_bytes`` (already verified against signed metadata); return the slot.
+) -> None:
+    """Component version ``cid`` into the store (step 3): ``fill(write)`` gives its files.
 
-    ``image_key`` is the PEM public key on the CD-ROM: the release's signed file list must
-    verify with it and match the extracted files before the switch, as the bootstrap will
-    check again at every start.
+    Whatever ``fill`` raises propagates once staging is removed: nothing outside
+    ``store/.staging`` is touched until every file was written and checked.
     """
-    try:
-        return _install(
-            data_dir,
-            tar_bytes,
-            image_key=image_key,
-            app=app,
-            version=version,
-            running_slot=running_slot,
-            disk=disk,
-            cp=cp,
-            progress=progress,
-        )
-    except OSError as exc:
-        raise StorageError(f"installing version {version} failed: {exc}", code="ES524") from exc
-
-
-def _install(
-    data_dir: Path,
-    tar_bytes: bytes,
-    *,
-    image_key: bytes,
-    app: str,
-    version: str,
-    running_slot: str | None,
-    disk: Disk,
-    cp: Checkpoints,
-    progress: Progress | None,
-) -> str:
-    check_signed_list(tar_bytes, image_key, version)
-    pointer = read_pointer(data_dir)
-    slot = target_slot(pointer, running_slot)
-    slots = data_dir / "slots"
-    slots.mkdir(parents=True, exist_ok=True)
-    staging = slots / ".staging"
+    store = store_dir(data_dir)
+    staging = staging_dir(data_dir)
+    disk.make_dirs(store)
     cp("staging.begin")
     disk.remove(staging)
-    staging.mkdir()
-    cache = cache_path(data_dir, app, version)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1) as background:
-        # the next patch base is written while the slot is: it only has to be durable
-        # before the switch (and a missing or damaged base only costs a full download)
-        cache_written = background.submit(disk.write_atomic, cache, tar_bytes)
-        files = _extract(tar_bytes, staging, disk, cp, progress)
-        cache_written.result()
+    disk.mkdir(staging)
+    disk.sync_dir(store)
+    written: list[Path] = []
+    try:
+        fill(_writer(staging, disk, cp, progress, written))
+    except Exception:  # refused or failed: what was staged goes (the next install would)
+        with contextlib.suppress(OSError):
+            disk.remove(staging)
+        raise
+    cp("staging.written")
+    _sync_tree(staging, written, disk)
     cp("staging.synced")
-    _verify(staging, files)
-    cp("staging.verified")
 
-    cp("switch.begin")
-    disk.remove(completion_path(data_dir, slot))
-    disk.sync_dir(slots)
-    cp("switch.record-removed")
-    disk.remove(slot_dir(data_dir, slot))
-    disk.sync_dir(slots)
-    cp("switch.old-slot-removed")
-    disk.replace(staging, slot_dir(data_dir, slot))
-    disk.sync_dir(slots)
-    cp("switch.renamed")
-    disk.write_synced(
-        completion_path(data_dir, slot), encode_completion(Completion(version, files))
-    )
-    disk.sync_dir(slots)
-    cp("switch.record-written")
+    complete = component_file(data_dir, cid, ".complete")
+    if complete.exists():  # an earlier copy that no longer checks: it stops being complete
+        disk.remove(complete)
+        disk.sync_dir(store)
+    disk.write_atomic(component_file(data_dir, cid, ".list"), listed)
+    disk.write_atomic(component_file(data_dir, cid, ".sig"), signature)
+    cp("component.list-written")
+    target = component_dir(data_dir, cid)
+    if target.exists():
+        disk.remove(target)
+        disk.sync_dir(store)
+    disk.replace(staging, target)
+    disk.sync_dir(store)
+    cp("component.renamed")
+    disk.write_atomic(complete, encode_component_completion(cid))
+    cp("component.written")
 
-    keep = {cache.name}
-    if pointer is not None:
-        keep.add(cache_path(data_dir, app, pointer.version).name)
-    for old in cache.parent.glob("*.tar"):
-        if old.name not in keep:
-            disk.remove(old)
-    cp("switch.cache-written")
 
-    previous = CD_SLOT
-    if pointer is not None and pointer.active != slot and check_slot(data_dir, pointer.active)[0]:
-        previous = pointer.active
+def commit_release(
+    data_dir: Path,
+    rid: str,
+    record: bytes,
+    signature: bytes,
+    *,
+    version: str,
+    running: str | None,
+    disk: Disk,
+    cp: Checkpoints,
+) -> Pointer:
+    """Steps 4 and 5: the release record, then the pointer naming it (on trial)."""
+    releases = data_dir / "releases"
+    disk.make_dirs(releases)
+    disk.write_atomic(release_file(data_dir, rid, ".json"), record)
+    disk.write_atomic(release_file(data_dir, rid, ".sig"), signature)
+    cp("release.written")
+    pointer = read_pointer(data_dir)
+    if running is not None and running != rid:
+        previous = running  # what runs now is what works: the fallback if the new one fails
+    elif pointer is not None and pointer.release != rid:
+        previous = pointer.release
+    else:  # re-installing the release in force (a component of it was damaged)
+        previous = pointer.previous if pointer is not None else CD
     seq = pointer.seq + 1 if pointer is not None else 1
-    new = Pointer(seq, slot, previous, version, good=False)
+    new = Pointer(seq, rid, previous, version, good=False)
     disk.write_synced(pointer_path(data_dir, seq), encode_pointer(new))
     disk.sync_dir(data_dir)
-    cp("switch.pointer-written")
-    return slot
+    cp("pointer.written")
+    return new
 
 
-def mark_good(data_dir: Path, *, disk: Disk | None = None) -> bool:
-    """Called by a new version once it reached its UI: stops the failed-start count.
+def _referenced(data_dir: Path, rid: str) -> set[str] | None:
+    """The component ids release ``rid`` names (on every platform: the key also starts on
+    other systems), or None when its record cannot be read (then nothing is collected)."""
+    try:
+        data = release_file(data_dir, rid, ".json").read_bytes()
+        if digest(data) != rid:
+            return None
+        return set(decode_release(data).components.values())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
 
-    Returns False when there was nothing to mark (already good, or no update installed).
+
+def _entry_id(name: str) -> str | None:
+    """The id a store or release entry belongs to (``<id>``, ``<id>.list``, a temporary
+    ``.<id>.list.tmp``...), or None for anything else."""
+    stem = name.lstrip(".").split(".", 1)[0]
+    return stem if is_id(stem) else None
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def collect_garbage(data_dir: Path, rid: str, *, disk: Disk, cp: Checkpoints) -> int:
+    """Step 6: remove every component and release record that release ``rid`` (the good
+    pointer's; "cd" for the CD-ROM's) does not reference. A component stops being
+    complete (its record removed, synced) before its files go. Returns how many entries
+    were removed."""
+    keep: set[str] = set()
+    if rid != CD:
+        referenced = _referenced(data_dir, rid)
+        if referenced is None:
+            log.warning("release %s unreadable: nothing collected", rid[:12])
+            return 0
+        keep = referenced
+    cp("gc.begin")
+    removed = 0
+    store = store_dir(data_dir)
+    if store.is_dir():
+        doomed = sorted({i for n in _names(store) if (i := _entry_id(n)) and i not in keep})
+        for cid in doomed:
+            disk.remove(component_file(data_dir, cid, ".complete"))
+            disk.sync_dir(store)
+            for name in _names(store):
+                if _entry_id(name) == cid:
+                    disk.remove(store / name)
+                    removed += 1
+            disk.sync_dir(store)
+            cp("gc.component-removed")
+    releases = data_dir / "releases"
+    if releases.is_dir():
+        for name in _names(releases):
+            if _entry_id(name) not in (rid, None) or name.startswith("."):
+                disk.remove(releases / name)
+                removed += 1
+        disk.sync_dir(releases)
+    cp("gc.done")
+    return removed
+
+
+def mark_good(
+    data_dir: Path,
+    *,
+    running: str | None = None,
+    disk: Disk | None = None,
+    checkpoints: Checkpoints | None = None,
+) -> bool:
+    """Called by a new release once it reached its UI: the bootstrap stops counting its
+    starts, then what it does not reference is collected (step 6).
+
+    ``running`` is the release the caller runs (its ``Choice.release``): when it is not the
+    pointer's (a degraded start), nothing is marked and nothing collected. Returns False
+    when there was nothing to mark (already good, no update installed, not the running
+    release); garbage left by an interrupted collection is collected again.
     """
     d = disk or Disk()
+    cp = checkpoints or Checkpoints()
     pointer = read_pointer(data_dir)
-    if pointer is None or pointer.good:
+    if pointer is None or (running is not None and pointer.release != running):
         return False
-    new = Pointer(pointer.seq + 1, pointer.active, pointer.previous, pointer.version, good=True)
-    d.write_synced(pointer_path(data_dir, new.seq), encode_pointer(new))
-    d.sync_dir(data_dir)
-    return True
+    marked = False
+    if not pointer.good:
+        new = Pointer(
+            pointer.seq + 1, pointer.release, pointer.previous, pointer.version, good=True
+        )
+        d.write_synced(pointer_path(data_dir, new.seq), encode_pointer(new))
+        d.sync_dir(data_dir)
+        marked = True
+    cp("first-start.marked-good")
+    collect_garbage(data_dir, pointer.release, disk=d, cp=cp)
+    return marked

@@ -1,45 +1,55 @@
-"""The publishing side: TUF keys and roles, releases (full archive + zstd patch), expiry.
+"""The publishing side: TUF keys and roles, releases made of components, expiry.
 
 tufup's ``Repository`` does the TUF bookkeeping (roles, keys, thresholds, targets,
-signing, key replacement, expiry). The archive and its patch are made here and registered
-with tufup's own ``roles.add_or_update_target`` and the custom metadata its
-``add_bundle`` writes: ``add_bundle`` compresses with gzip -9 (seconds per release) and
-asks on ``input()`` when an archive exists. tufup keeps a config file in the current
-directory and reads clear private keys from a directory: every operation therefore runs
-inside a temporary, private working directory that :class:`KeyStore` fills and wipes.
+signing, key replacement, expiry). A release (docs/format-1.md, "The channel") is made
+here: the application root split into components by mount, each new component version's
+file list, its full archive and the per-file patch from the previous release's version of
+it, the release record; lists and record signed with the image-signing key. Each file is
+registered with tufup's own ``roles.add_or_update_target`` (``add_bundle`` compresses
+with gzip -9 and asks on ``input()`` when an archive exists). tufup keeps a config file
+in the current directory and reads clear private keys from a directory: every operation
+therefore runs inside a temporary, private working directory that :class:`KeyStore`
+fills and wipes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gzip
-import hashlib
-import io
 import json
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 from esecure._fs import atomic_write
 from esecure.config import Project
-from esecure.errors import OperationError, UsageError
+from esecure.errors import EsecureError, OperationError, UsageError
+from esecure.updater._container import write_archive, write_patch
 from esecure.updater._keystore import ROLES, KeyStore
-from esecure.updater._zstd import make_patch
+from esecure.updater._release import (
+    Component,
+    extract_archive,
+    left_out,
+    read_list,
+    split_components,
+)
+from esecure_onkey.components import ReleaseRecord, decode_release, encode_release
+from esecure_onkey.layout import CD_PRODUCT
 from esecure_onkey.versions import Version, parse_version
 
 __all__ = [
     "RoleStatus",
     "Status",
     "build_app_root",
+    "image_signer",
     "init_keys",
     "publish",
+    "published_versions",
     "refresh",
     "repository_dir",
     "rotate_key",
@@ -48,9 +58,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
-GZIP_LEVEL = 6  # tufup's gzip -9 costs seconds per release for about 1 % of size
-ARCHIVE_MTIME = 315532800  # 1980-01-01: reproducible archives, valid on FAT
 Secret = Callable[[], bytes]
+RELEASE_SUFFIX = ".release"
+_T = TypeVar("_T")
 
 
 def repository_dir(project: Project) -> Path:
@@ -101,8 +111,6 @@ def _repository(
     """A tufup Repository over the project's repository, with keys from ``work``."""
     from tufup.repo import Repository  # noqa: PLC0415 - imports setuptools: publish side only
 
-    from esecure.updater._zstd import ZstdDiff  # noqa: PLC0415
-
     repo_dir = repository_dir(project)
     previous = Path.cwd()
     os.chdir(work)  # tufup keeps its config file in the current directory
@@ -116,7 +124,6 @@ def _repository(
                 encrypted_keys=[],
                 expiration_days=_expiry(project),
                 thresholds=_thresholds(project),
-                binary_diff=ZstdDiff,
             )
             if fresh:
                 repo.initialize()
@@ -235,13 +242,12 @@ def rotate_key(
 
 
 def _check_bundle(bundle: Path) -> None:
-    """An application root: product.json and lib/ at least (see esecure_onkey/layout.py)."""
-    missing = [n for n in ("product.json", "lib") if not (bundle / n).exists()]
-    if not bundle.is_dir() or missing:
+    """An application root in the CD-ROM's layout: app/product.json at least."""
+    if not bundle.is_dir() or not (bundle / CD_PRODUCT).is_file():
         raise UsageError(
-            f"{bundle} is not an application root (missing: {', '.join(missing) or 'directory'});"
-            " pass the directory that holds lib/<platform>/, firefox/, profile/, product.json "
-            "and trust/",
+            f"{bundle} is not an application root (missing: {CD_PRODUCT}); pass the "
+            "directory that holds app/ (with product.json), lib/<platform>/, "
+            "firefox/<platform>/, profile/ and trust/",
             code="ES953",
         )
 
@@ -271,41 +277,14 @@ def _parse_version(version: str) -> Version:
         raise UsageError(f"--version: {exc}", code="ES952") from None
 
 
-def _tarinfo_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Reproducible members: fixed owner and time, permissions reduced to rwx for the user."""
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mtime = ARCHIVE_MTIME
-    info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
-    return info
-
-
-def signed_manifest(
-    project: Project, version: str, bundle: Path, ask: Secret | None
-) -> dict[str, bytes]:
-    """MANIFEST.json and MANIFEST.json.sig of ``bundle``, signed with the image-signing key.
-
-    The same format as the CD-ROM's manifest: the bootstrap checks it at every start
-    against the public key on the CD-ROM before it imports anything from a slot.
-    """
+def image_signer(project: Project, ask: Secret | None) -> Callable[[bytes], bytes]:
+    """Signs bytes with the project's image-signing key (the ``.sig`` file's bytes): the
+    key whose public half is on every CD-ROM, that the bootstrap checks releases with."""
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
 
-    from esecure.bundle.manifest import (  # noqa: PLC0415
-        MANIFEST_NAME,
-        SIGNATURE_NAME,
-        encode_manifest,
-        sign_manifest,
-    )
-    from esecure.bundle.tree import entries, walk_files  # noqa: PLC0415
+    from esecure.bundle.manifest import sign_manifest  # noqa: PLC0415
     from esecure.trust import Passphrase, load_private_key  # noqa: PLC0415
 
-    try:
-        paths = [p for p in walk_files(bundle) if p not in (MANIFEST_NAME, SIGNATURE_NAME)]
-    except ValueError as exc:  # a symbolic link
-        raise UsageError(
-            f"{exc}: copy the target in (cp -rL) before publishing", code="ES953"
-        ) from None
-    data = encode_manifest(project.product.id, version, entries(bundle, paths))
     secret = (lambda: Passphrase(ask(), "project passphrase")) if ask is not None else None
     key = load_private_key(project.trust.image_signing_key, secret)
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -313,56 +292,118 @@ def signed_manifest(
             f"{project.trust.image_signing_key} is not an Ed25519 key: regenerate it",
             code="ES953",
         )
-    return {MANIFEST_NAME: data, SIGNATURE_NAME: sign_manifest(data, key)}
+    return lambda data: sign_manifest(data, key)
 
 
-def archive_bytes(bundle: Path, extra: dict[str, bytes] | None = None) -> bytes:
-    """The uncompressed, reproducible tar of an application root (sorted, fixed metadata).
+def _signed_targets(project: Project) -> dict[str, Any]:
+    path = repository_dir(project) / "metadata" / "targets.json"
+    if not path.is_file():
+        return {}
+    found: dict[str, Any] = json.loads(path.read_text())["signed"]["targets"]
+    return found
 
-    ``extra`` files (the signed manifest) are added at the root, replacing any of the same
-    name in ``bundle``. Symbolic links are refused: a slot on FAT cannot hold them, and the
-    client refuses them.
-    """
-    links = [p for p in bundle.rglob("*") if p.is_symlink()]
-    if links:
-        raise UsageError(
-            f"{links[0]} is a symbolic link: copy the target in (cp -rL) before publishing",
-            code="ES953",
-        )
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(bundle, arcname=".", recursive=False, filter=_tarinfo_filter)
-        added = extra or {}
-        for path in sorted(bundle.rglob("*"), key=lambda p: p.relative_to(bundle).as_posix()):
-            if path.relative_to(bundle).as_posix() in added:
-                continue
-            tar.add(
-                path,
-                arcname=f"./{path.relative_to(bundle).as_posix()}",
-                recursive=False,
-                filter=_tarinfo_filter,
-            )
-        for name, data in sorted(added.items()):
-            info = _tarinfo_filter(tarfile.TarInfo(f"./{name}"))
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+
+def _esecure(info: dict[str, Any]) -> dict[str, Any]:
+    custom = (info.get("custom") or {}).get("esecure")
+    return custom if isinstance(custom, dict) else {}
 
 
 def published_versions(project: Project) -> list[tuple[Version, bool]]:
-    """(version, required) of each archive in the signed targets, oldest first."""
-    path = repository_dir(project) / "metadata" / "targets.json"
-    if not path.is_file():
-        return []
-    targets = json.loads(path.read_text())["signed"]["targets"]
-    prefix, suffix = f"{app_name(project)}-", ".tar.gz"
+    """(version, required) of each release in the signed targets, oldest first."""
+    prefix, suffix = f"{app_name(project)}-", RELEASE_SUFFIX
     out = []
-    for name, info in targets.items():
+    for name, info in _signed_targets(project).items():
         if name.startswith(prefix) and name.endswith(suffix):
-            custom = (info.get("custom") or {}).get("tufup") or {}
             version = _parse_version(name[len(prefix) : -len(suffix)])
-            out.append((version, bool(custom.get("required"))))
+            out.append((version, bool(_esecure(info).get("required"))))
     return sorted(out)
+
+
+def _previous_release(project: Project, version: Version | None) -> ReleaseRecord | None:
+    if version is None:
+        return None
+    path = repository_dir(project) / "targets" / f"{app_name(project)}-{version}{RELEASE_SUFFIX}"
+    try:
+        return decode_release(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class _Writer:
+    """Writes target files (temporary name, then rename) and registers each with tufup."""
+
+    targets: Path
+    repo: Any
+    sign: Callable[[bytes], bytes]
+    written: list[Path]
+
+    def path(self, name: str) -> Path:
+        return self.targets / name
+
+    def add(
+        self, name: str, data: bytes | None = None, custom: dict[str, Any] | None = None
+    ) -> Path:
+        """Register ``targets/name`` (written from ``data`` when given) as a TUF target."""
+        path = self.path(name)
+        if data is not None:
+            atomic_write(path, data)
+        self.written.append(path)
+        self.repo.roles.add_or_update_target(
+            local_path=path, custom={"esecure": custom} if custom is not None else None
+        )
+        return path
+
+    def stream(self, name: str, make: Callable[[BinaryIO], _T]) -> tuple[Path, _T]:
+        """``targets/name`` written by ``make(file)`` under a temporary name, then renamed."""
+        path = self.path(name)
+        tmp = path.with_name(f".{name}.tmp")
+        self.written.append(tmp)
+        with tmp.open("wb") as f:
+            result = make(f)
+        tmp.replace(path)
+        return path, result
+
+
+def _publish_component(
+    writer: _Writer,
+    app: str,
+    component: Component,
+    *,
+    previous: ReleaseRecord | None,
+    signed: dict[str, Any],
+    tmp: Path,
+) -> str:
+    """A new component version's list, signature, full archive and, when the previous
+    release has another version of it, the patch from that one; returns the report."""
+    cid = component.id
+    writer.add(f"{app}-c-{cid}.list", component.listed)
+    writer.add(f"{app}-c-{cid}.list.sig", writer.sign(component.listed))
+    archive, tar_size = writer.stream(
+        f"{app}-c-{cid}.tar.gz",
+        lambda f: write_archive(component.root, component.files, f),
+    )
+    writer.add(archive.name, custom={"tar_size": tar_size})
+    base = previous.components.get(component.name) if previous is not None else None
+    if base is None or base == cid:
+        return f"new ({archive.stat().st_size:,} bytes)"
+    base_list = read_list(writer.path(f"{app}-c-{base}.list"), base)
+    base_archive = writer.path(f"{app}-c-{base}.tar.gz")
+    if base_list is None or not base_archive.is_file():
+        return f"new ({archive.stat().st_size:,} bytes; no base to patch from)"
+    base_root = tmp / f"base-{component.name}"
+    base_cap = _esecure(signed.get(base_archive.name) or {}).get("tar_size")
+    if not isinstance(base_cap, int):
+        return f"new ({archive.stat().st_size:,} bytes; the base archive has no signed size)"
+    extract_archive(base_archive, base_cap, base_list.files, base_root)
+    patch, stats = writer.stream(
+        f"{app}-c-{cid}.from-{base}.patch",
+        lambda f: write_patch(base_root, base_list.files, component.root, component.files, f),
+    )
+    shutil.rmtree(base_root, ignore_errors=True)
+    writer.add(patch.name, custom={"size": component.size})
+    changed = stats.patched + stats.new
+    return f"patched ({stats.size:,} bytes, {changed} file{'s' if changed != 1 else ''})"
 
 
 def publish(
@@ -374,7 +415,9 @@ def publish(
     say: Say,
     secret: Secret | None = None,
 ) -> list[Path]:
-    """Add a release: full archive + patch from the previous one; sign; write the repository."""
+    """Add a release: each new component version's list, archive and patch, the release
+    record, each signed with the image-signing key; then TUF's targets, snapshot and
+    timestamp. Says what each component costs (new, patched or unchanged)."""
     bundle = bundle.resolve()
     _check_bundle(bundle)
     new = _parse_version(version)
@@ -385,50 +428,51 @@ def publish(
             "publish a higher version",
             code="ES952",
         )
+    say(f"splitting {bundle} into components and hashing their files")
+    components = split_components(bundle)
+    for name in left_out(bundle):
+        say(f"left out (in no component): {name}")
+    app = app_name(project)
+    record = encode_release(project.product.id, str(new), {n: c.id for n, c in components.items()})
+    previous = _previous_release(project, existing[-1][0] if existing else None)
+    signed = _signed_targets(project)
     store = keystore(project)
     keymap = store.keymap()
     targets = repository_dir(project) / "targets"
-    before = set(targets.glob("*")) if targets.is_dir() else set()
-    ask = _passphrase_for(project, say, secret)
-    say(f"signing the file list of {bundle} with the image-signing key")
-    tar = archive_bytes(bundle, signed_manifest(project, str(new), bundle, ask))
-    say(f"archived {bundle} as version {version}")
-    name = f"{app_name(project)}-{new}"
     targets.mkdir(parents=True, exist_ok=True)
-    archive = targets / f"{name}.tar.gz"
-    patch_path = targets / f"{name}.patch"
-    previous = targets / f"{app_name(project)}-{existing[-1][0]}.tar.gz" if existing else None
-    with store.opened(ask) as work, _repository(project, work, keymap) as repo:
+    ask = _passphrase_for(project, say, secret)
+    say("signing the release record and the component lists with the image-signing key")
+    sign = image_signer(project, ask)
+    reports: dict[str, str] = {}
+    with (
+        store.opened(ask) as work,
+        _repository(project, work, keymap) as repo,
+        tempfile.TemporaryDirectory(prefix="esecure-publish-") as tmp,
+    ):
+        writer = _Writer(targets, repo, sign, [])
         try:
-            atomic_write(archive, gzip.compress(tar, compresslevel=GZIP_LEVEL, mtime=0))
-            # the same custom metadata as tufup's add_bundle, so tufup clients read it too
-            # tufup's add_bundle metadata, plus the uncompressed size: the client caps its
-            # decompression there (a gzip bomb signed by mistake cannot fill the memory)
-            repo.roles.add_or_update_target(
-                local_path=archive,
-                custom={"user": None, "tufup": {"required": required, "tar_size": len(tar)}},
-            )
-            if previous is not None and previous.is_file():
-                say(f"making the patch from {previous.name}")
-                atomic_write(patch_path, make_patch(gzip.decompress(previous.read_bytes()), tar))
-                expected = {
-                    "tar_size": len(tar),
-                    "tar_hash": hashlib.sha256(tar).hexdigest(),
-                    "tar_hash_algorithm": "sha256",
-                }
-                repo.roles.add_or_update_target(
-                    local_path=patch_path, custom={"user": None, "tufup": expected}
+            for name, component in components.items():
+                if f"{app}-c-{component.id}.tar.gz" in signed:
+                    same = previous is not None and previous.components.get(name) == component.id
+                    reports[name] = "unchanged (0 bytes)" if same else "already published (0 bytes)"
+                    continue
+                say(f"{name}: archiving {component.size:,} bytes")
+                reports[name] = _publish_component(
+                    writer, app, component, previous=previous, signed=signed, tmp=Path(tmp)
                 )
+            writer.add(f"{app}-{new}{RELEASE_SUFFIX}", record, custom={"required": required})
+            writer.add(f"{app}-{new}{RELEASE_SUFFIX}.sig", sign(record))
             say("signing targets, snapshot and timestamp")
             repo.publish_changes(private_key_dirs=[work])
         except Exception as exc:  # tufup raises a bare Exception when a key is missing
-            for path in (archive, patch_path):
+            for path in writer.written:
                 path.unlink(missing_ok=True)
+            if isinstance(exc, EsecureError):
+                raise
             raise OperationError(f"publishing failed: {exc}", code="ES956") from exc
-    written = sorted(set(targets.glob("*")) - before)
-    for path in written:
-        say(f"wrote {path.relative_to(project.root)} ({path.stat().st_size:,} bytes)")
-    return written
+    for name in components:
+        say(f"{name}: {reports[name]}")
+    return sorted({p for p in writer.written if p.is_file()})
 
 
 # --- status and refresh ------------------------------------------------------------------------
