@@ -104,8 +104,8 @@ def test_publish_refuses_a_post_release_with_exit_2(tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["keys", "init", str(project)]).exit_code == 0
     bundle = tmp_path / "bundle"
-    (bundle / "lib").mkdir(parents=True)
-    (bundle / "product.json").write_text("{}")
+    (bundle / "app").mkdir(parents=True)
+    (bundle / "app" / "product.json").write_text("{}")
     before = sorted(p.name for p in (project / "repository").rglob("*"))
     result = runner.invoke(
         cli, ["publish", str(project), "--version", "1.2.0.post1", "--bundle", str(bundle)]
