@@ -79,13 +79,21 @@ def _member_name(member: tarfile.TarInfo) -> str | None:
 def _extract(
     tar_bytes: bytes, staging: Path, disk: Disk, cp: Checkpoints, progress: Progress | None
 ) -> dict[str, tuple[int, str]]:
-    """Write every member into ``staging``; file creation and fsync wait on the device, not
-    the CPU, so they overlap in a few threads (a bundle has hundreds of files)."""
+    """Write every member into ``staging``, then sync every file and every directory (each
+    directory's entries: a file synced but not its directory's entry is lost at a power
+    cut). File creation and fsync wait on the device, not the CPU, so they overlap in a few
+    threads (a bundle has hundreds of files)."""
     files: dict[str, tuple[int, str]] = {}
-    dirs = [staging]
+    made = {staging}  # every directory of the staging tree, also those the archive omits
+
+    def make(directory: Path) -> None:
+        if directory not in made:
+            disk.mkdir(directory)
+            made.update(p for p in (directory, *directory.parents) if staging in p.parents)
+
     with (
         tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar,
-        ThreadPoolExecutor(max_workers=IO_THREADS) as pool,
+        disk.executor(IO_THREADS) as pool,
     ):
         pending: list[Future[None]] = []
         in_flight = 0
@@ -98,10 +106,9 @@ def _extract(
                 continue
             target = staging / name
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                dirs.append(target)
+                make(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make(target.parent)
             source = tar.extractfile(member)
             data = source.read() if source is not None else b""
             pending.append(pool.submit(disk.write, target, data))
@@ -123,8 +130,7 @@ def _extract(
             f.result()
         cp("staging.extracted")
         list(pool.map(disk.sync, [staging / n for n in files]))
-        directories = {p.parent for p in (staging / n for n in files)} | set(dirs)
-        list(pool.map(disk.sync_dir, sorted(directories)))
+        list(pool.map(disk.sync_dir, sorted(made)))
     return files
 
 
@@ -246,14 +252,14 @@ def _install(
     pointer = read_pointer(data_dir)
     slot = target_slot(pointer, running_slot)
     slots = data_dir / "slots"
-    slots.mkdir(parents=True, exist_ok=True)
+    disk.make_dirs(slots)
     staging = slots / ".staging"
     cp("staging.begin")
     disk.remove(staging)
-    staging.mkdir()
+    disk.mkdir(staging)
     cache = cache_path(data_dir, app, version)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1) as background:
+    disk.make_dirs(cache.parent)
+    with disk.executor(1) as background:
         # the next patch base is written while the slot is: it only has to be durable
         # before the switch (and a missing or damaged base only costs a full download)
         cache_written = background.submit(disk.write_atomic, cache, tar_bytes)
@@ -282,9 +288,11 @@ def _install(
     keep = {cache.name}
     if pointer is not None:
         keep.add(cache_path(data_dir, app, pointer.version).name)
-    for old in cache.parent.glob("*.tar"):
-        if old.name not in keep:
-            disk.remove(old)
+    stale = [old for old in sorted(cache.parent.glob("*.tar")) if old.name not in keep]
+    for old in stale:
+        disk.remove(old)
+    if stale:
+        disk.sync_dir(cache.parent)
     cp("switch.cache-written")
 
     previous = CD_SLOT
@@ -302,6 +310,8 @@ def mark_good(data_dir: Path, *, disk: Disk | None = None) -> bool:
     """Called by a new version once it reached its UI: stops the failed-start count.
 
     Returns False when there was nothing to mark (already good, or no update installed).
+    The new record goes to the other record file (by sequence parity), synced with its
+    directory: a cut while it is written leaves the record on trial in force.
     """
     d = disk or Disk()
     pointer = read_pointer(data_dir)
