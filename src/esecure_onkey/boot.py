@@ -167,7 +167,7 @@ class OsFileOps:
 
     def sync_dir(self, directory: Path) -> None:
         """Make the entries of ``directory`` durable (nothing to do where a directory cannot
-        be opened: Windows, whose directory updates are written through)."""
+        be opened: Windows)."""
         try:
             fd = os.open(directory, os.O_RDONLY)
         except OSError:

@@ -308,7 +308,7 @@ class PowerCutDisk(Disk):
                     torn.append(path)
 
         durable(self._tree, "")
-        apply(self.root, self.real(), want)
+        apply(self.root, snapshot(self.root), want)  # read: also drops writes made around it
         self._real, self._restored = want, True
         return torn
 

@@ -133,7 +133,12 @@ class Disk:
     # --- made of the primitives above -----------------------------------------------------
 
     def make_dirs(self, path: Path) -> None:
-        """Create ``path`` and its missing parents, each new entry durable (parent synced)."""
+        """Create ``path`` and its missing parents, each new entry durable (parent synced).
+
+        The bootstrap has its own (``esecure_onkey.boot``): an application runs with the
+        ``esecure_onkey`` frozen on its key, possibly older, so it imports nothing new
+        from there.
+        """
         missing: list[Path] = []
         here = path
         while not here.is_dir() and here.parent != here:  # bounded by the path's depth

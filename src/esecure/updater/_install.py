@@ -1,20 +1,27 @@
 """Install a verified archive into the inactive A/B slot, then switch the pointer.
 
 Order (each step durable before the next, so that a cut at any point leaves the previous
-application complete and in force):
+application complete and in force, or the new one):
 
 1. extract into ``slots/.staging`` (empty first), refusing any member that is not a plain
-   file or directory inside the slot; sync every file and directory;
+   file or directory inside the slot; sync every file, then every directory made for them
+   (also those the archive does not list: their entries are what makes the files findable);
 2. check every file against the archive's member list (size and SHA-256), which was
    checked before step 1 against the release's signed file list (MANIFEST.json, signed
    with the image-signing key whose public half is on the CD-ROM);
 3. remove the target slot's completion record (the slot is no longer "complete"), remove
-   the old slot directory, rename staging to the slot;
-4. write the slot's completion record (synced);
+   the old slot directory, rename staging to the slot, syncing ``slots/`` after each;
+4. write the slot's completion record (synced, ``slots/`` synced);
 5. keep the archive as the base of the next patch (written while step 1 runs);
-6. write the pointer record with the next sequence number (the switch).
+6. write the pointer record with the next sequence number (the switch), synced with the
+   data area's directory.
 
-The slot in use by the running application is never the target.
+Every write, directory creation included, goes through :class:`~esecure.updater._disk.Disk`
+(``slots/`` and ``updates/cache/`` are created durably): the crash tests put a power-cut
+model under it and cut after each call (tests/updater/test_crash.py), and prove with
+mutants of this file that dropping a sync or swapping two steps fails them
+(tests/updater/test_mutants.py). The slot in use by the running application is never the
+target.
 """
 
 from __future__ import annotations
