@@ -23,15 +23,17 @@ identity, like an inode, so through renames), what a power cut would leave:
    may never have written the clusters). The part an ``append`` did not rewrite is never
    torn. The cut point and the bytes are chosen by a seed, so every run is reproducible.
 
-It models the worst of what FAT without a journal may do, with one simplification: every
-pending change is lost together. A real device may also keep any subset of them; for code
-that syncs after each step, at most one change is pending at the switch, and the cut
-after each call (both sides of it) covers that.
+It models what FAT without a journal may leave, with one simplification: every pending
+change is lost together. A real device may also keep any subset of them; for code that
+syncs after each step, at most one change is pending at the switch, and the cut after
+each call (both sides of it) covers that. Anything written around the model (not through
+the seam) is pending too, hence gone at the cut; the harness fails a scenario that does so.
 
 The harness (:func:`sweep`) runs a scenario once to count its calls (N), then, for each
-chosen k in 0..N, runs it afresh on a copy of the prepared data area, cuts the power
-after the k-th call, restores the durable state once per torn variant, and asks the
-scenario's judge (format-specific: tests/updater/checker.py) what is wrong.
+chosen k in 0..N, runs it afresh on the prepared data area (reset by difference: creating
+a file costs far more than comparing it), cuts the power after the k-th call, restores
+the durable state once per torn variant, and asks the scenario's judge (format-specific:
+tests/updater/checker.py) what is wrong.
 """
 
 from __future__ import annotations

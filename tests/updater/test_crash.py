@@ -157,8 +157,7 @@ def _assert_exactly(cd: Path, data: Path, states: list[State], releases: list[Re
 def test_sigkill_at_checkpoint_leaves_the_old_or_the_new_state(
     repo, two_slots, tmp_path, mode, checkpoint
 ):
-    """Killed at the checkpoint: exactly the old or the new state, never degraded; then the
-    update completes."""
+    """Killed at the checkpoint: exactly the old or new state, not degraded; then it updates."""
     data = two_slots
     if mode == "full":
         (data / "updates" / "cache" / f"{APP}-1.1.0.tar").unlink()
