@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import import_module
 from pathlib import Path
+from typing import Protocol
 
 from esecure_onkey.discovery import DataArea, find_data_area
 from esecure_onkey.filelist import verify_file_list
@@ -61,7 +62,10 @@ from esecure_onkey.records import (
 from esecure_onkey.versions import version_key
 
 __all__ = [
+    "OS_FILE_OPS",
     "Choice",
+    "FileOps",
+    "OsFileOps",
     "cd_root",
     "check_slot",
     "choose",
@@ -96,6 +100,87 @@ class Choice:
 # --- data-area I/O (small, synced) ----------------------------------------------------------
 
 
+class FileOps(Protocol):
+    """The file operations the bootstrap writes the data area with, one primitive each.
+
+    Nothing is durable until synced: a file's contents by :meth:`sync`, a new or removed
+    entry of a directory by :meth:`sync_dir` of that directory (FAT on a yanked key keeps
+    no more). :data:`OS_FILE_OPS` is the real file system; the updater's crash tests pass
+    a model of a power cut (tests/updater/powercut.py) to cut after any one of them.
+    """
+
+    def mkdir(self, path: Path) -> None:
+        """Create ``path`` and its missing parents (exist ok)."""
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Create or truncate ``path`` and write ``data``."""
+
+    def append(self, path: Path, data: bytes) -> None:
+        """Add ``data`` at the end of ``path`` (created if missing)."""
+
+    def sync(self, path: Path) -> None:
+        """Make the contents of the file ``path`` durable."""
+
+    def sync_dir(self, directory: Path) -> None:
+        """Make the entries of ``directory`` (created, removed, renamed) durable."""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class OsFileOps:
+    """:class:`FileOps` on the real file system."""
+
+    def mkdir(self, path: Path) -> None:
+        """Create ``path`` and its missing parents (exist ok)."""
+        path.mkdir(parents=True, exist_ok=True)
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Create or truncate ``path`` and write ``data``."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o644)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+
+    def append(self, path: Path, data: bytes) -> None:
+        """Add ``data`` at the end of ``path`` (created if missing)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o644)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+
+    def sync(self, path: Path) -> None:
+        """Make the contents of the file ``path`` durable (opened for writing: Windows'
+        FlushFileBuffers refuses a read-only handle)."""
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def sync_dir(self, directory: Path) -> None:
+        """Make the entries of ``directory`` durable (nothing to do where a directory cannot
+        be opened: Windows)."""
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+OS_FILE_OPS: FileOps = OsFileOps()
+
+
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -103,17 +188,26 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def write_synced(path: Path, data: bytes) -> None:
-    """Write in place and fsync: used for records that have a twin (pointer) or a checksum."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _make_dir(ops: FileOps, directory: Path) -> None:
+    """Create ``directory`` if missing, each new entry durable (its parent synced)."""
+    missing: list[Path] = []
+    here = directory
+    while not here.is_dir() and here.parent != here:  # bounded by the path's depth
+        missing.append(here)
+        here = here.parent
+    if missing:
+        ops.mkdir(directory)
+        for created in reversed(missing):
+            ops.sync_dir(created.parent)
+
+
+def write_synced(path: Path, data: bytes, ops: FileOps = OS_FILE_OPS) -> None:
+    """Write in place, durably (contents and entry): records that have a twin (pointer) or
+    a checksum, so a write torn by a power cut is recognised."""
+    _make_dir(ops, path.parent)
+    ops.write(path, data)
+    ops.sync(path)
+    ops.sync_dir(path.parent)
 
 
 def read_pointer(data_dir: Path) -> Pointer | None:
@@ -121,9 +215,9 @@ def read_pointer(data_dir: Path) -> Pointer | None:
     return newest([decode_pointer(_read(data_dir / n) or b"") for n in POINTER_FILES])
 
 
-def write_pointer(data_dir: Path, pointer: Pointer) -> None:
+def write_pointer(data_dir: Path, pointer: Pointer, ops: FileOps = OS_FILE_OPS) -> None:
     """Write ``pointer`` over the record the current one is not in (by sequence parity)."""
-    write_synced(pointer_path(data_dir, pointer.seq), encode_pointer(pointer))
+    write_synced(pointer_path(data_dir, pointer.seq), encode_pointer(pointer), ops)
 
 
 def check_slot(data_dir: Path, slot: str, *, full: bool = False) -> tuple[Completion | None, str]:
@@ -161,13 +255,14 @@ def failed_starts(data_dir: Path, seq: int) -> int:
         return 0
 
 
-def _count_start(data_dir: Path, seq: int) -> None:
+def _count_start(data_dir: Path, seq: int, ops: FileOps) -> None:
+    """One more start of pointer ``seq``, durable before the application runs (a count lost
+    to a power cut would allow a third start of a version that cannot start)."""
     path = attempts_path(data_dir, seq)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as f:
-        f.write(b".")
-        f.flush()
-        os.fsync(f.fileno())
+    _make_dir(ops, path.parent)
+    ops.append(path, b".")
+    ops.sync(path)
+    ops.sync_dir(path.parent)
 
 
 # --- the signed file list of an application root ----------------------------------------------
@@ -299,16 +394,21 @@ def _slot_choice(data_dir: Path, slot: str, why: str, *, rolled_back: bool = Fal
     return Choice(slot_dir(data_dir, slot), slot, why, rolled_back)
 
 
-def _roll_back(data_dir: Path, pointer: Pointer, cd: Path) -> Choice:
-    """Two failed starts: make the previous application the active one again, and say so."""
+def _roll_back(data_dir: Path, pointer: Pointer, cd: Path, ops: FileOps) -> Choice:
+    """Two failed starts: make the previous application the active one again, and say so.
+
+    The report is written before the new pointer: the pointer is the switch, so a power cut
+    between the two leaves the report and the old pointer, and the next start switches back
+    again (the report is rewritten); never a switch without its report.
+    """
     report = {"from_slot": pointer.active, "from_version": pointer.version, "seq": pointer.seq}
     if pointer.previous in SLOTS:
         record, why = usable_slot(data_dir, pointer.previous, cd)
         if record is not None:
             back = Pointer(pointer.seq + 1, pointer.previous, CD_SLOT, record.version, good=True)
             with contextlib.suppress(OSError):
-                write_pointer(data_dir, back)
-                write_synced(rollback_path(data_dir), json.dumps(report).encode())
+                write_synced(rollback_path(data_dir), json.dumps(report).encode(), ops)
+                write_pointer(data_dir, back, ops)
             return _slot_choice(
                 data_dir,
                 pointer.previous,
@@ -318,7 +418,7 @@ def _roll_back(data_dir: Path, pointer: Pointer, cd: Path) -> Choice:
             )
         report["previous_unusable"] = why
     with contextlib.suppress(OSError):
-        write_synced(rollback_path(data_dir), json.dumps(report).encode())
+        write_synced(rollback_path(data_dir), json.dumps(report).encode(), ops)
     return _cd(
         cd,
         f"version {pointer.version} failed to start twice: back to the CD-ROM's application",
@@ -332,10 +432,13 @@ def choose(
     *,
     count_start: bool = True,
     checkpoint: Callable[[str], None] | None = None,
+    ops: FileOps = OS_FILE_OPS,
 ) -> Choice:
     """The application root to run, counting this start when the active slot is on trial.
 
-    ``checkpoint`` lets the updater's crash tests stop a first start at named places.
+    ``checkpoint`` lets the updater's crash tests stop a first start at named places;
+    ``ops`` carries every write of the start (the counter, a switch back), so that they
+    can cut the power after any one of them.
     """
     if checkpoint is not None:
         checkpoint("first-start.begin")
@@ -356,10 +459,10 @@ def choose(
         return Choice(cd, None, f"{why}: application shipped on the CD-ROM", degraded=True)
     if not pointer.good:
         if failed_starts(data_dir, pointer.seq) >= MAX_FAILED_STARTS:
-            return _roll_back(data_dir, pointer, cd)
+            return _roll_back(data_dir, pointer, cd, ops)
         if count_start:
             with contextlib.suppress(OSError):  # a read-only data area must not stop the key
-                _count_start(data_dir, pointer.seq)
+                _count_start(data_dir, pointer.seq, ops)
             if checkpoint is not None:
                 checkpoint("first-start.counted")
     return _slot_choice(

@@ -1,9 +1,13 @@
 """The updater's file writes, and its named checkpoints.
 
-Every write of an installation goes through :class:`Disk`, so that tests can put a layer
-under it that forgets what was not synced when a "power cut" happens at a checkpoint
-(SIGKILL keeps the page cache; a yanked key does not). Checkpoints are named places in
-the update where a test may stop the process; in production they do nothing.
+Every write of an installation and of ``mark_good`` goes through :class:`Disk`, one
+primitive per call (``mkdir``, ``write``, ``sync``, ``sync_dir``, ``replace``,
+``remove``), so that the crash tests can put a model of a power cut under it
+(tests/updater/powercut.py) and cut after any one call: SIGKILL keeps the page cache, a
+yanked key does not. Nothing is durable until synced: a file's contents by ``sync``, a
+directory's new, removed or renamed entries by ``sync_dir`` of that directory.
+Checkpoints are named places in the update where a test may stop the process; in
+production they do nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from esecure._fs import fsync_dir
@@ -85,27 +90,28 @@ class Checkpoints:
 class Disk:
     """Real file operations; ``write`` does not sync, ``sync``/``sync_dir`` do."""
 
+    def mkdir(self, path: Path) -> None:
+        """Create ``path`` and its missing parents (exist ok; not durable until each new
+        entry's parent is synced: see :meth:`make_dirs`)."""
+        path.mkdir(parents=True, exist_ok=True)
+
     def write(self, path: Path, data: bytes) -> None:
         """Create or replace ``path`` with ``data`` (not yet durable)."""
         with path.open("wb") as f:
             f.write(data)
 
     def sync(self, path: Path) -> None:
-        """Make the content of ``path`` durable."""
-        fd = os.open(path, os.O_RDONLY)
+        """Make the content of ``path`` durable (opened for writing: Windows'
+        FlushFileBuffers refuses a read-only handle)."""
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
     def sync_dir(self, directory: Path) -> None:
-        """Make renames and creations in ``directory`` durable."""
+        """Make renames, creations and removals in ``directory`` durable."""
         fsync_dir(directory)
-
-    def write_synced(self, path: Path, data: bytes) -> None:
-        """Write and sync (records that have a checksum or a twin)."""
-        self.write(path, data)
-        self.sync(path)
 
     def replace(self, src: Path, dst: Path) -> None:
         """Rename ``src`` to ``dst`` (not atomic on FAT: callers never rely on it alone)."""
@@ -117,6 +123,36 @@ class Disk:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+    def executor(self, workers: int) -> Executor:
+        """Where the installer overlaps its writes and syncs: they wait on the device, not
+        the CPU. (The power-cut model runs them inline, so that its k-th call is the same
+        in every run.)"""
+        return ThreadPoolExecutor(max_workers=workers)
+
+    # --- made of the primitives above -----------------------------------------------------
+
+    def make_dirs(self, path: Path) -> None:
+        """Create ``path`` and its missing parents, each new entry durable (parent synced).
+
+        The bootstrap has its own (``esecure_onkey.boot``): an application runs with the
+        ``esecure_onkey`` frozen on its key, possibly older, so it imports nothing new
+        from there.
+        """
+        missing: list[Path] = []
+        here = path
+        while not here.is_dir() and here.parent != here:  # bounded by the path's depth
+            missing.append(here)
+            here = here.parent
+        if missing:
+            self.mkdir(path)
+            for created in reversed(missing):
+                self.sync_dir(created.parent)
+
+    def write_synced(self, path: Path, data: bytes) -> None:
+        """Write and sync (records that have a checksum or a twin)."""
+        self.write(path, data)
+        self.sync(path)
 
     def write_atomic(self, path: Path, data: bytes) -> None:
         """Temporary name, sync, rename, sync the directory."""

@@ -1,20 +1,27 @@
 """Install a verified archive into the inactive A/B slot, then switch the pointer.
 
 Order (each step durable before the next, so that a cut at any point leaves the previous
-application complete and in force):
+application complete and in force, or the new one):
 
 1. extract into ``slots/.staging`` (empty first), refusing any member that is not a plain
-   file or directory inside the slot; sync every file and directory;
+   file or directory inside the slot; sync every file, then every directory made for them
+   (also those the archive does not list: their entries are what makes the files findable);
 2. check every file against the archive's member list (size and SHA-256), which was
    checked before step 1 against the release's signed file list (MANIFEST.json, signed
    with the image-signing key whose public half is on the CD-ROM);
 3. remove the target slot's completion record (the slot is no longer "complete"), remove
-   the old slot directory, rename staging to the slot;
-4. write the slot's completion record (synced);
+   the old slot directory, rename staging to the slot, syncing ``slots/`` after each;
+4. write the slot's completion record (synced, ``slots/`` synced);
 5. keep the archive as the base of the next patch (written while step 1 runs);
-6. write the pointer record with the next sequence number (the switch).
+6. write the pointer record with the next sequence number (the switch), synced with the
+   data area's directory.
 
-The slot in use by the running application is never the target.
+Every write, directory creation included, goes through :class:`~esecure.updater._disk.Disk`
+(``slots/`` and ``updates/cache/`` are created durably): the crash tests put a power-cut
+model under it and cut after each call (tests/updater/test_crash.py), and prove with
+mutants of this file that dropping a sync or swapping two steps fails them
+(tests/updater/test_mutants.py). The slot in use by the running application is never the
+target.
 """
 
 from __future__ import annotations
@@ -79,13 +86,21 @@ def _member_name(member: tarfile.TarInfo) -> str | None:
 def _extract(
     tar_bytes: bytes, staging: Path, disk: Disk, cp: Checkpoints, progress: Progress | None
 ) -> dict[str, tuple[int, str]]:
-    """Write every member into ``staging``; file creation and fsync wait on the device, not
-    the CPU, so they overlap in a few threads (a bundle has hundreds of files)."""
+    """Write every member into ``staging``, then sync every file and every directory (each
+    directory's entries: a file synced but not its directory's entry is lost at a power
+    cut). File creation and fsync wait on the device, not the CPU, so they overlap in a few
+    threads (a bundle has hundreds of files)."""
     files: dict[str, tuple[int, str]] = {}
-    dirs = [staging]
+    made = {staging}  # every directory of the staging tree, also those the archive omits
+
+    def make(directory: Path) -> None:
+        if directory not in made:
+            disk.mkdir(directory)
+            made.update(p for p in (directory, *directory.parents) if staging in p.parents)
+
     with (
         tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar,
-        ThreadPoolExecutor(max_workers=IO_THREADS) as pool,
+        disk.executor(IO_THREADS) as pool,
     ):
         pending: list[Future[None]] = []
         in_flight = 0
@@ -98,10 +113,9 @@ def _extract(
                 continue
             target = staging / name
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                dirs.append(target)
+                make(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make(target.parent)
             source = tar.extractfile(member)
             data = source.read() if source is not None else b""
             pending.append(pool.submit(disk.write, target, data))
@@ -123,8 +137,7 @@ def _extract(
             f.result()
         cp("staging.extracted")
         list(pool.map(disk.sync, [staging / n for n in files]))
-        directories = {p.parent for p in (staging / n for n in files)} | set(dirs)
-        list(pool.map(disk.sync_dir, sorted(directories)))
+        list(pool.map(disk.sync_dir, sorted(made)))
     return files
 
 
@@ -246,14 +259,14 @@ def _install(
     pointer = read_pointer(data_dir)
     slot = target_slot(pointer, running_slot)
     slots = data_dir / "slots"
-    slots.mkdir(parents=True, exist_ok=True)
+    disk.make_dirs(slots)
     staging = slots / ".staging"
     cp("staging.begin")
     disk.remove(staging)
-    staging.mkdir()
+    disk.mkdir(staging)
     cache = cache_path(data_dir, app, version)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1) as background:
+    disk.make_dirs(cache.parent)
+    with disk.executor(1) as background:
         # the next patch base is written while the slot is: it only has to be durable
         # before the switch (and a missing or damaged base only costs a full download)
         cache_written = background.submit(disk.write_atomic, cache, tar_bytes)
@@ -282,9 +295,11 @@ def _install(
     keep = {cache.name}
     if pointer is not None:
         keep.add(cache_path(data_dir, app, pointer.version).name)
-    for old in cache.parent.glob("*.tar"):
-        if old.name not in keep:
-            disk.remove(old)
+    stale = [old for old in sorted(cache.parent.glob("*.tar")) if old.name not in keep]
+    for old in stale:
+        disk.remove(old)
+    if stale:
+        disk.sync_dir(cache.parent)
     cp("switch.cache-written")
 
     previous = CD_SLOT
@@ -302,6 +317,8 @@ def mark_good(data_dir: Path, *, disk: Disk | None = None) -> bool:
     """Called by a new version once it reached its UI: stops the failed-start count.
 
     Returns False when there was nothing to mark (already good, or no update installed).
+    The new record goes to the other record file (by sequence parity), synced with its
+    directory: a cut while it is written leaves the record on trial in force.
     """
     d = disk or Disk()
     pointer = read_pointer(data_dir)
