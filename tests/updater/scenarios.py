@@ -1,237 +1,280 @@
-"""The crash harness's scenarios over today's A/B layout: releases, prepared data areas,
+"""The crash harness's scenarios over the component store: releases, prepared data areas,
 the calls each scenario makes and the states the judge allows.
 
-Built once per test module (publishing three releases takes a few seconds): a demo
-project's real published archives, a CD-ROM root with its image-signing key, and data
-areas prepared with the real installer. The archives are the project's own
-``targets/<id>-<version>.tar.gz``, uncompressed: the bytes the client downloads and
-verifies (the client itself is exercised by the tests that use the ``repo`` fixture).
+Built once per test module (publishing takes a few seconds): a demo project whose
+repository is served over HTTP on 127.0.0.1, its key's CD-ROM (0.9.0), 1.1.0 (app
+changed) and 1.2.0 (app and Firefox changed) published; data areas prepared with the real
+client and ``Disk``. Each install was checked and downloaded once, while preparing: a run
+under the model only installs (the client's ``install`` with the model as its disk), so
+that every run makes the same calls.
 """
 
 from __future__ import annotations
 
-import gzip
+import copy
+import functools
+import http.server
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
-from esecure.config import load_project
-from esecure.scaffold import InitOptions, init_project
-from esecure.updater import _install
-from esecure.updater._disk import Checkpoints, Disk
-from esecure.updater.publish import app_name, init_keys, publish
+from esecure.updater import _install, client
+from esecure.updater._disk import Checkpoints
+from esecure.updater.client import Downloaded, Offer, UpdateClient, mark_good
 from esecure_onkey import boot
-from esecure_onkey.layout import IMAGE_KEY
-from tests.updater.checker import Release, State, check
-from tests.updater.conftest import make_bundle
+from tests.updater.checker import CD, State, check, lies
+from tests.updater.conftest import PLATFORM, Repo, _Handler, component_ids, make_repo
 from tests.updater.powercut import DONE, PowerCutDisk, Scenario
 
-VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
-
-
-def _quiet(*_args: object) -> None:
-    return None
+OLD, NEW = "1.1.0", "1.2.0"
+FILES = 6  # modules of the app component: few, so that every cut can be made
 
 
 @dataclass(frozen=True)
-class World:
-    """Published releases and a key's CD-ROM root, for building data areas."""
+class Prepared:
+    """A data area where an update was checked and downloaded (not installed)."""
 
-    root: Path  # a scratch directory of the module
-    cd: Path  # trust/image-signing.pub.pem and product.json (version 0.9.0)
-    app: str
-    tars: dict[str, bytes]
-    releases: dict[str, Release]
+    area: Path
+    offer: Offer
+    downloaded: Downloaded
+
+
+@dataclass
+class World:
+    """The published releases, the key's CD-ROM, and data areas made once."""
+
+    root: Path
+    repo: Repo
+    rids: dict[str, str] = field(default_factory=dict)
+    prepared: dict[str, Prepared] = field(default_factory=dict)
 
     @property
-    def image_key(self) -> bytes:
-        """The CD-ROM's image-signing public key (PEM)."""
-        return (self.cd / IMAGE_KEY).read_bytes()
+    def cd(self) -> Path:
+        """The key's CD-ROM root."""
+        return self.repo.cd
+
+    def client(self, data: Path, **kw: object) -> UpdateClient:
+        """An update client of the key over ``data``."""
+        return self.repo.client(data, **kw)  # type: ignore[arg-type]
+
+    def prepare(
+        self, name: str, steps: Callable[[Path], None], current: str, running: str
+    ) -> Prepared:
+        """A data area made by ``steps`` (real disk), then checked and downloaded."""
+        if name not in self.prepared:
+            data = self.root / "areas" / name
+            data.mkdir(parents=True)
+            steps(data)
+            c = self.client(data, download_dir=self.root / "downloads" / name)
+            offer = c.check(current, running=running)
+            assert offer is not None, name
+            self.prepared[name] = Prepared(data, offer, c.download(offer))
+        return self.prepared[name]
 
     def install(
         self,
+        prepared: Prepared,
         data: Path,
-        version: str,
-        running: str | None,
-        disk: Disk,
-        *,
+        disk: PowerCutDisk,
         installer: ModuleType = _install,
-        hook: Callable[[str], None] | None = None,
     ) -> str:
-        """Install ``version`` with ``installer`` (the real one unless a mutant is given)."""
-        result: str = installer.install(
-            data,
-            self.tars[version],
-            image_key=self.image_key,
-            app=self.app,
-            version=version,
-            running_slot=running,
-            disk=disk,
-            cp=Checkpoints(hook),
-        )
-        return result
+        """The client's install of what ``prepared`` downloaded, into ``data`` through
+        ``disk``, with ``installer`` (the real one unless a mutant is given)."""
+        done = Downloaded(prepared.downloaded.directory, owned=False)
+        done.components = [copy.copy(f) for f in prepared.downloaded.components]
+        done.close = lambda: None  # type: ignore[method-assign] # the next run needs them
+        c = self.client(data, disk=disk, checkpoints=Checkpoints(disk.mark))
+        real = client._install
+        client._install = installer  # type: ignore[attr-defined]
+        try:
+            return c.install(prepared.offer, done)
+        finally:
+            client._install = real  # type: ignore[attr-defined]
 
-    def area(self, name: str, steps: Callable[[Path], None]) -> Path:
-        """A prepared data area (made once per module): ``steps`` run with the real disk."""
-        data = self.root / "areas" / name
-        if not data.exists():
-            data.mkdir(parents=True)
-            steps(data)
-        return data
+    # --- data areas ---------------------------------------------------------------------
 
-    def two_slots(self) -> Path:
-        """A: 1.0.0, B: 1.1.0 running and good (the pointer's previous is A)."""
+    def running_old(self) -> Prepared:
+        """1.1.0 running and good (app from the store); 1.2.0 checked and downloaded."""
 
         def steps(data: Path) -> None:
-            self.install(data, "1.0.0", None, Disk())
-            _install.mark_good(data)
-            self.install(data, "1.1.0", "A", Disk())
-            _install.mark_good(data)
+            shutil.copytree(self.root / "areas-base" / "running-old", data, dirs_exist_ok=True)
 
-        return self.area("two-slots", steps)
+        return self.prepare("running-old", steps, OLD, self.rids[OLD])
+
+    def empty(self) -> Prepared:
+        """Nothing installed yet (the CD-ROM's 0.9.0 runs); 1.2.0 checked and downloaded."""
+        return self.prepare("empty", lambda _data: None, "0.9.0", CD)
+
+    def damaged(self) -> Prepared:
+        """1.1.0 running; 1.2.0's app component left in the store by an earlier attempt,
+        complete, then damaged (a file lost): the install rewrites it."""
+
+        def steps(data: Path) -> None:
+            shutil.copytree(self.running_old().area, data, dirs_exist_ok=True)
+            new_app = component_ids(self.repo.bundles[NEW])["app"]
+            store = self.on_trial() / "store"
+            for name in (f"{new_app}.list", f"{new_app}.sig", f"{new_app}.complete"):
+                shutil.copyfile(store / name, data / "store" / name)
+            shutil.copytree(store / new_app, data / "store" / new_app)
+            (data / "store" / new_app / "product.json").unlink()
+
+        return self.prepare("damaged", steps, OLD, self.rids[OLD])
 
     def on_trial(self) -> Path:
-        """Two slots, then 1.2.0 installed into A: on trial, never started."""
+        """1.1.0 good, then 1.2.0 installed: on trial, never started."""
+        data = self.root / "areas" / "on-trial"
+        if not data.exists():
+            shutil.copytree(self.running_old().area, data)
+            c = self.client(data)
+            offer = c.check(OLD, running=self.rids[OLD])
+            assert offer is not None
+            c.install(offer, c.download(offer))
+        return data
 
-        def steps(data: Path) -> None:
-            shutil.rmtree(data)
-            shutil.copytree(self.two_slots(), data)
-            self.install(data, "1.2.0", "B", Disk())
+    # --- the states -----------------------------------------------------------------------
 
-        return self.area("on-trial", steps)
+    def old(self) -> State:
+        """1.1.0 in force and good (installed over the CD-ROM's release)."""
+        return State(self.rids[OLD], OLD, CD, good=True)
 
-    def empty(self) -> Path:
-        """A data area with nothing installed yet."""
-        return self.area("empty", lambda _data: None)
+    def trial(self, starts: tuple[int, ...] | None = None) -> State:
+        """1.2.0 in force on trial, 1.1.0 before it (whole: the fallback)."""
+        return State(self.rids[NEW], NEW, self.rids[OLD], False, previous_whole=True, starts=starts)
 
     def judge(
-        self, old: list[State], new: list[State]
+        self, old: list[State], new: list[State], tolerated: tuple[str, ...] = ()
     ) -> Callable[[Path, frozenset[str]], list[str]]:
-        """The checker with the old and new states: only the new once every call ran."""
-        return old_or_new(old, new, list(self.releases.values()))
+        """The checker with the old and new states: only the new once every call ran, and
+        no lie at all then."""
+
+        def judge(data: Path, reached: frozenset[str]) -> list[str]:
+            if DONE in reached:
+                return check(data, self.cd, new, PLATFORM)
+            return check(data, self.cd, [*old, *new], PLATFORM, tolerated)
+
+        return judge
 
 
-def old_or_new(
-    old: list[State], new: list[State], releases: list[Release]
-) -> Callable[[Path, frozenset[str]], list[str]]:
-    """A judge allowing ``old`` or ``new`` states, only ``new`` once every call ran."""
+@contextmanager
+def _server(directory: Path) -> Iterator[str]:
+    handler = functools.partial(_Handler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
-    def judge(data: Path, reached: frozenset[str]) -> list[str]:
-        return check(data, new if DONE in reached else [*old, *new], releases)
 
-    return judge
-
-
-def build_world(root: Path) -> World:
-    """A demo project with 1.0.0, 1.1.0 and 1.2.0 published, and its CD-ROM root."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-        mp.delenv("ESECURE_PASSPHRASE", raising=False)
-        init_project(root / "project", InitOptions(demo=True), passphrase=None)
-        project = load_project(root / "project")
-        init_keys(project, say=_quiet)
-        for version in VERSIONS:
-            publish(project, version, make_bundle(root / f"bundle-{version}", version), say=_quiet)
-    cd = root / "cd"
-    (cd / "trust").mkdir(parents=True)
-    shutil.copyfile(project.trust.image_signing_public_key, cd / IMAGE_KEY)
-    (cd / "product.json").write_text('{"version": "0.9.0"}\n')
-    app = app_name(project)
-    targets = root / "project" / "repository" / "targets"
-    tars = {v: gzip.decompress((targets / f"{app}-{v}.tar.gz").read_bytes()) for v in VERSIONS}
-    releases = {v: Release.from_tar(v, tar) for v, tar in tars.items()}
-    return World(root, cd, app, tars, releases)
+@contextmanager
+def world_at(root: Path) -> Iterator[World]:
+    """The demo project served, its CD-ROM, 1.1.0 installed and good in a base area,
+    1.2.0 published (app and Firefox changed)."""
+    served = root / "served"
+    served.mkdir(parents=True)
+    with _server(served) as url:
+        repo = make_repo(root, served, url, files=FILES)
+        world = World(root, repo)
+        repo.publish(OLD, root, files=FILES)
+        base = root / "areas-base" / "running-old"
+        c = repo.client(base)
+        offer = c.check("0.9.0")
+        assert offer is not None
+        world.rids[OLD] = c.install(offer, c.download(offer))
+        assert mark_good(base, running=world.rids[OLD])
+        repo.publish(NEW, root, files=FILES, firefox="2")
+        world.rids[NEW] = world.running_old().offer.release
+        yield world
 
 
 # --- the scenarios ------------------------------------------------------------------------------
 
 
-def install_over_two_slots(world: World, installer: ModuleType = _install) -> Scenario:
-    """Install 1.2.0 while 1.1.0 runs from B: A (1.0.0, the previous) is replaced."""
-    r = world.releases
-    old = [State("B", r["1.1.0"], previous="A", good=True)]  # A may be invalidated
-    new = [State("A", r["1.2.0"], previous="B", previous_holds=r["1.1.0"], good=False)]
+def install_over_running(world: World, installer: ModuleType = _install) -> Scenario:
+    """Install 1.2.0 (app and Firefox into the store) while 1.1.0 runs."""
+    prepared = world.running_old()
 
     def run(data: Path, disk: PowerCutDisk) -> None:
-        world.install(data, "1.2.0", "B", disk, installer=installer, hook=disk.mark)
+        assert world.install(prepared, data, disk, installer) == world.rids[NEW]
 
-    name = f"install-1.2.0-{installer.__name__.rpartition('.')[2]}"
-    return Scenario(name, world.two_slots(), run, world.judge(old, new))
+    name = f"install-{installer.__name__.rpartition('.')[2]}"
+    return Scenario(name, prepared.area, run, world.judge([world.old()], [world.trial()]))
+
+
+def install_over_damaged(world: World, installer: ModuleType = _install) -> Scenario:
+    """Install 1.2.0 where an earlier attempt left its app component complete but damaged:
+    the component is invalidated, then rewritten."""
+    prepared = world.damaged()
+
+    def run(data: Path, disk: PowerCutDisk) -> None:
+        assert world.install(prepared, data, disk, installer) == world.rids[NEW]
+
+    damage = tuple(lies(prepared.area))  # the lost file, under a valid completion record
+    assert len(damage) == 1, damage
+    name = f"install-damaged-{installer.__name__.rpartition('.')[2]}"
+    judge = world.judge([world.old()], [world.trial()], damage)
+    return Scenario(name, prepared.area, run, judge)
 
 
 def first_install(world: World, installer: ModuleType = _install) -> Scenario:
-    """Install 1.0.0 into an empty data area (the CD-ROM's application runs)."""
-    new = [State("A", world.releases["1.0.0"], previous="cd", good=False)]
+    """Install 1.2.0 into an empty data area (the CD-ROM's application runs)."""
+    prepared = world.empty()
+    new = State(world.rids[NEW], NEW, CD, good=False)
 
     def run(data: Path, disk: PowerCutDisk) -> None:
-        world.install(data, "1.0.0", None, disk, installer=installer, hook=disk.mark)
+        assert world.install(prepared, data, disk, installer) == world.rids[NEW]
 
     name = f"first-install-{installer.__name__.rpartition('.')[2]}"
-    return Scenario(name, world.empty(), run, world.judge([State(None)], new))
+    return Scenario(name, prepared.area, run, world.judge([State(CD)], [new]))
 
 
 def first_start(world: World, bootstrap: ModuleType = boot) -> Scenario:
-    """The first start of 1.2.0 (counted), then ``mark_good`` once its UI is up. Once the
-    start returned (the application runs), its count must survive a cut."""
-    r = world.releases
-
-    def trial(starts: tuple[int, ...]) -> State:
-        return State("A", r["1.2.0"], "B", r["1.1.0"], good=False, starts=starts)
-
-    good = State("A", r["1.2.0"], "B", r["1.1.0"], good=True)
-    releases = list(r.values())
+    """The first start of 1.2.0 (counted), then ``mark_good`` once its UI is up, which
+    collects 1.1.0's components. Once the start returned (the application runs), its
+    count must survive a cut; once every call ran, the garbage is gone."""
+    good = replace(world.trial(), good=True, previous_whole=False)
 
     def run(data: Path, disk: PowerCutDisk) -> None:
-        choice = bootstrap.choose(world.cd, data, ops=disk)
-        assert (choice.slot, choice.degraded) == ("A", False), choice.reason
+        choice = bootstrap.choose(world.cd, data, ops=disk, platform=PLATFORM)
+        assert (choice.release, choice.degraded) == (world.rids[NEW], False), choice.reason
         disk.mark("started")
-        assert _install.mark_good(data, disk=disk)
+        assert mark_good(
+            data, running=choice.release, disk=disk, checkpoints=Checkpoints(disk.mark)
+        )
 
     def judge(data: Path, reached: frozenset[str]) -> list[str]:
         if DONE in reached:
-            return check(data, [good], releases)
-        return check(data, [trial((1,) if "started" in reached else (0, 1)), good], releases)
+            return check(data, world.cd, [replace(good, collected=True)], PLATFORM)
+        trial = world.trial((1,) if "started" in reached else (0, 1))
+        return check(data, world.cd, [trial, good], PLATFORM)
 
     return Scenario(f"first-start-{bootstrap.__name__}", world.on_trial(), run, judge)
 
 
-def failed_starts(
-    cd: Path,
-    template: Path,
-    on_trial: State,
-    back: State,
-    releases: list[Release],
-    *,
-    bootstrap: ModuleType = boot,
-) -> Scenario:
-    """Three starts without ``mark_good``: two counted (each count durable once its start
-    returned), the third switches back to the previous slot (with its report)."""
+def roll_back(world: World, bootstrap: ModuleType = boot) -> Scenario:
+    """Two failed starts of 1.2.0 (each count durable once its start returned), then the
+    third start switches back to 1.1.0, with its report."""
+    back = State(world.rids[OLD], OLD, world.rids[NEW], good=True, report=True)
 
     def run(data: Path, disk: PowerCutDisk) -> None:
         for n in (1, 2):
-            assert bootstrap.choose(cd, data, ops=disk).slot == on_trial.active
+            choice = bootstrap.choose(world.cd, data, ops=disk, platform=PLATFORM)
+            assert choice.release == world.rids[NEW], choice.reason
             disk.mark(f"started-{n}")
-        third = bootstrap.choose(cd, data, ops=disk)
-        assert (third.slot, third.rolled_back) == (back.active, True), third.reason
+        third = bootstrap.choose(world.cd, data, ops=disk, platform=PLATFORM)
+        assert (third.release, third.rolled_back) == (world.rids[OLD], True), third.reason
 
     def judge(data: Path, reached: frozenset[str]) -> list[str]:
         if DONE in reached:
-            return check(data, [back], releases)
+            return check(data, world.cd, [back], PLATFORM)
         counted = 2 if "started-2" in reached else 1 if "started-1" in reached else 0
-        trial = replace(on_trial, starts=tuple(range(counted, 3)))
-        return check(data, [trial, back], releases)
+        return check(data, world.cd, [world.trial(tuple(range(counted, 3))), back], PLATFORM)
 
-    return Scenario(f"roll-back-{bootstrap.__name__}", template, run, judge)
-
-
-def roll_back(world: World, bootstrap: ModuleType = boot) -> Scenario:
-    """Two failed starts of 1.2.0 (on trial in A), then the switch back to 1.1.0 in B."""
-    r = world.releases
-    on_trial = State("A", r["1.2.0"], "B", r["1.1.0"], good=False)
-    back = State("B", r["1.1.0"], previous="cd", good=True, report=True)
-    releases = list(r.values())
-    return failed_starts(world.cd, world.on_trial(), on_trial, back, releases, bootstrap=bootstrap)
+    return Scenario(f"roll-back-{bootstrap.__name__}", world.on_trial(), run, judge)

@@ -1,31 +1,40 @@
-"""The crash harness can fail: each ordering or durability mistake in the installer is caught.
+"""The crash harness can fail: each ordering or durability mistake in the store installer
+is caught.
 
 How a mutant is applied: a patched copy of ``esecure/updater/_install.py`` — its source
 text with the named lines removed or moved (each edit must match exactly once, so a
 refactored installer fails here loudly instead of testing nothing), compiled into a
-module of its own — is what the install scenario calls instead of the real installer.
+module of its own — is what the client's ``install`` calls instead of the real installer.
 The harness is the one tests/updater/test_crash.py runs: the power-cut model under the
-``Disk`` seam, a cut after every call of the switch phase plus a seeded sample of the
-staging phase, both torn variants, and the independent checker as judge. The copy with no
-edit must pass, so that what fails is the mutation, not the copying.
+``Disk`` seam, a cut after every call of the install, both torn variants, and the
+independent checker as judge. The copy with no edit must pass, so that what fails is the
+mutation, not the copying.
 
 What each mutant breaks, and what the harness sees:
 
-* ``a-no-file-fsync``: the staging files are never synced before staging is renamed to the
-  slot. Their directories are synced, so after the switch the slot's files are durable
-  names over torn contents: the checker finds the completion record lying (a file's size
-  or SHA-256 differs) and the new pointer's slot incomplete.
-* ``b-no-staging-dir-fsync``: the staging directories' entries are never synced. The slot
-  renamed into place is durable but empty inside: every file missing under a valid record.
-* ``b-no-slots-dir-fsync``: ``slots/`` is never synced after the record's removal, the old
-  slot's removal, the rename and the new record. Every one of them is undone at a cut, so
-  the new pointer (synced in the data area's root) names a slot still holding 1.0.0.
-* ``c-pointer-first``: the pointer record is written before the completion record. A cut
-  between the two leaves the new pointer in force over a slot with no completion record: a
-  degraded start, which the checker refuses.
-* ``d-no-record-invalidation``: the completion record of the slot being replaced is not
-  removed first. Once the old slot is removed (or replaced by staging) the old record still
-  says "complete 1.0.0": the checker finds a record that lies.
+* ``a-no-file-fsync``: the staging files are never synced before staging is renamed to
+  ``store/<id>``. Their directories are synced, so once the completion record is durable
+  the component's files are durable names over torn contents: the checker finds the
+  completion record lying (a file's size or SHA-256 differs), then the new pointer's
+  release incomplete.
+* ``b-no-staging-dir-fsync``: the staging directories' entries are never synced. The
+  directory renamed to ``store/<id>`` is durable but empty inside (or missing
+  subdirectories): every file missing under a valid completion record. (Removing the
+  installer's own ``sync_dir(store)`` calls is an equivalent mutant, not listed: the
+  next record's atomic write, ``Disk.write_atomic``, syncs ``store/`` in the same order.)
+* ``c-pointer-before-release-record``: the pointer is written before the release record
+  it names. A cut between the two leaves the new pointer in force naming a record that
+  is not on the key: a degraded start (the bootstrap falls back), which the checker
+  refuses.
+* ``d-no-invalidation``: *invalidation* in the store is the removal (synced) of
+  ``store/<id>.complete`` before ``store/<id>`` is rewritten: a component an earlier
+  attempt left complete that no longer checks (the ``install_over_damaged`` scenario: a
+  file lost) stops being complete before its directory is removed and replaced by
+  staging. Without it, a cut once the old directory's removal is durable leaves the
+  completion record vouching for a missing directory: the checker finds the lie changed
+  from the damage the key had ("product.json is missing") to "its directory is missing"
+  (a later install would trust the record and skip the component; the bootstrap, which
+  hashes only part of Firefox, could run torn files).
 
 The bootstrap's own writes are under the same harness (``choose`` takes the model as its
 ``ops``), and two mutants of ``esecure_onkey/boot.py``, applied the same way, show it:
@@ -47,54 +56,56 @@ import pytest
 
 from esecure.updater import _install
 from esecure_onkey import boot
-from tests.updater.powercut import calls, choose_cuts, sweep
-from tests.updater.scenarios import build_world, first_start, install_over_two_slots, roll_back
+from tests.updater.powercut import calls, sweep
+from tests.updater.scenarios import (
+    first_install,
+    first_start,
+    install_over_damaged,
+    install_over_running,
+    roll_back,
+    world_at,
+)
 
 SOURCE = Path(_install.__file__).read_text(encoding="utf-8")
 
-RECORD_BLOCK = """    disk.write_synced(
-        completion_path(data_dir, slot), encode_completion(Completion(version, files))
-    )
-    disk.sync_dir(slots)
-    cp("switch.record-written")
-"""
-POINTER_BLOCK = (
-    SOURCE[
-        SOURCE.index("    previous = CD_SLOT\n") : SOURCE.index(
-            '    cp("switch.pointer-written")\n'
-        )
-    ]
-    + '    cp("switch.pointer-written")\n'
+
+def _block(first: str, last: str) -> str:
+    """The lines of the installer from ``first`` (once) to the next ``last`` included."""
+    assert SOURCE.count(first) == 1, first
+    start = SOURCE.index(first)
+    return SOURCE[start : SOURCE.index(last, start) + len(last)]
+
+
+COMMIT = _block(
+    '    disk.write_atomic(release_file(data_dir, rid, ".json"), record)\n',
+    '    cp("pointer.written")\n',
 )
+RELEASE_BLOCK, POINTER_BLOCK = COMMIT.split('    cp("release.written")\n')
+RELEASE_BLOCK += '    cp("release.written")\n'
 
 MUTANTS: dict[str, list[tuple[str, str]]] = {
     "a-no-file-fsync": [
-        ("        list(pool.map(disk.sync, [staging / n for n in files]))\n", ""),
+        ("        list(pool.map(disk.sync, files))\n", "        pass\n"),
     ],
     "b-no-staging-dir-fsync": [
-        ("        list(pool.map(disk.sync_dir, sorted(made)))\n", ""),
-    ],
-    "b-no-slots-dir-fsync": [
         (
-            '    disk.sync_dir(slots)\n    cp("switch.record-removed")\n',
-            '    cp("switch.record-removed")\n',
+            "    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):\n"
+            "        disk.sync_dir(directory)\n",
+            "",
         ),
+    ],
+    "c-pointer-before-release-record": [
+        (RELEASE_BLOCK + POINTER_BLOCK, POINTER_BLOCK + RELEASE_BLOCK),
+    ],
+    "d-no-invalidation": [
         (
-            '    disk.sync_dir(slots)\n    cp("switch.old-slot-removed")\n',
-            '    cp("switch.old-slot-removed")\n',
+            "    if complete.exists():  # an earlier copy that no longer checks: it stops being"
+            " complete\n        disk.remove(complete)\n        disk.sync_dir(store)\n",
+            "",
         ),
-        ('    disk.sync_dir(slots)\n    cp("switch.renamed")\n', '    cp("switch.renamed")\n'),
-        (RECORD_BLOCK, RECORD_BLOCK.replace("    disk.sync_dir(slots)\n", "")),
-    ],
-    "c-pointer-first": [
-        (POINTER_BLOCK, ""),
-        (RECORD_BLOCK, POINTER_BLOCK + RECORD_BLOCK),
-    ],
-    "d-no-record-invalidation": [
-        ("    disk.remove(completion_path(data_dir, slot))\n", ""),
     ],
 }
-
+SCENARIOS = (install_over_running, install_over_damaged, first_install)
 
 REPORT = "                write_synced(rollback_path(data_dir), json.dumps(report).encode(), ops)\n"
 SWITCH = "                write_pointer(data_dir, back, ops)\n"
@@ -131,17 +142,19 @@ def mutant(name: str, edits: list[tuple[str, str]], original: ModuleType = _inst
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """Three published releases and a CD-ROM root, built once for this module."""
-    return build_world(tmp_path_factory.mktemp("world"))
+    """The published releases, the CD-ROM and the prepared data areas, once per module."""
+    with world_at(tmp_path_factory.mktemp("world")) as made:
+        yield made
+
+
+def _sweep(scenario, work: Path) -> list[str]:
+    total = len(calls(scenario, work).ops)
+    return [str(f) for f in sweep(scenario, work, range(total + 1))]
 
 
 def _failures(world, installer: ModuleType, work: Path) -> list[str]:
-    """The harness's failures for ``installer``: every switch cut and a staging sample."""
-    scenario = install_over_two_slots(world, installer)
-    disk = calls(scenario, work)
-    total = len(disk.ops)
-    cuts = choose_cuts(total, [range(disk.marks["switch.begin"], total + 1)], sample=8, seed=3)
-    return [str(f) for f in sweep(scenario, work, cuts)]
+    """The harness's failures for ``installer``: a cut after every call of each install."""
+    return [f for make in SCENARIOS for f in _sweep(make(world, installer), work)]
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
@@ -161,9 +174,7 @@ BOOT_SCENARIOS = {"e-count-not-durable": first_start, "f-pointer-before-report":
 
 def _boot_failures(world, make, bootstrap: ModuleType, work: Path) -> list[str]:
     """The harness's failures for ``bootstrap``: a cut after every call of the starts."""
-    scenario = make(world, bootstrap)
-    total = len(calls(scenario, work).ops)
-    return [str(f) for f in sweep(scenario, work, range(total + 1))]
+    return _sweep(make(world, bootstrap), work)
 
 
 @pytest.mark.parametrize("name", sorted(BOOT_MUTANTS))
