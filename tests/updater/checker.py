@@ -141,7 +141,7 @@ def _store_problem(data: Path, cid: str, name: str | None = None) -> str | None:
     return _files_problem(data, cid, name)
 
 
-def _files_problem(data: Path, cid: str, name: str | None) -> str | None:
+def _files_problem(data: Path, cid: str, name: str | None) -> str | None:  # noqa: PLR0911 - one reason per return
     store = data / "store"
     listed = _read(store / f"{cid}.list")
     if listed is None or sha256(listed) != cid:

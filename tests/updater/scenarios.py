@@ -143,7 +143,9 @@ class World:
 
     def trial(self, starts: tuple[int, ...] | None = None) -> State:
         """1.2.0 in force on trial, 1.1.0 before it (whole: the fallback)."""
-        return State(self.rids[NEW], NEW, self.rids[OLD], False, previous_whole=True, starts=starts)
+        return State(
+            self.rids[NEW], NEW, self.rids[OLD], good=False, previous_whole=True, starts=starts
+        )
 
     def judge(
         self, old: list[State], new: list[State], tolerated: tuple[str, ...] = ()

@@ -10,68 +10,74 @@ import pytest
 
 from esecure_onkey import boot
 from tests.updater import checker
-from tests.updater.checker import State, check, decode_pointer
-from tests.updater.scenarios import build_world
+from tests.updater.checker import State, check, decode_pointer, lies
+from tests.updater.conftest import PLATFORM, component_ids
+from tests.updater.scenarios import NEW, OLD, world_at
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """Three published releases and a CD-ROM root, built once for this module."""
-    return build_world(tmp_path_factory.mktemp("world"))
+    """The published releases, the CD-ROM and the prepared data areas, once per module."""
+    with world_at(tmp_path_factory.mktemp("world")) as made:
+        yield made
 
 
 @pytest.fixture
 def area(world, tmp_path):
-    """A copy of the two-slot area: A 1.0.0, B 1.1.0 running and good."""
+    """A copy of the on-trial area: 1.2.0 on trial over 1.1.0 (both in the store)."""
     data = tmp_path / "data"
-    shutil.copytree(world.two_slots(), data)
+    shutil.copytree(world.on_trial(), data)
     return data
 
 
-def _old(world) -> State:
-    r = world.releases
-    return State("B", r["1.1.0"], previous="A", previous_holds=r["1.0.0"], good=True)
+def _app(world, version: str) -> str:
+    return component_ids(world.repo.bundles[version])["app"]
 
 
 def test_accepts_the_state_it_is_told(world, area):
-    """The two-slot area is exactly B=1.1.0 in force with A=1.0.0 before it."""
-    assert check(area, [_old(world)], list(world.releases.values())) == []
+    """The on-trial area is exactly 1.2.0 in force, 1.1.0 whole before it."""
+    assert check(area, world.cd, [world.trial()], PLATFORM) == []
 
 
 def test_refuses_a_degraded_start(world, area):
-    """An incomplete active slot fails, though the bootstrap would start the previous one."""
-    victim = area / "slots" / "B" / "product.json"
+    """A component of the release in force that does not match its list fails, though
+    the bootstrap would start the previous release."""
+    victim = area / "store" / _app(world, NEW) / "product.json"
     victim.write_bytes(victim.read_bytes()[:-1])
-    assert boot.choose(world.cd, area, count_start=False).degraded
-    problems = check(area, [_old(world)], list(world.releases.values()))
-    assert any("active slot B" in p for p in problems), problems
+    assert boot.choose(world.cd, area, count_start=False, platform=PLATFORM).degraded
+    problems = check(area, world.cd, [world.trial()], PLATFORM)
+    assert any("release" in p and "product.json differs" in p for p in problems), problems
 
 
 def test_finds_a_completion_record_that_lies(world, area):
-    """A slot missing a file under a valid record is a lie, even for the previous slot."""
-    shutil.rmtree(area / "slots" / "A" / "trust")
-    state = State("B", world.releases["1.1.0"], previous="A", good=True)
-    problems = check(area, [state], list(world.releases.values()))
-    assert any(p.startswith("completion record lies: slot A") for p in problems), problems
+    """A store entry missing a file under a valid record is a lie, even one no release in
+    force names."""
+    shutil.rmtree(area / "store" / _app(world, OLD) / "esecure")
+    problems = check(area, world.cd, [State(world.rids[NEW], NEW, world.rids[OLD], False)])
+    assert any(p.startswith("completion record lies") for p in problems), problems
 
 
 def test_finds_an_unlisted_file(world, area):
-    """A file in a complete slot that its release does not have is refused."""
-    (area / "slots" / "B" / "lib" / "linux" / "extra.py").write_text("x = 1\n")
-    problems = check(area, [_old(world)], list(world.releases.values()))
-    assert any("extra.py not expected" in p for p in problems), problems
+    """A file in a complete component that its list does not name is refused."""
+    (area / "store" / _app(world, NEW) / "extra.py").write_text("x = 1\n")
+    assert any("extra.py is not listed" in p for p in lies(area))
 
 
 def test_refuses_a_state_it_was_not_told(world, area):
-    """The old state is not accepted where only the new one is allowed."""
-    r = world.releases
-    new = State("A", r["1.2.0"], previous="B", previous_holds=r["1.1.0"], good=False)
-    assert check(area, [new], list(r.values())) != []
+    """The on-trial state is not accepted where only the old one is allowed."""
+    assert check(area, world.cd, [world.old()], PLATFORM) != []
+
+
+def test_previous_must_be_whole_before_collection(world, area):
+    """On trial, the previous release is the fallback: a damaged one is refused."""
+    (area / "releases" / f"{world.rids[OLD]}.json").unlink()
+    problems = check(area, world.cd, [world.trial()], PLATFORM)
+    assert any(p.startswith("previous: release") for p in problems), problems
 
 
 def test_a_torn_pointer_record_is_invalid(area):
     """A pointer record cut short fails its checksum."""
-    data = (area / "pointer-0").read_bytes()
+    data = (area / "pointer-1").read_bytes()
     assert decode_pointer(data) is not None
     assert decode_pointer(data[:-5]) is None
 

@@ -107,8 +107,8 @@ MUTANTS: dict[str, list[tuple[str, str]]] = {
 }
 SCENARIOS = (install_over_running, install_over_damaged, first_install)
 
-REPORT = "                write_synced(rollback_path(data_dir), json.dumps(report).encode(), ops)\n"
-SWITCH = "                write_pointer(data_dir, back, ops)\n"
+REPORT = "        write_synced(rollback_path(data_dir), json.dumps(report).encode(), ops)\n"
+SWITCH = "        write_pointer(data_dir, new, ops)\n"
 BOOT_MUTANTS: dict[str, list[tuple[str, str]]] = {
     "e-count-not-durable": [
         (
