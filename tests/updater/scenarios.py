@@ -176,22 +176,22 @@ def _server(directory: Path) -> Iterator[str]:
 
 
 @contextmanager
-def world_at(root: Path) -> Iterator[World]:
+def world_at(root: Path, files: int = FILES) -> Iterator[World]:
     """The demo project served, its CD-ROM, 1.1.0 installed and good in a base area,
     1.2.0 published (app and Firefox changed)."""
     served = root / "served"
     served.mkdir(parents=True)
     with _server(served) as url:
-        repo = make_repo(root, served, url, files=FILES)
+        repo = make_repo(root, served, url, files=files)
         world = World(root, repo)
-        repo.publish(OLD, root, files=FILES)
+        repo.publish(OLD, root, files=files)
         base = root / "areas-base" / "running-old"
         c = repo.client(base)
         offer = c.check("0.9.0")
         assert offer is not None
         world.rids[OLD] = c.install(offer, c.download(offer))
         assert mark_good(base, running=world.rids[OLD])
-        repo.publish(NEW, root, files=FILES, firefox="2")
+        repo.publish(NEW, root, files=files, firefox="2")
         world.rids[NEW] = world.running_old().offer.release
         yield world
 

@@ -53,7 +53,7 @@ def test_finds_a_completion_record_that_lies(world, area):
     """A store entry missing a file under a valid record is a lie, even one no release in
     force names."""
     shutil.rmtree(area / "store" / _app(world, OLD) / "esecure")
-    problems = check(area, world.cd, [State(world.rids[NEW], NEW, world.rids[OLD], False)])
+    problems = check(area, world.cd, [State(world.rids[NEW], NEW, world.rids[OLD], good=False)])
     assert any(p.startswith("completion record lies") for p in problems), problems
 
 

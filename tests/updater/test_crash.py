@@ -12,7 +12,6 @@ module). A later run must then complete the update and collect the garbage.
 from __future__ import annotations
 
 import hashlib
-import json
 import signal
 import subprocess
 import sys
@@ -20,11 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from esecure.updater._disk import CHECKPOINTS, Checkpoints, Disk
+from esecure.updater._disk import CHECKPOINTS, Checkpoints
 from esecure.updater.client import confirm_started, mark_good
 from esecure_onkey import boot
 
+from .checker import lies, pointer_in_force, release_problems
 from .conftest import PLATFORM, component_ids, serve_target, update
+from .powercut import TEARS, PowerCut, PowerCutDisk, calls, sweep
+from .scenarios import (
+    first_install,
+    first_start,
+    install_over_damaged,
+    install_over_running,
+    roll_back,
+    world_at,
+)
 
 CHILD = r"""
 import sys
@@ -59,60 +68,20 @@ KILLS = (
 OLD, NEW = "1.1.0", "1.2.0"
 
 
-# --- the independent checker ---------------------------------------------------------------
-
-
-def _unseal(path: Path) -> dict | None:
-    try:
-        outer = json.loads(path.read_bytes())
-        body = outer["body"]
-        if hashlib.sha256(body.encode()).hexdigest() != outer["sha256"]:
-            return None
-        return json.loads(body)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _pointer(data: Path) -> dict:
-    records = [_unseal(data / f"pointer-{i}") for i in (0, 1)]
-    valid = [r for r in records if r is not None]
-    assert valid, "no valid pointer record"
-    return max(valid, key=lambda r: r["seq"])
-
-
-def _complete(data: Path, cd: Path, name: str, cid: str) -> bool:
-    """Component ``cid`` is the CD-ROM's, or complete in the store file by file."""
-    cd_record = json.loads((cd / "release.json").read_bytes())
-    if cd_record["components"].get(name) == cid:
-        return True
-    store = data / "store"
-    done = _unseal(store / f"{cid}.complete")
-    if done is None or done.get("component") != cid:
-        return False
-    listed = (store / f"{cid}.list").read_bytes()
-    if hashlib.sha256(listed).hexdigest() != cid:
-        return False
-    for entry in json.loads(listed)["files"]:
-        path = store / cid / entry["path"]
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
-            return False
-    return True
+# --- the independent checker (tests/updater/checker.py) ----------------------------------
 
 
 def check_state(data: Path, cd: Path, rids: dict[str, str]) -> str:
-    """The version in force (OLD or NEW), asserting the pointer's release is whole and
-    its ``previous`` is right."""
-    pointer = _pointer(data)
-    version = next((v for v, rid in rids.items() if rid == pointer["release"]), None)
+    """The version in force (OLD or NEW), asserting the pointer's release is whole, its
+    ``previous`` right and no completion record lies."""
+    assert lies(data) == []
+    pointer = pointer_in_force(data)
+    assert pointer is not None, "no valid pointer record"
+    version = next((v for v, rid in rids.items() if rid == pointer.release), None)
     assert version in (OLD, NEW), pointer
     if version == NEW:
-        assert pointer["previous"] == rids[OLD], pointer
-    record_bytes = (data / "releases" / f"{pointer['release']}.json").read_bytes()
-    assert hashlib.sha256(record_bytes).hexdigest() == pointer["release"]
-    record = json.loads(record_bytes)
-    assert record["version"] == version
-    for name in ("app", f"deps-{PLATFORM}", f"firefox-{PLATFORM}", "profile", "trust"):
-        assert _complete(data, cd, name, record["components"][name]), name
+        assert pointer.previous == rids[OLD], pointer
+    assert release_problems(data, cd, pointer.release, PLATFORM, version) == []
     choice = boot.choose(cd, data, count_start=False, platform=PLATFORM)
     assert (choice.version, choice.degraded) == (version, False), choice.reason
     return version
@@ -124,8 +93,9 @@ def _store_ids(data: Path) -> set[str]:
 
 def _assert_finished(repo, data: Path, rids: dict[str, str]) -> None:
     """NEW in force and good; the store holds exactly NEW's non-CD components."""
-    pointer = _pointer(data)
-    assert (pointer["release"], pointer["good"]) == (rids[NEW], True)
+    pointer = pointer_in_force(data)
+    assert pointer is not None
+    assert (pointer.release, pointer.good) == (rids[NEW], True)
     assert check_state(data, repo.cd, rids) == NEW
     cd_ids = set(component_ids(repo.cd).values())
     assert _store_ids(data) == set(component_ids(repo.bundles[NEW]).values()) - cd_ids
@@ -211,137 +181,88 @@ def test_kill_points_cover_every_phase():
 # --- power cuts ---------------------------------------------------------------------------
 
 
-class PowerCut(BaseException):
-    """Raised at the chosen checkpoint; BaseException so no handler of the updater eats it."""
-
-
-class TornDisk(Disk):
-    """A disk that, at a power cut, tears every write not yet synced (half its length, or
-    the same length of stale bytes) and undoes renames whose directory was not synced,
-    following unsynced files through the renames of their directories."""
-
-    def __init__(self, *, stale: bool = False) -> None:
-        super().__init__()
-        self.stale = stale
-        self.unsynced: set[Path] = set()
-        self.renames: list[tuple[Path, Path]] = []
-        self.torn: list[Path] = []
-
-    def write(self, path: Path, data: bytes) -> None:
-        super().write(path, data)
-        self.unsynced.add(path)
-
-    def write_stream(self, path, chunks):
-        size = super().write_stream(path, chunks)
-        self.unsynced.add(path)
-        return size
-
-    def sync(self, path: Path) -> None:
-        super().sync(path)
-        self.unsynced.discard(path)
-
-    def sync_dir(self, directory: Path) -> None:
-        super().sync_dir(directory)
-        self.renames = [(s, d) for s, d in self.renames if d.parent != directory]
-
-    def replace(self, src: Path, dst: Path) -> None:
-        super().replace(src, dst)
-        moved = set()
-        for path in self.unsynced:
-            if path == src or src in path.parents:
-                moved.add(dst / path.relative_to(src) if path != src else dst)
-            else:
-                moved.add(path)
-        self.unsynced = moved
-        self.renames.append((src, dst))
-
-    def power_cut(self) -> None:
-        for path in sorted(self.unsynced):
-            if path.is_file():
-                size = path.stat().st_size
-                with path.open("r+b") as f:
-                    if self.stale:  # FAT may leave the clusters' old bytes, same length
-                        f.write(b"\0" * size)
-                    else:
-                        f.truncate(size // 2)
-                self.torn.append(path)
-        for src, dst in reversed(self.renames):
-            if dst.exists() and not src.exists():
-                dst.replace(src)
-
+# The power-cut model (tests/updater/powercut.py) under the client's disk: cut at each
+# checkpoint of the real client over HTTP, both torn variants, then the next run completes
+# the update. (Every call, not only the checkpoints, is cut by the sweeps below.)
 
 TORN_POINTS = [c for c in PATCH_POINTS if not c.startswith("download")]
 
 
-@pytest.mark.parametrize("stale", [False, True], ids=["truncated", "stale"])
-@pytest.mark.parametrize("checkpoint", TORN_POINTS)
-def test_power_cut_at_checkpoint_leaves_old_or_new(repo, running_old, checkpoint, stale):
-    """Unsynced writes torn at the checkpoint: still exactly the old or the new release,
-    whole; then the update completes."""
-    data, rids = running_old
-    disk = TornDisk(stale=stale)
-
+def _cut_at(checkpoint: str, disk: PowerCutDisk) -> Checkpoints:
     def cut(name: str) -> None:
         if name == checkpoint:
+            disk.power_off()
             raise PowerCut(name)
 
+    return Checkpoints(cut)
+
+
+@pytest.mark.parametrize("tear", TEARS)
+@pytest.mark.parametrize("checkpoint", TORN_POINTS)
+def test_power_cut_at_checkpoint_leaves_old_or_new(repo, running_old, checkpoint, tear):
+    """Cut at the checkpoint, what was not synced lost or torn: still exactly the old or
+    the new release, whole; then the update completes."""
+    data, rids = running_old
+    disk = PowerCutDisk(data)
     with pytest.raises(PowerCut):
-        update(repo, data, OLD, running=rids[OLD], disk=disk, checkpoints=Checkpoints(cut))
-    disk.power_cut()
+        update(repo, data, OLD, running=rids[OLD], disk=disk, checkpoints=_cut_at(checkpoint, disk))
+    disk.restore(tear, seed=checkpoint)
     check_state(data, repo.cd, rids)
     _finish(repo, data, rids)
 
 
-def test_torn_layer_really_tears_unsynced_writes(tmp_path):
-    """The test layer itself: an unsynced write is cut, a synced one survives, a file
-    written in a directory then renamed is followed."""
-    disk = TornDisk()
-    disk.write(tmp_path / "a", b"x" * 100)
-    disk.write_synced(tmp_path / "b", b"y" * 100)
-    (tmp_path / "d").mkdir()
-    disk.write(tmp_path / "d" / "c", b"z" * 100)
-    disk.replace(tmp_path / "d", tmp_path / "e")
-    disk.sync_dir(tmp_path)
-    disk.power_cut()
-    assert (tmp_path / "a").stat().st_size == 50
-    assert (tmp_path / "b").stat().st_size == 100
-    assert (tmp_path / "e" / "c").stat().st_size == 50
-
-
-def test_torn_pointer_record_keeps_the_previous_release(repo, running_old):
-    """A pointer write torn by a power cut leaves the previous pointer, hence 1.1.0, in
-    force; the components already written wait for the next run."""
-    data, rids = running_old
-    disk = TornDisk()
-    real = disk.write_synced
-
-    def torn_pointer(path: Path, data_: bytes) -> None:
-        if path.name.startswith("pointer-"):
-            disk.write(path, data_)
-            raise PowerCut(path.name)
-        real(path, data_)
-
-    disk.write_synced = torn_pointer  # type: ignore[method-assign]
-    with pytest.raises(PowerCut):
-        update(repo, data, OLD, running=rids[OLD], disk=disk)
-    disk.power_cut()
-    assert check_state(data, repo.cd, rids) == OLD
-    _finish(repo, data, rids)
-
-
-def test_power_cut_during_garbage_collection_leaves_the_new_release_whole(repo, running_old):
+@pytest.mark.parametrize("tear", TEARS)
+def test_power_cut_during_garbage_collection_leaves_the_new_release_whole(repo, running_old, tear):
     """Cut after the first component removed: the new release runs, whole; the next
     mark good collects the rest."""
     data, rids = running_old
     update(repo, data, OLD, running=rids[OLD])
-    disk = TornDisk()
-
-    def cut(name: str) -> None:
-        if name == "gc.component-removed":
-            raise PowerCut(name)
-
+    disk = PowerCutDisk(data)
     with pytest.raises(PowerCut):
-        mark_good(data, running=rids[NEW], disk=disk, checkpoints=Checkpoints(cut))
-    disk.power_cut()
+        mark_good(
+            data, running=rids[NEW], disk=disk, checkpoints=_cut_at("gc.component-removed", disk)
+        )
+    disk.restore(tear)
     assert check_state(data, repo.cd, rids) == NEW
     _finish(repo, data, rids)
+
+
+# --- a cut after every call (tests/updater/scenarios.py) ---------------------------------
+
+SCENARIOS = (install_over_running, install_over_damaged, first_install, first_start, roll_back)
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    """Releases whose app component has a few files: every cut of every scenario."""
+    with world_at(tmp_path_factory.mktemp("world")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def big_world(tmp_path_factory):
+    """Releases of the test bundle's full size (60 modules in app)."""
+    with world_at(tmp_path_factory.mktemp("world"), files=60) as made:
+        yield made
+
+
+def _every_cut(world, make, work: Path) -> tuple[int, list[str]]:
+    scenario = make(world)
+    total = len(calls(scenario, work).ops)
+    return total, [str(f) for f in sweep(scenario, work, range(total + 1))]
+
+
+@pytest.mark.parametrize("make", SCENARIOS, ids=lambda f: f.__name__)
+def test_every_cut_leaves_old_or_new(small_world, tmp_path, make):
+    """A cut after every disk call, both torn variants: the checker accepts each state."""
+    total, failures = _every_cut(small_world, make, tmp_path / "work")
+    assert total >= 10
+    assert failures == [], "\n".join(failures[:10])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", SCENARIOS, ids=lambda f: f.__name__)
+def test_every_cut_leaves_old_or_new_full_size(big_world, tmp_path, make):
+    """The same with the full-size bundle (hundreds of calls per install)."""
+    _total, failures = _every_cut(big_world, make, tmp_path / "work")
+    assert failures == [], "\n".join(failures[:10])

@@ -33,7 +33,7 @@ from esecure.updater.client import Offer, UpdateClient
 
 from . import conftest
 from .conftest import APP, resign, serve_new_root, snapshot_tree, tuf_signer
-from .test_crash import PowerCut, TornDisk
+from .powercut import TEARS, PowerCut, PowerCutDisk
 
 ZEROS = "0" * 64
 UNSAFE_ROLE_NAMES = ["?", "/delegatedrole", "../delegatedrole", ".."]
@@ -462,38 +462,26 @@ def test_each_verified_file_is_kept_before_the_next_request(repo, checked, monke
     ]
 
 
-class _PowerOff(TornDisk):
-    """TornDisk whose power, once cut, stays off: nothing is written after the cut."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.off = False
-
-    def write(self, path: Path, data: bytes) -> None:
-        if self.off:
-            raise PowerCut(str(path))
-        super().write(path, data)
-
-
 def test_kept_timestamp_survives_a_power_cut_during_the_snapshot_download(
     repo, checked, monkeypatch
 ):
     """The power goes while the snapshot downloads: the timestamp verified before it was
     already written and synced, and stays trusted, whole."""
-    disk = _PowerOff()
+    disk = PowerCutDisk(checked.data)
     fetch = _fetch.Fetcher._fetch
 
     def cut_at_snapshot(self, url: str):
         if url.endswith("/snapshot.json"):
-            disk.off = True
+            disk.power_off()
             raise PowerCut(url)
         return fetch(self, url)
 
     monkeypatch.setattr(_fetch.Fetcher, "_fetch", cut_at_snapshot)
     with pytest.raises(PowerCut):
         _client(repo, checked.data, disk=disk).check("1.0.0")
-    disk.power_cut()
-    _assert_kept(repo, checked, "timestamp.json")
+    for tear in TEARS:
+        disk.restore(tear)
+        _assert_kept(repo, checked, "timestamp.json")
 
 
 def test_last_check_is_not_written_when_the_refresh_fails_part_way(repo, checked):
