@@ -1,6 +1,6 @@
 """A model of a power cut under the ``Disk`` seam, and a harness that cuts after every call.
 
-The model (:class:`PowerCutDisk`) is generic: it knows files and directories, not slots or
+The model (:class:`PowerCutDisk`) is generic: it knows files and directories, not pointers or
 records, so it serves any on-key layout (format 1's component store today).
 It is both the updater's :class:`~esecure.updater._disk.Disk` and the bootstrap's
 :class:`~esecure_onkey.boot.FileOps`.
