@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from esecure.config import load_project
+from esecure.updater._disk import Disk
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys, publish
 from esecure_onkey.browser import prepare_firefox
@@ -58,7 +59,8 @@ def test_each_grammar_form_is_published_installed_and_started(
     http_dir,  # noqa: F811 - the imported fixture
 ):
     """For each version form: publish (app only after the first), the client installs it
-    into the store, and the image's frozen bootstrap runs it (`--version` says so)."""
+    into the store — only the app, within 10 % of its size + 1 MB written through the
+    Disk layer — and the image's frozen bootstrap runs it (`--version` says so)."""
     served, url = http_dir
     project = load_project(copy_project(demo_image.project, tmp_path / "project"))
     init_keys(project, say=_quiet)
@@ -81,7 +83,15 @@ def test_each_grammar_form_is_published_installed_and_started(
         offer = client.check(current, running=running)
         assert offer is not None and offer.version == version, (version, offer)
         assert [c.name for c in offer.components] == ["app"]  # the CD's others, in place
+        disk = Disk()
+        client.disk = disk
         running = client.install(offer, client.download(offer))
+        resolved = resolve(data, running, extracted, "linux")
+        assert not isinstance(resolved, str), resolved
+        in_store = sorted(n for n, d in resolved.dirs.items() if d.parent == data / "store")
+        assert in_store == ["app"]  # no firefox or deps file written
+        app_size = sum(p.stat().st_size for p in resolved.dirs["app"].rglob("*") if p.is_file())
+        assert disk.written <= 1.1 * app_size + 1_000_000, (disk.written, app_size)
         proc = subprocess.run(
             [str(extracted / "e-secure"), "--version"],
             capture_output=True,
