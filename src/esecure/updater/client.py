@@ -568,6 +568,21 @@ class UpdateClient:
         root = self.cd / mount(name) if on_cd else component_dir(self.data_dir, base)
         return root, listed
 
+    def _write(
+        self, fetched: Fetched, fill: Callable[[Write], None], progress: Callable[[int], None]
+    ) -> None:
+        """Write component ``fetched`` into the store, its files coming from ``fill``."""
+        _install.write_component(
+            self.data_dir,
+            fetched.plan.id,
+            fetched.listed,
+            fetched.signature,
+            fill,
+            disk=self.disk,
+            cp=self.cp,
+            progress=progress,
+        )
+
     def _write_archive(
         self, fetched: Fetched, archive: Path, progress: Callable[[int], None]
     ) -> None:
@@ -578,16 +593,7 @@ class UpdateClient:
                 apply_archive(Gunzip(raw, tar_cap(plan.archive)), fetched.files.files, write)
 
         try:
-            _install.write_component(
-                self.data_dir,
-                plan.id,
-                fetched.listed,
-                fetched.signature,
-                fill,
-                disk=self.disk,
-                cp=self.cp,
-                progress=progress,
-            )
+            self._write(fetched, fill, progress)
         except MismatchError as exc:
             raise _refused(f"{plan.name} {plan.id[:12]}: {exc}") from None
         except (Gunzip.BombError, Gunzip.BrokenError) as exc:
@@ -610,16 +616,7 @@ class UpdateClient:
                 apply_patch(container, root, base_list.files, fetched.files.files, write)
 
         try:
-            _install.write_component(
-                self.data_dir,
-                plan.id,
-                fetched.listed,
-                fetched.signature,
-                fill,
-                disk=self.disk,
-                cp=self.cp,
-                progress=progress,
-            )
+            self._write(fetched, fill, progress)
         except NotApplicableError as exc:
             log.warning("%s: the patch does not apply (%s): full archive", plan.name, exc)
             return False
