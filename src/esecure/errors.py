@@ -1103,8 +1103,10 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
         detection=(
-            "At each start: the slot's completion record and every file's size; full "
-            "hashes in diagnostics."
+            "At each start: the release record's signature and id, and each component "
+            "the data area holds: its completion record, its signed list, no unlisted "
+            "file, every size, full hashes of what the launcher runs; full hashes of "
+            "everything in diagnostics."
         ),
     ),
     Entry(
