@@ -122,10 +122,17 @@ class FileOps(Protocol):
         """Make the entries of ``directory`` (created, removed, renamed) durable."""
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(path: Path, mode: int, data: bytes) -> None:
+    """Open ``path`` for writing (created if missing; ``mode`` O_TRUNC or O_APPEND) and
+    write all of ``data``."""
+    flags = os.O_WRONLY | os.O_CREAT | mode | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 class OsFileOps:
@@ -137,21 +144,11 @@ class OsFileOps:
 
     def write(self, path: Path, data: bytes) -> None:
         """Create or truncate ``path`` and write ``data``."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-        fd = os.open(path, flags, 0o644)
-        try:
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
+        _write_all(path, os.O_TRUNC, data)
 
     def append(self, path: Path, data: bytes) -> None:
         """Add ``data`` at the end of ``path`` (created if missing)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
-        fd = os.open(path, flags, 0o644)
-        try:
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
+        _write_all(path, os.O_APPEND, data)
 
     def sync(self, path: Path) -> None:
         """Make the contents of the file ``path`` durable (opened for writing: Windows'

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Literal
 
 from esecure_onkey.layout import PLATFORMS
+from esecure_onkey.store import sha256_file
 
 __all__ = [
     "MAX_SHADOW_BYTES",
@@ -285,14 +286,6 @@ def _noexec(directory: Path) -> bool:
     return bool(os.statvfs(directory).f_flag & os.ST_NOEXEC)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _scan(source: Path, limit: int) -> ShadowPlan:
     """The plan of a shadow of ``source`` as it is now (reads headers, hashes programs)."""
     sizes: dict[str, int] = {}
@@ -311,7 +304,7 @@ def _scan(source: Path, limit: int) -> ShadowPlan:
             f"{limit} a shadow directory may copy ({', '.join(sizes)}); this is not a "
             "Firefox installation as published: reinstall the update"
         )
-    programs = tuple(Program(n, size, _sha256(source / n)) for n, size in sizes.items())
+    programs = tuple(Program(n, size, sha256_file(source / n)) for n, size in sizes.items())
     return ShadowPlan(str(source), programs, tuple(links))
 
 
@@ -326,7 +319,7 @@ def _entry_matches(shadow: Path, name: str, plan: ShadowPlan) -> bool:
         stat.S_ISREG(info.st_mode)
         and info.st_size == program.size
         and os.access(path, os.X_OK)
-        and _sha256(path) == program.sha256
+        and sha256_file(path) == program.sha256
     )
 
 

@@ -4,15 +4,13 @@ published, installed and started from the store by the image's real frozen boots
 
 from __future__ import annotations
 
-import http.server
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from esecure.config import load_project
+from esecure.config import Project, load_project
 from esecure.updater._disk import Disk
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys, publish
@@ -40,6 +38,12 @@ def _bundle(extracted: Path, dest: Path) -> Path:
     for pyc in (dest / "app" / "esecure" / "__pycache__").glob("__init__.*.pyc"):
         pyc.unlink()  # compiled with unchecked hashes: the .py below must be the one read
     return dest
+
+
+def _client(project: Project, data: Path, url: str, extracted: Path) -> UpdateClient:
+    """The key's update client: the image's CD-ROM, the project's first TUF root."""
+    root = project.root / "repository" / "metadata" / "1.root.json"
+    return UpdateClient(data, url, project.product.id, cd=extracted, initial_root=root)
 
 
 def _set_version(bundle: Path, version: str) -> None:
@@ -73,13 +77,7 @@ def test_each_grammar_form_is_published_installed_and_started(
         publish(project, version, bundle, say=_quiet)
         shutil.rmtree(served)
         shutil.copytree(project.root / "repository", served)
-        client = UpdateClient(
-            data,
-            url,
-            project.product.id,
-            cd=extracted,
-            initial_root=project.root / "repository" / "metadata" / "1.root.json",
-        )
+        client = _client(project, data, url, extracted)
         offer = client.check(current, running=running)
         assert offer is not None and offer.version == version, (version, offer)
         assert [c.name for c in offer.components] == ["app"]  # the CD's others, in place
@@ -116,7 +114,12 @@ def test_an_updated_firefox_starts_from_the_store_without_exec_bits(
     store; with every file 0644 (what a showexec FAT mount shows) it cannot be executed in
     place, and started as the on-key package says (its shadow on the host) it loads a page
     from a local site and runs its script in a content process."""
-    from tests.onkey.test_browser import POLICIES, Site, _run_watched  # noqa: PLC0415
+    from tests.onkey.test_browser import (  # noqa: PLC0415
+        POLICIES,
+        Site,
+        _run_watched,
+        site_server,
+    )
 
     served, url = http_dir
     project = load_project(copy_project(demo_image.project, tmp_path / "project"))
@@ -131,13 +134,7 @@ def test_an_updated_firefox_starts_from_the_store_without_exec_bits(
     shutil.copytree(project.root / "repository", served, dirs_exist_ok=True)
     data = tmp_path / "data"
     data.mkdir()
-    client = UpdateClient(
-        data,
-        url,
-        project.product.id,
-        cd=extracted,
-        initial_root=project.root / "repository" / "metadata" / "1.root.json",
-    )
+    client = _client(project, data, url, extracted)
     offer = client.check("1.0.0")
     assert offer is not None
     assert "firefox-linux" in {c.name for c in offer.components}
@@ -156,20 +153,13 @@ def test_an_updated_firefox_starts_from_the_store_without_exec_bits(
     home.mkdir()
     profile.mkdir()
     (profile / "user.js").write_text('user_pref("browser.shell.checkDefaultBrowser", false);\n')
-    Site.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
+    with site_server() as site:
         args = ["--headless", "--no-remote", "--profile", str(profile), "--screenshot"]
         start = prepare_firefox(
             firefox, "linux", scratch=tmp_path / "host-cache", args=[*args, str(shot), site]
         )
         assert start.mode == "shadow"
         status, stderr, _seen = _run_watched(start.argv, home)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert status == 0, stderr
     assert ("/", "x-esecure") in Site.seen, Site.seen  # the store's policies applied
     assert "/from-script.gif" in dict(Site.seen), Site.seen  # its content process ran

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -459,6 +460,19 @@ class Site(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def site_server() -> Iterator[str]:
+    """The test site served on 127.0.0.1 (what it saw emptied first); yields its URL."""
+    Site.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _children(session: int) -> dict[int, tuple[str, str]]:
     """Processes of ``session``: pid -> (exe, command line)."""
     out = {}
@@ -535,19 +549,12 @@ def test_firefox_without_exec_bits_starts_and_its_content_process_runs(showexec_
     home.mkdir()
     profile.mkdir()
     (profile / "user.js").write_text('user_pref("browser.shell.checkDefaultBrowser", false);\n')
-    Site.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
     scratch = tmp_path / "host-cache"
-    try:
+    with site_server() as url:
         args = ["--headless", "--no-remote", "--profile", str(profile), "--screenshot"]
         start = prepare_firefox(firefox, "linux", scratch=scratch, args=[*args, str(shot), url])
         assert start.mode == "shadow"
         status, stderr, seen = _run_watched(start.argv, home)
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert status == 0, stderr
     assert ("/", "x-esecure") in Site.seen, Site.seen  # the page, under the key's policy

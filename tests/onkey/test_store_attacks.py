@@ -245,8 +245,9 @@ def test_a_component_list_signed_by_another_key_with_a_matching_id_is_refused(ke
     _refused(key, "its file list does not hash to its id")
 
 
-def test_firefox_file_with_another_size_is_refused(tmp_path):
-    """A Firefox of the store with a file of another size than listed: refused."""
+def _firefox_release(tmp_path: Path) -> tuple[dict[str, object], Path]:
+    """CD-ROM 1.0 (its app prints "cd-app"); release 2.0 in force whose Firefox (one file
+    added) is in the store. Returns the key and that Firefox's directory."""
     cd, data = tmp_path / "cd", tmp_path / "data"
     components = default_components("1.0")
     components["app"] = app_files("1.0", "'cd-app', boot.reason")
@@ -255,22 +256,20 @@ def test_firefox_file_with_another_size_is_refused(tmp_path):
     rid = make_release(data, ids, "2.0", {FIREFOX: firefox})
     point(data, 1, rid, "cd", "2.0", good=True)
     fid = layout.release_file(data, rid, ".json").read_text().split(f'"{FIREFOX}": "')[1][:64]
-    (layout.component_dir(data, fid) / "omni.ja").write_bytes(b"short")
     key = {"cd": cd, "data": data, "mark": tmp_path / "mark"}
+    return key, layout.component_dir(data, fid)
+
+
+def test_firefox_file_with_another_size_is_refused(tmp_path):
+    """A Firefox of the store with a file of another size than listed: refused."""
+    key, firefox = _firefox_release(tmp_path)
+    (firefox / "omni.ja").write_bytes(b"short")
     _refused(key, "omni.ja has 5 bytes")
 
 
 def test_same_size_edit_of_a_launcher_loaded_nss_library_is_refused(tmp_path):
     """libnss3.so runs in the launcher's process: hashed in full at every start."""
-    cd, data = tmp_path / "cd", tmp_path / "data"
-    components = default_components("1.0")
-    components["app"] = app_files("1.0", "'cd-app', boot.reason")
-    ids = make_cd(cd, "1.0", components)
-    firefox = {**components[FIREFOX], "browser/new.js": b"1"}
-    rid = make_release(data, ids, "2.0", {FIREFOX: firefox})
-    point(data, 1, rid, "cd", "2.0", good=True)
-    fid = layout.release_file(data, rid, ".json").read_text().split(f'"{FIREFOX}": "')[1][:64]
-    nss = layout.component_dir(data, fid) / "libnss3.so"
+    key, firefox = _firefox_release(tmp_path)
+    nss = firefox / "libnss3.so"
     nss.write_bytes(b"x" * nss.stat().st_size)
-    key = {"cd": cd, "data": data, "mark": tmp_path / "mark"}
     _refused(key, "libnss3.so differs from the signed list")

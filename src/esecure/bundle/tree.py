@@ -5,26 +5,20 @@ No decisions here: :mod:`esecure.bundle.manifest` decides.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from esecure.bundle.manifest import FileEntry, Manifest, Observed
+from esecure_onkey.store import sha256_file
 
 __all__ = ["entries", "hash_file", "observe", "walk_files"]
 
-_CHUNK = 1 << 20
-
 
 def hash_file(path: Path) -> str:
-    """SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of a file, streamed (the on-key reader's own, so both sides hash alike)."""
+    return sha256_file(path)
 
 
 def walk_files(root: Path) -> list[str]:
