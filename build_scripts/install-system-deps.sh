@@ -15,6 +15,14 @@ packages=(
   curl             # the RFC 7030 interoperability tests
   openssl
   postgresql       # the reference server's registry on PostgreSQL (tests run a throwaway cluster)
+  sslscan          # the TLS scan of the reference server (and of a deliberately weak one)
+  gir1.2-webkit2-4.1      # pywebview's GTK backend at run time (the launcher's windows)
+  libgirepository1.0-dev  # building PyGObject into the venv (pywebview[gtk])
+  libcairo2-dev           # building pycairo into the venv
+  pkg-config
+  gcc
+  dbus             # dbus-run-session: pystray's GTK tray needs a session bus
+  xdotool          # real clicks in the GUI tests
 )
 
 missing=()
