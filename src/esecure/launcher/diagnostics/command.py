@@ -38,12 +38,13 @@ def doctor(
     out_dir: Path | None = None,
     redactor: Redactor | None = None,
     limits: Limits = Limits(),  # noqa: B008 - frozen, shared default
+    offline: bool = False,
     say: Callable[[str], None] = _print,
 ) -> int:
-    """Run every check on ``subject``, print the table in ``lang``, write the report
-    (unless ``report`` is False) and print its path."""
+    """Run every check on ``subject`` (``offline``: no network check), print the table in
+    ``lang``, write the report (unless ``report`` is False) and print its path."""
     log.info("diagnostics: %s", subject.reason or subject.cd)
-    diagnosis = run_diagnostics(subject, limits=limits)
+    diagnosis = run_diagnostics(subject, limits=limits, offline=offline)
     for row in diagnosis.rows:
         log.info("diagnostics: %s %s: %s", row.check, row.status, row.detail)
     say(render_table(diagnosis, lang))

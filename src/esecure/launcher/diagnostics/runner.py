@@ -23,7 +23,7 @@ from esecure.launcher.diagnostics.autorun import autorun_row
 from esecure.launcher.diagnostics.local import identity, image_rows, space_row, versions
 from esecure.launcher.diagnostics.model import Diagnosis, Endpoint, Limits, Row, Subject, endpoints
 from esecure.launcher.diagnostics.network import Lookup, Probe, probe
-from esecure.launcher.diagnostics.proxy import proxy_row, proxy_settings
+from esecure.launcher.diagnostics.proxy import ProxySettings, proxy_row, proxy_settings
 from esecure.launcher.diagnostics.verdicts import clock_row, connect_row, lookup_row, tls_row
 
 __all__ = ["run_diagnostics"]
@@ -72,22 +72,13 @@ def _unfinished(job: _Job, title: Text) -> Row:
     return Row(job.name, title, "fail", f"no result within {job.deadline:g} s")
 
 
-def run_diagnostics(
+def _probe_jobs(
+    groups: dict[tuple[str, int], list[Endpoint]],
     subject: Subject,
-    *,
-    limits: Limits = Limits(),  # noqa: B008 - frozen, shared default
-    environ: Mapping[str, str] | None = None,
-    registry: Registry | None = None,
-) -> Diagnosis:
-    """Every check on ``subject``; ``environ`` and ``registry`` default to this computer's
-    (tests pass their own: the Windows registry is read only on Windows)."""
-    started = dt.datetime.now(dt.UTC)
-    start = time.monotonic()
-    env = os.environ if environ is None else environ
-    reg = registry if registry is not None else host_registry()
-    proxies = proxy_settings(env, reg)
-    groups = _groups(endpoints(subject.product))
-    probes: dict[tuple[str, int], _Job] = {}
+    proxies: ProxySettings,
+    limits: Limits,
+) -> dict[tuple[str, int], _Job]:
+    jobs: dict[tuple[str, int], _Job] = {}
     for key, members in groups.items():
         work = functools.partial(
             probe,
@@ -99,8 +90,62 @@ def run_diagnostics(
             limits=limits,
             system=any(e.role != "enrolment" for e in members),
         )
-        name = f"dns:{'+'.join(e.role for e in members)}"
-        probes[key] = _Job(name, work, limits.network_deadline)
+        jobs[key] = _Job(f"dns:{'+'.join(e.role for e in members)}", work, limits.network_deadline)
+    return jobs
+
+
+def _network_rows(
+    found: list[Endpoint],
+    groups: dict[tuple[str, int], list[Endpoint]],
+    jobs: dict[tuple[str, int], _Job],
+    limits: Limits,
+) -> list[Row]:
+    """Lookup and connection rows per server, TLS rows per role, then the clock."""
+    done: dict[tuple[str, int], Probe] = {}
+    for key, job in jobs.items():
+        if job.result:
+            done[key] = job.result[0]
+        else:  # never answered: its lookup row says so, the rest is skipped
+            why = f"the check failed: {job.error[0]}" if job.error else "no answer in time"
+            lookup = Lookup(key[0], (), f"{why} ({job.deadline:g} s)", literal=False, seconds=0)
+            done[key] = Probe(key[0], key[1], None, lookup)
+    roles = {key: [e.role for e in members] for key, members in groups.items()}
+    rows = [lookup_row(done[key], roles[key]) for key in groups]
+    rows.extend(connect_row(done[key], roles[key]) for key in groups)
+    rows.extend(tls_row(done[(e.host, e.port)], e) for e in found)
+    by_role = {e.role: done[(e.host, e.port)] for e in found}
+    order = [r for r in ("enrolment", "portal", "updates") if r in by_role]
+    rows.append(clock_row([(r, by_role[r]) for r in order], limits))
+    return rows
+
+
+_OFFLINE = Row(
+    "network",
+    Text(en="Network checks", fr="Vérifications réseau"),
+    "skip",
+    "not run (offline)",
+)
+
+
+def run_diagnostics(
+    subject: Subject,
+    *,
+    limits: Limits = Limits(),  # noqa: B008 - frozen, shared default
+    environ: Mapping[str, str] | None = None,
+    registry: Registry | None = None,
+    offline: bool = False,
+) -> Diagnosis:
+    """Every check on ``subject`` (``offline``: none of the network ones); ``environ`` and
+    ``registry`` default to this computer's (tests pass their own: the Windows registry
+    is read only on Windows)."""
+    started = dt.datetime.now(dt.UTC)
+    start = time.monotonic()
+    env = os.environ if environ is None else environ
+    reg = registry if registry is not None else host_registry()
+    proxies = proxy_settings(env, reg)
+    found = endpoints(subject.product)
+    groups = _groups(found)
+    probes = {} if offline else _probe_jobs(groups, subject, proxies, limits)
     space = _Job("space", lambda: space_row(subject.data_dir, limits), limits.network_deadline)
     image = _Job("image", lambda: image_rows(subject), limits.image_deadline)
     jobs = [*probes.values(), space, image]
@@ -109,24 +154,7 @@ def run_diagnostics(
     _wait(jobs, start)
 
     rows: list[Row] = [proxy_row(proxies)]
-    done: dict[tuple[str, int], Probe] = {}
-    for key, job in probes.items():
-        roles = [e.role for e in groups[key]]
-        if job.result:
-            done[key] = job.result[0]
-        else:  # never answered: its lookup row says so, the rest is skipped
-            why = f"no result within {job.deadline:g} s"
-            if job.error:
-                why = f"the check failed: {job.error[0]}"
-            done[key] = Probe(
-                key[0], key[1], None, Lookup(key[0], (), why, literal=False, seconds=job.deadline)
-            )
-        rows.append(lookup_row(done[key], roles))
-    rows.extend(connect_row(done[key], [e.role for e in groups[key]]) for key in groups)
-    by_role = {e.role: (e, done[key]) for key, members in groups.items() for e in members}
-    rows.extend(tls_row(found, endpoint) for endpoint, found in by_role.values())
-    order = [r for r in ("enrolment", "portal", "updates") if r in by_role]
-    rows.append(clock_row([(r, by_role[r][1]) for r in order], limits))
+    rows.extend([_OFFLINE] if offline else _network_rows(found, groups, probes, limits))
     rows.append(
         space.result[0] if space.result else _unfinished(space, Text("Free space", "Espace libre"))
     )

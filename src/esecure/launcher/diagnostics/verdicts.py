@@ -95,7 +95,10 @@ def connect_row(probe: Probe, roles: Sequence[str]) -> Row:
         "timeout": "no answer in time",
         "unreachable": "unreachable",
     }
-    detail = f"{target}{via}: {words.get(done.kind, done.kind)} ({done.address}: {done.error})"
+    why = words.get(done.kind, done.kind)
+    if done.kind == "unreachable":
+        why = f"{why}: {done.error}"
+    detail = f"{target}{via}: {why} (tried {done.address})"
     return Row(check, title, "fail", detail, _network_advice(), "ES301")
 
 
