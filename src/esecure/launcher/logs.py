@@ -79,11 +79,26 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]*@"), rf"\1{MASK}@"),
     # pk12util / certutil password arguments
     (re.compile(r"(?<!\S)(-[WK])\s+\S+"), rf"\1 {MASK}"),
-    # name=value, name: value, "name": "value", 'name': 'value' (catalogue codes kept)
+    # after a secret's name (catalogue codes kept): a quoted value whole, spaces and all;
+    # name=value up to the next separator (query strings); name: value to the line's end
     (
         re.compile(
-            rf"(?i)(?<![A-Za-z0-9])((?:{_HIDDEN_AFTER})['\"]?\s*[:=]\s*['\"]?)"
+            rf"(?i)(?<![A-Za-z0-9])((?:{_HIDDEN_AFTER})['\"]?\s*[:=]\s*+)(['\"])"
+            r"(?!ES\d{3}\b)(?:(?!\2)[^\r\n])*\2"
+        ),
+        rf"\1\2{MASK}\2",
+    ),
+    (
+        re.compile(
+            rf"(?i)(?<![A-Za-z0-9])((?:{_HIDDEN_AFTER})['\"]?\s*=\s*+)"
             r"(?!ES\d{3}\b)(?!\[redacted)[^\s'\",;&}\]]+"
+        ),
+        rf"\1{MASK}",
+    ),
+    (
+        re.compile(
+            rf"(?i)(?<![A-Za-z0-9])((?:{_HIDDEN_AFTER})['\"]?\s*:\s*+)"
+            r"(?!ES\d{3}\b)(?!\[redacted)(?![\"'])[^\r\n]+"
         ),
         rf"\1{MASK}",
     ),

@@ -16,7 +16,9 @@ import io
 import json
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from esecure._fs import atomic_write
 from esecure.errors import StorageError
@@ -94,15 +96,29 @@ def _summary(diagnosis: Diagnosis, lang: str) -> str:
     return "\n".join(parts)
 
 
-def _rows_json(rows: tuple[Row, ...], diagnosis: Diagnosis) -> str:
-    doc = {
+def _clean(value: Any, redactor: Redactor) -> Any:  # noqa: ANN401 - any JSON value
+    """``value`` with every string in it redacted (the JSON stays JSON)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v, redactor) for v in value]
+    return value
+
+
+def _json(value: Any, redactor: Redactor) -> str:  # noqa: ANN401 - any JSON value
+    return json.dumps(_clean(value, redactor), indent=2, ensure_ascii=False) + "\n"
+
+
+def _rows_doc(rows: tuple[Row, ...], diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
         "format": 1,
         "started": diagnosis.started.isoformat(),
         "seconds": round(diagnosis.seconds, 3),
         "failed": diagnosis.failed,
         "rows": [r.as_json() for r in rows],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def _read_log(path: Path) -> str:
@@ -143,14 +159,14 @@ def write_report(
     Raise StorageError (naming the file) only when no place can be written."""
     clean = redactor or Redactor()
     members: dict[str, str] = {
-        "summary.txt": _summary(diagnosis, lang),
-        "diagnostics.json": _rows_json(diagnosis.rows, diagnosis),
-        "versions.json": json.dumps(dict(diagnosis.versions), indent=2, ensure_ascii=False),
-        "identity.json": json.dumps(dict(diagnosis.identity), indent=2, ensure_ascii=False),
+        "summary.txt": clean.text(_summary(diagnosis, lang)),
+        "diagnostics.json": _json(_rows_doc(diagnosis.rows, diagnosis), clean),
+        "versions.json": _json(diagnosis.versions, clean),
+        "identity.json": _json(diagnosis.identity, clean),
     }
     if data_dir is not None:
         for path in log_files(data_dir):
-            members[f"logs/{path.name}"] = _read_log(path)
+            members[f"logs/{path.name}"] = clean.text(_read_log(path))
     stamp = diagnosis.started.strftime("%Y%m%dT%H%M%SZ")
     buffer = io.BytesIO()
     when = diagnosis.started.timetuple()[:6]
@@ -158,7 +174,7 @@ def write_report(
         for name, text in members.items():
             info = zipfile.ZipInfo(name, date_time=when)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, clean.text(text).encode("utf-8"))
+            archive.writestr(info, text.encode("utf-8"))
     data = buffer.getvalue()
     places = [out_dir] if out_dir is not None else [report_dir(data_dir), report_dir(None)]
     last = StorageError(f"no place to write the support report ({places})")

@@ -103,15 +103,18 @@ def connect_row(probe: Probe, roles: Sequence[str]) -> Row:
 
 
 def issuer_of(leaf: bytes | None) -> str:
-    """The issuer of a DER certificate as RFC 4514 text (``CN=…,O=…``), or why not."""
+    """The issuer of a DER certificate in the order it is written (``CN=…, O=…``), or
+    why not."""
     if leaf is None:
         return "no certificate"
     from cryptography import x509  # noqa: PLC0415 - heavy: only diagnostics need it here
 
     try:
-        return x509.load_der_x509_certificate(leaf).issuer.rfc4514_string() or "(empty issuer)"
+        issuer = x509.load_der_x509_certificate(leaf).issuer
     except ValueError as exc:
         return f"unreadable certificate ({exc})"
+    names = [f"{a.rfc4514_attribute_name}={a.value!s}" for a in issuer]
+    return ", ".join(names) or "(empty issuer)"
 
 
 def _why(check: Verification) -> str:
