@@ -21,7 +21,9 @@ from esecure.config import load_project
 from esecure.launcher.diagnostics import Subject
 from esecure.scaffold import InitOptions, init_project
 from esecure.trust import make_ca, make_server_certificate, write_certificate, write_private_key
+from esecure_onkey import layout
 from tests.launcher.est_fixtures import RawServer, connect_proxy
+from tests.launcher.test_selfcheck import FILES, _pem, _sign_medium, _write
 
 SKEW = 7200.0  # seconds the skewed server's clock is ahead
 
@@ -159,3 +161,18 @@ def make_subject(
         data_dir=data_dir,
         product=product,
     )
+
+
+@pytest.fixture
+def medium(tmp_path: Path) -> Path:
+    """A small signed CD-ROM in components (as tests/launcher/test_selfcheck.py makes it)."""
+    root = tmp_path / "cd"
+    _write(root, {**FILES, layout.IMAGE_KEY: _pem()})
+    _sign_medium(root)
+    return root
+
+
+def flip(path: Path, offset: int = 10) -> None:
+    """Flip one bit of one byte of ``path`` (its size unchanged)."""
+    data = path.read_bytes()
+    path.write_bytes(data[:offset] + bytes([data[offset] ^ 1]) + data[offset + 1 :])

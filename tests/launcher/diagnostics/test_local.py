@@ -6,32 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from esecure import __version__
 from esecure.launcher.diagnostics import Limits, Subject, run_diagnostics
 from esecure.launcher.diagnostics.local import identity, image_rows, space_row, versions
 from esecure.launcher.selfcheck import self_check
-from esecure_onkey import layout
-from tests.launcher.test_selfcheck import (
-    FILES,
-    PLATFORM,
-    POLICIES,
-    _app_files,
-    _from_store,
-    _pem,
-    _sign_medium,
-    _write,
-)
-
-
-@pytest.fixture
-def medium(tmp_path: Path) -> Path:
-    """A small signed CD-ROM in components (as tests/launcher/test_selfcheck.py makes it)."""
-    root = tmp_path / "cd"
-    _write(root, {**FILES, layout.IMAGE_KEY: _pem()})
-    _sign_medium(root)
-    return root
+from tests.launcher.diagnostics.conftest import flip
+from tests.launcher.test_selfcheck import PLATFORM, POLICIES, _app_files, _from_store
 
 
 def _subject(cd: Path, data: Path | None = None, choice=None) -> Subject:
@@ -40,15 +20,10 @@ def _subject(cd: Path, data: Path | None = None, choice=None) -> Subject:
     return Subject(cd, PLATFORM, cd / "app", cd / "trust", cd / "firefox" / PLATFORM, data, {})
 
 
-def _flip(path: Path, offset: int = 10) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[:offset] + bytes([data[offset] ^ 1]) + data[offset + 1 :])
-
-
 def test_full_hash_catches_a_flipped_byte_the_start_check_skips(medium):
     """One flipped byte in Firefox's large library (same size): the start check passes,
     the diagnostics' full check fails with ES101 naming the file."""
-    _flip(medium / "firefox/linux/libxul.so")
+    flip(medium / "firefox/linux/libxul.so")
     assert self_check(medium, platform=PLATFORM).files > 0  # the start check passes
     (row,) = image_rows(_subject(medium))
     assert row.status == "fail"
