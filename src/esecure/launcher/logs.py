@@ -181,6 +181,15 @@ class _KeyLogHandler(logging.handlers.RotatingFileHandler):
             delay=True,
         )
         self.dropped = 0
+        self.previous_level = logging.WARNING  # the root logger's, given back on removal
+
+    def detach(self) -> None:
+        """Leave the root logger as it was before this handler was added."""
+        root = logging.getLogger()
+        if self in root.handlers:
+            root.removeHandler(self)
+            root.setLevel(self.previous_level)
+        self.close()
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         """Count the lost record (no output: stderr may be nobody's)."""
@@ -195,13 +204,13 @@ class LogSetup:
 
     path: Path | None
     redactor: Redactor
-    handler: logging.Handler | None = field(default=None, repr=False)
+    handler: _KeyLogHandler | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        """Detach and close the handler (tests, the end of the launcher)."""
+        """Detach and close the handler, the root logger's level given back (tests, the
+        end of the launcher)."""
         if self.handler is not None:
-            logging.getLogger().removeHandler(self.handler)
-            self.handler.close()
+            self.handler.detach()
             self.handler = None
 
 
@@ -223,8 +232,7 @@ def setup_logging(
     written (and the returned path is None)."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _KeyLogHandler)]:
-        root.removeHandler(old)
-        old.close()
+        old.detach()
     redactor = Redactor(secrets)
     if data_dir is None:
         return LogSetup(None, redactor)
@@ -239,6 +247,7 @@ def setup_logging(
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )
+    handler.previous_level = root.level
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > limits.level:
         root.setLevel(limits.level)

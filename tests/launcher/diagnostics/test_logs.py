@@ -161,7 +161,9 @@ def test_without_a_data_area_nothing_is_written(tmp_path):
 
 
 def test_a_second_setup_replaces_the_first(tmp_path):
-    """Set up twice (a restart in the same process): one handler, in the new place."""
+    """Set up twice (a restart in the same process): one handler, in the new place; the
+    root logger's level is given back at the end."""
+    before = logging.getLogger().level
     first = setup_logging(tmp_path / "a")
     second = setup_logging(tmp_path / "b")
     try:
@@ -172,3 +174,4 @@ def test_a_second_setup_replaces_the_first(tmp_path):
     finally:
         first.close()
         second.close()
+    assert logging.getLogger().level == before

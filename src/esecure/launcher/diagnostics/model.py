@@ -73,7 +73,9 @@ class Limits:
     dns_timeout: float = 5.0
     connect_timeout: float = 5.0
     tls_timeout: float = 8.0  # handshake plus one HEAD request
-    network_deadline: float = 30.0  # all network checks together
+    # all network checks together: a lookup, a connection (at most 3 addresses) and
+    # three handshakes of one server fit in it
+    network_deadline: float = 60.0
     image_deadline: float = 300.0  # the full hash: ~400 MB at 30 MB/s with room to spare
     skew_warn_seconds: float = 120.0  # TLS and EST tolerate little; TUF expiry less
     skew_fail_seconds: float = 3600.0

@@ -49,6 +49,7 @@ class Connect:
     error: str | None  # None: connected
     kind: str  # "ok", "refused", "timeout", "unreachable", "proxy-refused"
     seconds: float
+    answered: str | None = None  # the address that answered (the next handshakes use it)
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,13 @@ def _kind(exc: OSError) -> str:
     return "unreachable"
 
 
+MAX_ADDRESSES = 3  # tried per connection: a name with many dead addresses stays bounded
+
+
 def _tcp(addresses: tuple[str, ...], port: int, timeout: float) -> tuple[socket.socket, str]:
     """A socket connected to the first address that answers (each tried once)."""
     last: OSError = OSError("no address")
-    for address in addresses:
+    for address in addresses[:MAX_ADDRESSES]:
         try:
             return socket.create_connection((address, port), timeout=timeout), address
         except OSError as exc:
@@ -187,6 +191,7 @@ class _Route:
 
 
 def _connect(route: _Route, limits: Limits) -> Connect:
+    """Connect once; ``Connect.address`` starts with the address that answered."""
     start = time.monotonic()
     port = route.proxy.port if route.proxy is not None else route.port
     try:
@@ -198,7 +203,7 @@ def _connect(route: _Route, limits: Limits) -> Connect:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return Connect(f"{where} port {port}", why, _kind(exc), time.monotonic() - start)
     sock.close()
-    return Connect(f"{address} port {port}", None, "ok", time.monotonic() - start)
+    return Connect(f"{address} port {port}", None, "ok", time.monotonic() - start, address)
 
 
 def _unverified() -> ssl.SSLContext:
@@ -290,10 +295,10 @@ def probe(
     lookup = _lookup(via.host if via else host, via.port if via else port, limits.dns_timeout)
     if lookup.error is not None:
         return Probe(host, port, via, lookup)
-    route = _Route(host, port, via, lookup.addresses)
-    connect = _connect(route, limits)
-    if connect.error is not None:
+    connect = _connect(_Route(host, port, via, lookup.addresses), limits)
+    if connect.error is not None or connect.answered is None:
         return Probe(host, port, via, lookup, connect)
+    route = _Route(host, port, via, (connect.answered,))
     look = _look(route, path, limits)
     if look.error is not None:
         return Probe(host, port, via, lookup, connect, look)

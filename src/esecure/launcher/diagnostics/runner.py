@@ -107,7 +107,8 @@ def _network_rows(
             done[key] = job.result[0]
         else:  # never answered: its lookup row says so, the rest is skipped
             why = f"the check failed: {job.error[0]}" if job.error else "no answer in time"
-            lookup = Lookup(key[0], (), f"{why} ({job.deadline:g} s)", literal=False, seconds=0)
+            why = f"{why} (the checks of this server did not finish within {job.deadline:g} s)"
+            lookup = Lookup(key[0], (), why, literal=False, seconds=0)
             done[key] = Probe(key[0], key[1], None, lookup)
     roles = {key: [e.role for e in members] for key, members in groups.items()}
     rows = [lookup_row(done[key], roles[key]) for key in groups]
