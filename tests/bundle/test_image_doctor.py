@@ -31,9 +31,11 @@ def _launcher(extracted: Path, data: Path, *args: str) -> subprocess.CompletedPr
 
 def test_doctor_from_the_extracted_image_prints_the_table_and_the_report(extracted, tmp_path):
     """``e-secure --doctor`` from the CD-ROM tree: every row, the whole image hashed, the
-    report saved in the data area and its path printed."""
+    report saved in the data area and its path printed; nothing written on the CD-ROM."""
     data = tmp_path / "data"
+    before = sorted(p for p in extracted.rglob("*"))
     proc = _launcher(extracted, data, "--doctor")
+    assert sorted(p for p in extracted.rglob("*")) == before
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: no server on the demo's port
     out = proc.stdout
     assert out.startswith("Diagnostic e-secure"), proc.stderr[-3000:]
