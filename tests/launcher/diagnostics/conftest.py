@@ -21,9 +21,8 @@ from esecure.config import load_project
 from esecure.launcher.diagnostics import Subject
 from esecure.scaffold import InitOptions, init_project
 from esecure.trust import make_ca, make_server_certificate, write_certificate, write_private_key
-from esecure_onkey import layout
 from tests.launcher.est_fixtures import RawServer, connect_proxy
-from tests.launcher.test_selfcheck import FILES, _pem, _sign_medium, _write
+from tests.launcher.test_selfcheck import medium  # noqa: F401 - the small signed CD-ROM
 
 SKEW = 7200.0  # seconds the skewed server's clock is ahead
 
@@ -136,21 +135,27 @@ def refusing_proxy() -> Iterator[RawServer]:
 
 def make_subject(
     root: Path,
-    ca_file: Path,
+    servers: Servers,
+    url: str | None = None,
     *,
-    portal: str,
-    enrolment: str,
-    updates: str,
     data_dir: Path | None = None,
+    **roles: str,
 ) -> Subject:
-    """A key whose product.json names these URLs and whose trust/ pins ``ca_file``
-    (its CD-ROM is empty: the image check fails, which network tests ignore)."""
+    """A key whose product.json sends every role to ``url`` (default: the server with the
+    key's own chain) unless ``roles`` (portal=, enrolment=, updates=) says otherwise, and
+    whose trust/ pins the project's CA (its CD-ROM is empty: the image check fails, which
+    network tests ignore)."""
     trust = root / "trust"
     trust.mkdir(parents=True, exist_ok=True)
-    (trust / "ca.pem").write_bytes(ca_file.read_bytes())
+    (trust / "ca.pem").write_bytes(servers.ca_file.read_bytes())
+    default = url or servers.good.url
     product = {
         "id": "demo-bank",
-        "urls": {"site": portal, "enrolment": enrolment, "updates": updates},
+        "urls": {
+            "site": roles.get("portal", default),
+            "enrolment": roles.get("enrolment", default),
+            "updates": roles.get("updates", default),
+        },
     }
     return Subject(
         cd=root / "cd",
@@ -161,15 +166,6 @@ def make_subject(
         data_dir=data_dir,
         product=product,
     )
-
-
-@pytest.fixture
-def medium(tmp_path: Path) -> Path:
-    """A small signed CD-ROM in components (as tests/launcher/test_selfcheck.py makes it)."""
-    root = tmp_path / "cd"
-    _write(root, {**FILES, layout.IMAGE_KEY: _pem()})
-    _sign_medium(root)
-    return root
 
 
 def flip(path: Path, offset: int = 10) -> None:

@@ -16,7 +16,7 @@ def _rows(diagnosis):
 def test_own_chain_everywhere_is_ok(servers, tmp_path):
     """Every server with the key's own CA chain: lookup, connection, TLS and clock are ok."""
     url = servers.good.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     rows = _rows(run_diagnostics(subject, environ=NO_PROXY))
     group = "portal+enrolment+updates"
     assert rows[f"dns:{group}"].status == "ok"
@@ -31,13 +31,7 @@ def test_own_chain_everywhere_is_ok(servers, tmp_path):
 def test_attack_interception_on_the_certificate_service_names_the_issuer(servers, tmp_path):
     """A chain that is not the pinned CA's on the EST host (an antivirus or proxy
     inspecting TLS, E2): ES201, naming who issued what was presented."""
-    subject = make_subject(
-        tmp_path,
-        servers.ca_file,
-        portal=servers.good.url,
-        enrolment=servers.foreign.url,
-        updates=servers.good.url,
-    )
+    subject = make_subject(tmp_path, servers, enrolment=servers.foreign.url)
     row = _rows(run_diagnostics(subject, environ=NO_PROXY))["tls:enrolment"]
     assert row.status == "fail"
     assert row.code == "ES201"
@@ -51,13 +45,7 @@ def test_update_host_with_another_chain_only_reports_its_issuer(servers, tmp_pat
     """The update host may sit behind a CDN with a public chain: its issuer is reported;
     trusted by this computer it is ok, trusted by nobody a warning, never interception."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    subject = make_subject(
-        tmp_path,
-        servers.ca_file,
-        portal=servers.good.url,
-        enrolment=servers.good.url,
-        updates=servers.foreign.url,
-    )
+    subject = make_subject(tmp_path, servers, updates=servers.foreign.url)
     row = _rows(run_diagnostics(subject, environ=NO_PROXY))["tls:updates"]
     assert row.status == "warn"
     assert row.code is None
@@ -74,7 +62,7 @@ def test_update_host_with_another_chain_only_reports_its_issuer(servers, tmp_pat
 def test_clock_two_hours_off_is_reported(servers, tmp_path):
     """A server whose HTTP Date is two hours ahead: the clock row fails with ES505."""
     url = servers.skewed.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     row = _rows(run_diagnostics(subject, environ=NO_PROXY))["clock"]
     assert row.status == "fail"
     assert row.code == "ES505"
@@ -86,7 +74,7 @@ def test_clock_two_hours_off_is_reported(servers, tmp_path):
 def test_closed_port_is_a_connection_failure_with_advice(servers, tmp_path):
     """Nothing listens: the connection row fails (ES301, E5) and says what to do."""
     url = f"https://127.0.0.1:{servers.closed_port}/"
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     rows = _rows(run_diagnostics(subject, environ=NO_PROXY))
     row = rows["tcp:portal+enrolment+updates"]
     assert row.status == "fail"
@@ -101,9 +89,7 @@ def test_unresolvable_name_is_a_lookup_failure(servers, tmp_path):
     """A name under the reserved .invalid domain: the lookup fails (ES301), the rest of
     that server's checks are skipped."""
     url = "https://est.e-secure-diagnostics.invalid/"
-    subject = make_subject(
-        tmp_path, servers.ca_file, portal=servers.good.url, enrolment=url, updates=servers.good.url
-    )
+    subject = make_subject(tmp_path, servers, enrolment=url)
     rows = _rows(run_diagnostics(subject, environ=NO_PROXY))
     row = rows["dns:enrolment"]
     assert row.status == "fail"
@@ -117,7 +103,7 @@ def test_unresolvable_name_is_a_lookup_failure(servers, tmp_path):
 def test_a_server_that_does_not_speak_tls_is_a_handshake_failure(servers, tmp_path):
     """Plain HTTP where TLS is expected (what some filtering proxies do): ES302 (E8)."""
     url = f"https://127.0.0.1:{servers.plain.port}/"
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     row = _rows(run_diagnostics(subject, environ=NO_PROXY))["tls:portal"]
     assert row.status == "fail"
     assert row.code == "ES302"
@@ -134,7 +120,7 @@ def test_a_server_that_never_answers_costs_its_time_out(servers, tmp_path):
 
     with RawServer(silent) as server:
         url = f"https://127.0.0.1:{server.port}/"
-        subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+        subject = make_subject(tmp_path, servers, url)
         limits = Limits(tls_timeout=0.5, connect_timeout=0.5)
         row = _rows(run_diagnostics(subject, environ=NO_PROXY, limits=limits))["tls:enrolment"]
     assert row.status == "fail"
@@ -147,7 +133,7 @@ def test_the_proxy_in_the_environment_is_used_and_reported(servers, tmp_path, pr
     names it and never its password."""
     server, seen = proxy
     url = servers.good.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     env = {"https_proxy": f"http://alice:s3cret-Proxy@127.0.0.1:{server.port}"}
     diagnosis = run_diagnostics(subject, environ=env)
     rows = _rows(diagnosis)
@@ -162,7 +148,7 @@ def test_the_proxy_in_the_environment_is_used_and_reported(servers, tmp_path, pr
 def test_a_proxy_that_refuses_the_tunnel_is_es303(servers, tmp_path, refusing_proxy):
     """The proxy answers 407 to CONNECT: the connection row fails with ES303 (E5)."""
     url = servers.good.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     env = {"HTTPS_PROXY": f"127.0.0.1:{refusing_proxy.port}"}
     row = _rows(run_diagnostics(subject, environ=env))["tcp:portal+enrolment+updates"]
     assert row.status == "fail"
@@ -173,7 +159,7 @@ def test_a_proxy_that_refuses_the_tunnel_is_es303(servers, tmp_path, refusing_pr
 def test_no_proxy_bypasses_the_proxy(servers, tmp_path, refusing_proxy):
     """A host listed in no_proxy is reached directly even with a (refusing) proxy set."""
     url = servers.good.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     env = {"https_proxy": f"127.0.0.1:{refusing_proxy.port}", "no_proxy": "localhost,127.0.0.1"}
     rows = _rows(run_diagnostics(subject, environ=env))
     assert rows["tcp:portal+enrolment+updates"].status == "ok"
@@ -184,7 +170,7 @@ def test_offline_runs_no_network_check(servers, tmp_path, proxy):
     """--offline: one skipped network row, and nothing was asked of any server."""
     server, seen = proxy
     url = servers.good.url
-    subject = make_subject(tmp_path, servers.ca_file, portal=url, enrolment=url, updates=url)
+    subject = make_subject(tmp_path, servers, url)
     env = {"https_proxy": f"127.0.0.1:{server.port}"}
     rows = _rows(run_diagnostics(subject, environ=env, offline=True))
     assert rows["network"].status == "skip"

@@ -57,14 +57,7 @@ def planted(tmp_path, servers) -> tuple[Path, object]:
         raw.write(f"raw: activation code {ACTIVATION}\nraw: Cookie: {COOKIE}\n{PEM}")
         raw.write(f"raw: pk12util -W {P12_PASSWORD}\nraw: key secret={KEY_SECRET}\n")
     (data / LOG_DIR / f"{LOG_FILE}.1").write_text(f"older: Authorization: Basic {KEY_SECRET}\n")
-    subject = make_subject(
-        tmp_path,
-        servers.ca_file,
-        portal=servers.good.url,
-        enrolment=servers.good.url,
-        updates=servers.good.url,
-        data_dir=data,
-    )
+    subject = make_subject(tmp_path, servers, data_dir=data)
     return data, subject
 
 
