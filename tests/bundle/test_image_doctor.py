@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from esecure.cli import cli
+from tests.bundle.test_image_release import _bootstrap
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +20,7 @@ REPORT_LINE = "Rapport pour l'assistance : "  # the demo project speaks French f
 
 def _launcher(extracted: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     data.mkdir(exist_ok=True)
-    return subprocess.run(
-        [str(extracted / "e-secure"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(data.parent), "ESECURE_DATA_DIR": str(data)},
-    )
+    return _bootstrap(extracted, data, *args)
 
 
 def test_doctor_from_the_extracted_image_prints_the_table_and_the_report(extracted, tmp_path):
