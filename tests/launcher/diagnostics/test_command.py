@@ -85,3 +85,18 @@ def test_esecure_doctor_refuses_what_is_not_an_image(tmp_path):
     assert "ES918" in result.output
     assert str(bogus) in result.output
     assert "Traceback" not in result.output
+
+
+def test_output_survives_a_console_without_accents_or_without_a_console(monkeypatch):
+    """A cp437 console gets '?' for what it cannot show; no console at all, nothing."""
+    import io  # noqa: PLC0415
+
+    from esecure.launcher.diagnostics import command  # noqa: PLC0415
+
+    console = io.TextIOWrapper(io.BytesIO(), encoding="cp437")
+    monkeypatch.setattr("sys.stdout", console)
+    command._print("Diagnostic e-secure — ÉCHEC")
+    console.seek(0)
+    assert console.read() == "Diagnostic e-secure ? ÉCHEC\n"
+    monkeypatch.setattr("sys.stdout", None)
+    command._print("nothing to write to")

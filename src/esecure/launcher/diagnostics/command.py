@@ -26,8 +26,18 @@ _SAVED = {"en": "Support report: {path}", "fr": "Rapport pour l'assistance : {pa
 
 
 def _print(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    """To the terminal, if there is one (a windowed Windows start has none), in what its
+    encoding can show (a Windows console may lack the accents or the dash)."""
+    out = sys.stdout
+    if out is None:
+        return
+    line = text if text.endswith("\n") else text + "\n"
+    try:
+        out.write(line)
+    except UnicodeEncodeError:
+        encoding = out.encoding or "ascii"
+        out.write(line.encode(encoding, "replace").decode(encoding))
+    out.flush()
 
 
 def doctor(
