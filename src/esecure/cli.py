@@ -274,6 +274,57 @@ def _demo_image(project_dir: Path, out: Path) -> None:
     click.echo(f"ok: {cdrom} verified ({result.files} files, {result.bytes:,} bytes)")
 
 
+@cli.command()
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A key's data area to check with it (free space, logs, identity).",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the support report (zip) into this directory.",
+)
+@click.option("--offline", is_flag=True, help="Skip the network checks (DNS, TCP, TLS, clock).")
+@click.pass_obj
+def doctor(
+    state: _State, image: Path, data: Path | None, report_dir: Path | None, offline: bool
+) -> None:
+    """Run the key's diagnostics on IMAGE (a cdrom.iso, or a mounted or extracted CD-ROM):
+    every file hashed against the signed manifest, and DNS, TCP, TLS and clock against the
+    servers its product.json names. Exit 1 when a check fails."""
+    import tempfile  # noqa: PLC0415
+    from dataclasses import replace  # noqa: PLC0415
+
+    from esecure.bundle.verify import extract_image  # noqa: PLC0415
+    from esecure.launcher.app import read_product  # noqa: PLC0415
+    from esecure.launcher.diagnostics import Subject  # noqa: PLC0415
+    from esecure.launcher.diagnostics import doctor as run_doctor  # noqa: PLC0415
+    from esecure_onkey.boot import cd_choice  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="esecure-doctor-") as scratch:
+        cd = image
+        if not image.is_dir():
+            cd = Path(scratch) / "cd"
+            count = extract_image(image, cd)
+            click.echo(f"  extracted {count} files of {image}", err=True)
+        choice = cd_choice(cd)
+        subject = replace(
+            Subject.from_choice(choice, read_product(choice.component("app"))), data_dir=data
+        )
+        code = run_doctor(
+            subject,
+            lang=state.lang,
+            report=report_dir is not None,
+            out_dir=report_dir,
+            offline=offline,
+            say=click.echo,
+        )
+    click.get_current_context().exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `esecure` console script."""
     cli.main(args=argv, prog_name="esecure")

@@ -32,7 +32,7 @@ from esecure.bundle.tree import hash_file, walk_files
 from esecure.errors import IntegrityError, UsageError
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE, CD_RELEASE_SIG
 
-__all__ = ["VerifyResult", "compare_views", "verify_image"]
+__all__ = ["VerifyResult", "compare_views", "extract_image", "verify_image"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,12 @@ class _IsoReader:
             return Observed(size=None, error=str(exc))
         return Observed(size=sink.size, sha256=sink.digest.hexdigest())
 
+    def extract(self, path: str, target: Path) -> None:
+        try:
+            self._iso.get_file_from_iso(str(target), rr_path=f"/{path}")
+        except self._errors as exc:
+            raise self._unreadable(exc) from None
+
     def close(self) -> None:
         self._iso.close()
 
@@ -277,5 +283,26 @@ def verify_image(image: Path, project_public_key_pem: bytes) -> VerifyResult:
             )
         total = sum(o.size or 0 for p, o in observed.items() if p in listed)
         return VerifyResult(manifest.product, manifest.version, len(manifest.files), total)
+    finally:
+        reader.close()
+
+
+def extract_image(image: Path, dest: Path) -> int:
+    """Write every file of the ISO ``image`` under ``dest`` by its Rock Ridge name (the
+    names Linux mounts), after checking that its three views agree (ES915) — for
+    ``esecure doctor`` on an image. Returns the number of files."""
+    reader = _IsoReader(image)
+    root = dest.resolve()
+    try:
+        files = reader.files()
+        for rel in files:
+            target = (root / rel).resolve()
+            if root not in target.parents:  # never outside dest, whatever a name holds
+                raise IntegrityError(
+                    f"{image}: {rel} names a place outside the image", code="ES915"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            reader.extract(rel, target)
+        return len(files)
     finally:
         reader.close()

@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         "data area against its signed lists (and the computer's browser policies), then "
         "exit: 0 when sound",
     )
+    parser.add_argument(
+        "--doctor",
+        action="store_true",
+        help="run the diagnostics (network, TLS, clock, space, full key check), print them "
+        "and save a support report; exit 0 when nothing failed",
+    )
     return parser
 
 
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None, boot: Choice | None = None) -> int:
     product = read_product(choice.component("app"))
     if args.self_check:
         return _self_check(product, choice)
+    if args.doctor:
+        from esecure.launcher.diagnostics import launcher_doctor  # noqa: PLC0415 - heavy
+
+        return launcher_doctor(choice, product)
     _out(
         "e-secure: the start-up flow (updates, enrolment, browser) is not part of this "
         "version yet; only --version and --self-check are available.",
