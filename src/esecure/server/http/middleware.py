@@ -1,0 +1,110 @@
+"""The hardening middleware: the outermost layer of every application `esecure serve`
+runs (EST, repository, portal).
+
+* A body announced larger than ``Limits.max_body`` is refused with 413 before it is read.
+* A body that does not arrive within ``body_timeout`` (``BodyTimeoutError``) is a 408.
+* aiohttp's bare refusals (404, 405, 413 …) become readable pages.
+* Every 401 carries ``WWW-Authenticate`` (RFC 9110 11.6.1).
+* Every refusal (4xx but 404, and 503) is audited once: handlers that audit their own
+  call ``mark_audited(request)``.
+* Every answer says ``X-Content-Type-Options: nosniff`` and a version-less ``Server``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from esecure.server.http import pages
+from esecure.server.http.guard import Audit, BodyTimeoutError
+from esecure.server.http.limits import Limits
+
+__all__ = ["AUDIT", "LIMITS", "harden", "mark_audited"]
+
+log = logging.getLogger("esecure.server.http")
+
+AUDIT: web.AppKey[Audit] = web.AppKey("audit", Audit)
+LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
+_AUDITED: web.RequestKey[bool] = web.RequestKey("audited", bool)
+
+DEFAULT_CHALLENGE = 'Basic realm="esecure", charset="UTF-8"'
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def mark_audited(request: web.Request) -> None:
+    """Say that ``request``'s refusal is already in the audit trail (not twice)."""
+    request[_AUDITED] = True
+
+
+def _endpoint(request: web.Request) -> str:
+    """The route's pattern (never the request's own path: it could carry anything)."""
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "http"
+
+
+def _is_refusal(status: int) -> bool:
+    return status == 503 or (400 <= status < 500 and status != 404)
+
+
+def _finish(request: web.Request, response: web.StreamResponse, detail: str = "") -> None:
+    """Headers every answer gets; the audit row of a refusal."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers["Server"] = pages.SERVER_NAME
+    if response.status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = DEFAULT_CHALLENGE
+    if _is_refusal(response.status) and not request.get(_AUDITED, False):
+        request[_AUDITED] = True
+        audit = request.app.get(AUDIT)
+        if audit is not None:
+            outcome = detail or pages.status_title(response.status)
+            try:
+                audit(_endpoint(request), response.status, outcome, request.remote)
+            except Exception as exc:  # noqa: BLE001 - the audit must not break the answer
+                log.error("could not write an audit row (%s)", type(exc).__name__)  # noqa: TRY400
+
+
+def _page(request: web.Request, status: int, detail: str, *, close: bool) -> web.Response:
+    response = pages.error_response(status, detail, accept=request.headers.get("Accept", ""))
+    if close:
+        response.force_close()
+    return response
+
+
+def _is_bare(exc: web.HTTPException) -> bool:
+    """aiohttp's own text for the status (``404: Not Found``), not a handler's page."""
+    return exc.text == f"{exc.status}: {exc.reason}"
+
+
+@web.middleware
+async def harden(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """See the module's docstring."""
+    limits = request.app.get(LIMITS) or Limits()
+    length = request.content_length
+    if length is not None and length > limits.max_body:
+        # Refused before reading: the connection closes, the body is never taken in.
+        detail = f"request body over {limits.max_body} bytes"
+        refused = _page(request, 413, detail, close=True)
+        _finish(request, refused, detail)
+        return refused
+    detail = ""
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except BodyTimeoutError:
+        detail = f"request body not received within {limits.body_timeout:g} s"
+        response = _page(request, 408, detail, close=True)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _is_bare(exc):
+            _finish(request, exc)
+            raise
+        page = _page(request, exc.status, "", close=exc.status == 413)
+        for name in ("Allow", "Retry-After"):
+            if name in exc.headers:
+                page.headers[name] = exc.headers[name]
+        response = page
+    _finish(request, response, detail)
+    return response
