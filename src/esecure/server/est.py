@@ -42,7 +42,7 @@ from esecure.est_protocol import (
 )
 from esecure.server import rules
 from esecure.server.ca import Issuer, certs_only
-from esecure.server.http import mark_audited
+from esecure.server.http import CLIENT_FAULTS, mark_audited
 from esecure.server.registry import CertificateRow, Registry
 from esecure.server.rules import Refused
 
@@ -83,8 +83,10 @@ def _refusal(refused: Refused) -> web.Response:
 async def _no_500_leaks(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (web.HTTPException, ConnectionError, TimeoutError):
-        raise  # answers, a client gone, a body too slow: the HTTP layer's, not bugs
+    except web.HTTPException:
+        raise
+    except CLIENT_FAULTS:
+        raise  # a client's faults (gone, too slow, bad body): answered outside, not bugs
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return web.Response(status=500, text="internal error\n")

@@ -7,13 +7,15 @@ starting with a dot: ``..``, hidden files, empty segments, backslashes and encod
 slashes never reach the file system. The resolved file must lie inside its directory
 (a symlink pointing out is refused) and be a regular file; anything else is a 404, like a
 name that does not exist: no directory listing, nothing learnt about the disk. Content
-types come from a fixed table (never ``text/html``); metadata and targets are revalidated
-by clients (``no-cache`` with the file's ETag and Last-Modified), since ``timestamp.json``
-changes at each publication.
+types come from a fixed table (never ``text/html``); ``no-cache``, since
+``timestamp.json`` changes at each publication. No ranges, no conditional requests: TUF
+clients fetch whole files.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -29,6 +31,7 @@ _TYPES = {
     ".zst": "application/zstd",
 }
 _ROOT: web.AppKey[Path] = web.AppKey("repository_root", Path)
+_CHUNK = 256 * 1024
 
 
 def updates_prefix(path: str) -> str:
@@ -49,10 +52,26 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     path = base.joinpath(*segments).resolve()
     if not path.is_relative_to(base) or not path.is_file():
         raise web.HTTPNotFound
-    return web.FileResponse(
-        path,
-        headers={"Content-Type": _content_type(path.name), "Cache-Control": "no-cache"},
-    )
+    return await _send(request, path)
+
+
+async def _send(request: web.Request, path: Path) -> web.StreamResponse:
+    """The file in chunks written through the connection's flow control, so that the
+    HTTP layer's send timeout applies (aiohttp's FileResponse uses the event loop's
+    sendfile, whose TLS fallback takes the connection over and waits for a client that
+    stops reading as long as it likes)."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        response = web.StreamResponse(
+            headers={"Content-Type": _content_type(path.name), "Cache-Control": "no-cache"}
+        )
+        response.content_length = size
+        await response.prepare(request)
+        if request.method != "HEAD":
+            while chunk := await asyncio.to_thread(handle.read, _CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+    return response
 
 
 def install(app: web.Application, root: Path, prefix: str) -> None:

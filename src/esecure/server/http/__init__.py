@@ -5,11 +5,12 @@ reference server")."""
 from esecure.server.http.guard import Audit, BodyTimeoutError, Guard
 from esecure.server.http.limits import Limits, connection_budget, raise_open_files_limit
 from esecure.server.http.logs import Hygiene, LogBudget
-from esecure.server.http.middleware import AUDIT, LIMITS, harden, mark_audited
+from esecure.server.http.middleware import AUDIT, CLIENT_FAULTS, LIMITS, harden, mark_audited
 from esecure.server.http.tls import harden_tls
 
 __all__ = [
     "AUDIT",
+    "CLIENT_FAULTS",
     "LIMITS",
     "Audit",
     "BodyTimeoutError",

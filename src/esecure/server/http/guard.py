@@ -38,7 +38,7 @@ from esecure.server.http import pages
 from esecure.server.http.limits import Limits
 from esecure.server.http.logs import LogBudget
 
-__all__ = ["Audit", "BodyTimeoutError", "Guard", "GuardedHandler"]
+__all__ = ["Audit", "BodyFramingError", "BodyTimeoutError", "Guard", "GuardedHandler"]
 
 log = logging.getLogger("esecure.server.http")
 
@@ -55,6 +55,10 @@ _REFUSAL_READ_LIMIT = 16 * 1024  # what a refused client may send before its 503
 
 class BodyTimeoutError(TimeoutError):
     """The client did not send the body it announced within ``body_timeout``."""
+
+
+class BodyFramingError(ValueError):
+    """The body's framing broke while it was being read (e.g. a bad chunk size)."""
 
 
 _PARSER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
@@ -163,12 +167,12 @@ class Guard:
         if transport.is_closing():
             slot.release()
             return
-        app: GuardedHandler | _Refuser = GuardedHandler(self, slot) if serve else _Refuser(slot)
+        gate = _Gate(slot)
         loop = asyncio.get_running_loop()
         try:
             tls = await loop.start_tls(
                 transport,
-                app,
+                gate,
                 self.context,
                 server_side=True,
                 ssl_handshake_timeout=self.limits.tls_handshake_timeout,
@@ -186,10 +190,10 @@ class Guard:
             else:
                 log.debug("TLS handshake failed (%s)", type(exc).__name__)
             return
-        if tls is None or tls.is_closing():
+        if tls is None or gate.lost or tls.is_closing():
             slot.release()
             return
-        app.connection_made(tls)
+        gate.hand_over(tls, GuardedHandler(self, slot) if serve else _Refuser(slot))
 
     # --- counting ---------------------------------------------------------------------
 
@@ -230,6 +234,42 @@ class Guard:
             self.audit_callback(endpoint, status, outcome, peer)
         except Exception as exc:  # noqa: BLE001 - the audit must not break serving
             self.note("could not write an audit row (%s)", type(exc).__name__, level=logging.ERROR)
+
+
+class _Gate(asyncio.Protocol):
+    """The TLS connection's protocol from the handshake's end to the handover.
+
+    ``start_tls`` returns a loop iteration after the handshake, and the TLS layer may
+    deliver the client's first bytes in between (TLS 1.3 sends them with its Finished):
+    they are held here, then given to the real protocol after its ``connection_made``.
+    """
+
+    def __init__(self, slot: _Slot) -> None:
+        self.slot = slot
+        self.held: list[bytes] = []
+        self.eof = False
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.held.append(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return True
+
+    def connection_lost(self, _exc: Exception | None) -> None:
+        self.lost = True
+        self.slot.release()
+
+    def hand_over(self, tls: asyncio.Transport, protocol: asyncio.Protocol) -> None:
+        """Make ``protocol`` the connection's, then give it what was held."""
+        tls.set_protocol(protocol)
+        protocol.connection_made(tls)
+        for data in self.held:
+            protocol.data_received(data)
+        self.held.clear()
+        if self.eof:
+            protocol.eof_received()
 
 
 class _Acceptor(asyncio.Protocol):
@@ -312,6 +352,7 @@ class GuardedHandler(RequestHandler):
             max_field_size=limits.max_header_field,
             max_headers=limits.max_headers,
             lingering_time=min(5.0, limits.body_timeout),
+            auto_decompress=False,  # compressed bodies are refused (415), never inflated
             **options,
         )
         self.guard = guard
@@ -352,6 +393,9 @@ class GuardedHandler(RequestHandler):
             self.in_flight += added
             self._disarm("headers")
             self._disarm("body")
+            if self.body is not None and not self.body.is_eof():
+                # The parser failed inside a body: its reader would wait for ever.
+                self.body.set_exception(BodyFramingError("the body's framing is invalid"))
             payload = queue[-1][1]
             if not payload.is_eof():
                 self.phase, self.body = "body", payload
@@ -454,6 +498,10 @@ class GuardedHandler(RequestHandler):
     def log_exception(self, *args: Any, **kw: Any) -> None:  # noqa: ANN401 - aiohttp's signature
         """aiohttp's last-resort log: one line with the exception's type, no traceback."""
         exc = kw.get("exc_info")
+        if isinstance(exc, BodyFramingError | ConnectionError):
+            # aiohttp draining a body already refused (400), or a client gone
+            log.debug("connection ended (%s)", type(exc).__name__)
+            return
         what = str(args[0]) if args else "unexpected error"
         name = type(exc).__name__ if isinstance(exc, BaseException) else "-"
         self.guard.note("%s (%s)", what, name, level=logging.ERROR)

@@ -2,7 +2,9 @@
 runs (EST, repository, portal).
 
 * A body announced larger than ``Limits.max_body`` is refused with 413 before it is read.
-* A body that does not arrive within ``body_timeout`` (``BodyTimeoutError``) is a 408.
+* A compressed body (``Content-Encoding``) is refused with 415, never inflated.
+* A body that does not arrive within ``body_timeout`` (``BodyTimeoutError``) is a 408;
+  one whose framing or encoding breaks is a 400.
 * aiohttp's bare refusals (404, 405, 413 …) become readable pages.
 * Every 401 carries ``WWW-Authenticate`` (RFC 9110 11.6.1).
 * Every refusal (4xx but 404, and 503) is audited once: handlers that audit their own
@@ -16,12 +18,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from esecure.server.http import pages
-from esecure.server.http.guard import Audit, BodyTimeoutError
+from esecure.server.http.guard import Audit, BodyFramingError, BodyTimeoutError
 from esecure.server.http.limits import Limits
 
-__all__ = ["AUDIT", "LIMITS", "harden", "mark_audited"]
+__all__ = ["AUDIT", "CLIENT_FAULTS", "LIMITS", "harden", "mark_audited"]
 
 log = logging.getLogger("esecure.server.http")
 
@@ -32,6 +35,15 @@ _AUDITED: web.RequestKey[bool] = web.RequestKey("audited", bool)
 DEFAULT_CHALLENGE = 'Basic realm="esecure", charset="UTF-8"'
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# What a client can make a handler raise, answered here (400, 408) or nowhere (gone):
+# an application's own catch-all for internal errors must let these through.
+CLIENT_FAULTS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    BodyFramingError,
+    RequestPayloadError,
+)
 
 
 def mark_audited(request: web.Request) -> None:
@@ -75,8 +87,11 @@ def _page(request: web.Request, status: int, detail: str, *, close: bool) -> web
 
 
 def _is_bare(exc: web.HTTPException) -> bool:
-    """aiohttp's own text for the status (``404: Not Found``), not a handler's page."""
-    return exc.text == f"{exc.status}: {exc.reason}"
+    """aiohttp's own refusal (``404: Not Found``, its 413 when a read passes the
+    application's body limit), not a handler's page."""
+    return exc.text == f"{exc.status}: {exc.reason}" or isinstance(
+        exc, web.HTTPRequestEntityTooLarge
+    )
 
 
 @web.middleware
@@ -90,6 +105,13 @@ async def harden(request: web.Request, handler: Handler) -> web.StreamResponse:
         refused = _page(request, 413, detail, close=True)
         _finish(request, refused, detail)
         return refused
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        # Never inflated: no decompression bomb, no second parser of client bytes.
+        detail = "compressed request bodies are not accepted"
+        refused = _page(request, 415, detail, close=True)
+        _finish(request, refused, detail)
+        return refused
     detail = ""
     response: web.StreamResponse
     try:
@@ -97,6 +119,9 @@ async def harden(request: web.Request, handler: Handler) -> web.StreamResponse:
     except BodyTimeoutError:
         detail = f"request body not received within {limits.body_timeout:g} s"
         response = _page(request, 408, detail, close=True)
+    except (BodyFramingError, RequestPayloadError):
+        detail = "the request body is malformed"
+        response = _page(request, 400, detail, close=True)
     except web.HTTPException as exc:
         if exc.status < 400 or not _is_bare(exc):
             _finish(request, exc)

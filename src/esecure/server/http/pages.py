@@ -25,6 +25,10 @@ _ADVICE: dict[int, tuple[str, str]] = {
     ),
     413: ("The request body is too large.", "Le corps de la requête est trop grand."),
     414: ("The address is too long.", "L'adresse est trop longue."),
+    415: (
+        "This kind of request body is not accepted.",
+        "Ce type de corps de requête n'est pas accepté.",
+    ),
     429: ("Too many attempts; please wait.", "Trop de tentatives ; veuillez patienter."),
     431: (
         "The request headers are too large or too many.",
