@@ -134,7 +134,7 @@ class LogBudget:
             kind = msg.replace("%s", "…").replace("%d", "…").replace("%.1f", "…")
             self.logger.log(
                 level,
-                "%d more lines like this one were not logged in the last %.0f s: %s",
+                "%d more lines like this one were not logged (over %.1f s): %s",
                 int(state[2]),
                 now - state[0],
                 kind,
