@@ -53,9 +53,15 @@ MALFORMED: dict[str, tuple[bytes, int]] = {
         f"GET /?code={QUERY}&pad=".encode() + b"a" * 10240 + b" HTTP/1.1\r\n" + HOST + b"\r\n",
         431,
     ),
-    "nul-in-target": (b"GET /crl\x00?code=" + QUERY.encode() + b" HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    "nul-in-target": (
+        b"GET /crl\x00?code=" + QUERY.encode() + b" HTTP/1.1\r\n" + HOST + b"\r\n",
+        400,
+    ),
     "negative-content-length": (
-        b"POST /.well-known/est/simpleenroll HTTP/1.1\r\n" + HOST + AUTH + b"Content-Length: -1\r\n\r\n",
+        b"POST /.well-known/est/simpleenroll HTTP/1.1\r\n"
+        + HOST
+        + AUTH
+        + b"Content-Length: -1\r\n\r\n",
         400,
     ),
     "two-content-lengths": (
@@ -67,7 +73,10 @@ MALFORMED: dict[str, tuple[bytes, int]] = {
     ),
     "space-before-colon": (LINE + b"Host : x\r\n" + AUTH + b"\r\n", 400),
     "obsolete-line-folding": (LINE + HOST + COOKIES + b"X-A: 1\r\n  2\r\n\r\n", 400),
-    "bare-line-feeds": (LINE.replace(b"\r\n", b"\n") + b"Host: x\n" + AUTH.replace(b"\r", b"") + b"\n", 400),
+    "bare-line-feeds": (
+        LINE.replace(b"\r\n", b"\n") + b"Host: x\n" + AUTH.replace(b"\r", b"") + b"\n",
+        400,
+    ),
     "control-char-in-header": (LINE + HOST + AUTH + b"X-A: a\x01b\r\n\r\n", 400),
     "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
     "unknown-transfer-encoding": (
@@ -152,7 +161,7 @@ def test_one_log_line_per_malformed_request(served):
 def test_no_traceback_in_the_log(served):
     """Never a traceback (nor an exception's text)."""
     assert "Traceback" not in served["log"]
-    assert "File \"" not in served["log"]
+    assert 'File "' not in served["log"]
 
 
 @pytest.mark.parametrize("secret", SECRETS, ids=["code", "cookie", "query-code", "basic"])
@@ -170,9 +179,11 @@ def test_no_secret_in_the_audit_trail(served):
 
 def test_every_malformed_request_is_audited(served):
     """One audit row per malformed request, with its status."""
-    rows = [(status, outcome) for _at, endpoint, _who, status, outcome in served["audit"] if (
-        endpoint == "http"
-    )]
+    rows = [
+        (status, outcome)
+        for _at, endpoint, _who, status, outcome in served["audit"]
+        if (endpoint == "http")
+    ]
     assert collections.Counter(s for s, _o in rows) == collections.Counter(
         status for _data, status in MALFORMED.values()
     )

@@ -34,9 +34,10 @@ def server(demo_project):
 
 
 def _audit(server: ServerThread) -> list[tuple[str, int, str]]:
-    return [(endpoint, status, outcome) for _at, endpoint, _who, status, outcome in (
-        server.registry().audit_log()
-    )]
+    return [
+        (endpoint, status, outcome)
+        for _at, endpoint, _who, status, outcome in (server.registry().audit_log())
+    ]
 
 
 def _ended(sock: socket.socket, within: float = 15) -> tuple[bytes, bool]:
@@ -249,9 +250,7 @@ def test_connection_cap_refuses_with_503_logged_and_audited_once(capped, caplog)
         answers = []
         for _ in range(10):
             try:
-                answers.append(
-                    est_request(capped.url + "crl", ca=ca, method="GET").status
-                )
+                answers.append(est_request(capped.url + "crl", ca=ca, method="GET").status)
             except (ssl.SSLError, ConnectionError, OSError):
                 answers.append(0)  # dropped (past the slack)
         # the first refused connection gets the page; none is served

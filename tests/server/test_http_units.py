@@ -147,7 +147,12 @@ def test_error_page_is_html_for_browsers_and_text_otherwise():
     [
         (http_exceptions.LineTooLong("b'GET /?code=1'", "8190"), 431),
         (http_exceptions.BadHttpMessage("Too many headers received"), 431),
-        (http_exceptions.BadHttpMessage("Transfer-Encoding can't be present with Content-Length"), 400),
+        (
+            http_exceptions.BadHttpMessage(
+                "Transfer-Encoding can't be present with Content-Length"
+            ),
+            400,
+        ),
         (http_exceptions.BadHttpMethod("b'Authorization: Basic x'"), 400),
         (http_exceptions.InvalidURLError("b'/\\x00'"), 400),
     ],

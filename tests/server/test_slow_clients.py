@@ -78,7 +78,9 @@ async def _attack(server: ServeProcess) -> dict[str, object]:
     silent_tls = await _open_tls(server.port, context, SILENT_TLS)
     trickling = await _open_tls(server.port, context, TRICKLING)
     tasks = [asyncio.create_task(_trickle(r, w)) for r, w in trickling]
-    silent_tcp = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(SILENT_TCP)]
+    silent_tcp = [
+        await asyncio.open_connection("127.0.0.1", server.port) for _ in range(SILENT_TCP)
+    ]
     quiet = [asyncio.create_task(_until_closed(r)) for r, _w in silent_tls + silent_tcp]
     # All 400 are open now: a normal client is still answered.
     normal = await asyncio.wait_for(asyncio.to_thread(request, server.url + "crl", server.ca), 10)

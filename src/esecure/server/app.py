@@ -13,7 +13,7 @@ from esecure.config import Project
 from esecure.server import repository
 from esecure.server.ca import Issuer
 from esecure.server.est import make_app
-from esecure.server.http import AUDIT, LIMITS, Audit, Limits, harden
+from esecure.server.http import AUDIT, LIMITS, Audit, Limits, common_headers, harden
 from esecure.server.registry import Registry
 
 __all__ = ["build_app", "registry_audit", "repository_root", "updates_path"]
@@ -50,6 +50,7 @@ def build_app(
     app = make_app(issuer, registry, trusted_proxy=trusted_proxy, outer=[harden])
     app[LIMITS] = limits or Limits()
     app[AUDIT] = registry_audit(registry)
+    app.on_response_prepare.append(common_headers)
     repository.install(app, repository_root(project), updates_path(project))
     # The portal (issue 9) installs its pages here, behind the same middleware:
     # portal.install(app, project, registry, ...)

@@ -5,7 +5,14 @@ reference server")."""
 from esecure.server.http.guard import Audit, BodyTimeoutError, Guard
 from esecure.server.http.limits import Limits, connection_budget, raise_open_files_limit
 from esecure.server.http.logs import Hygiene, LogBudget
-from esecure.server.http.middleware import AUDIT, CLIENT_FAULTS, LIMITS, harden, mark_audited
+from esecure.server.http.middleware import (
+    AUDIT,
+    CLIENT_FAULTS,
+    LIMITS,
+    common_headers,
+    harden,
+    mark_audited,
+)
 from esecure.server.http.tls import harden_tls
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "Hygiene",
     "Limits",
     "LogBudget",
+    "common_headers",
     "connection_budget",
     "harden",
     "harden_tls",

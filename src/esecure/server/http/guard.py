@@ -384,7 +384,7 @@ class GuardedHandler(RequestHandler):
         request, swap it for the body timer (or none)."""
         if data and self.phase == "idle" and self.transport is not None:
             self.phase = "headers"
-            self.keep_alive(True)  # aiohttp's idle timer stops: the header timer takes over
+            self.keep_alive(val=True)  # aiohttp's idle timer stops; the header timer runs
             self._arm("headers", self.guard.limits.header_timeout, self._headers_late)
         queue = self._messages  # aiohttp's parsed-request queue (3.14)
         before = len(queue)

@@ -9,12 +9,14 @@ runs (EST, repository, portal).
 * Every 401 carries ``WWW-Authenticate`` (RFC 9110 11.6.1).
 * Every refusal (4xx but 404, and 503) is audited once: handlers that audit their own
   call ``mark_audited(request)``.
-* Every answer says ``X-Content-Type-Options: nosniff`` and a version-less ``Server``.
+* Every answer says ``X-Content-Type-Options: nosniff`` and a version-less ``Server``
+  (``common_headers``, an ``on_response_prepare`` signal: streamed answers too).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -24,7 +26,7 @@ from esecure.server.http import pages
 from esecure.server.http.guard import Audit, BodyFramingError, BodyTimeoutError
 from esecure.server.http.limits import Limits
 
-__all__ = ["AUDIT", "CLIENT_FAULTS", "LIMITS", "harden", "mark_audited"]
+__all__ = ["AUDIT", "CLIENT_FAULTS", "LIMITS", "common_headers", "harden", "mark_audited"]
 
 log = logging.getLogger("esecure.server.http")
 
@@ -32,6 +34,7 @@ AUDIT: web.AppKey[Audit] = web.AppKey("audit", Audit)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 _AUDITED: web.RequestKey[bool] = web.RequestKey("audited", bool)
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9/._-]")
 DEFAULT_CHALLENGE = 'Basic realm="esecure", charset="UTF-8"'
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,22 +55,28 @@ def mark_audited(request: web.Request) -> None:
 
 
 def _endpoint(request: web.Request) -> str:
-    """The route's pattern (never the request's own path: it could carry anything)."""
-    route = request.match_info.route
-    resource = route.resource
-    return resource.canonical if resource is not None else "http"
+    """The route's pattern; without one (a 405), the path cut to 100 characters of a
+    safe alphabet (never the query: it could carry a code)."""
+    resource = request.match_info.route.resource
+    if resource is not None:
+        return resource.canonical
+    return _UNSAFE.sub("?", request.path[:100]) or "http"
 
 
 def _is_refusal(status: int) -> bool:
     return status == 503 or (400 <= status < 500 and status != 404)
 
 
-def _finish(request: web.Request, response: web.StreamResponse, detail: str = "") -> None:
-    """Headers every answer gets; the audit row of a refusal."""
+async def common_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: headers every answer gets, streamed ones included."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers["Server"] = pages.SERVER_NAME
     if response.status == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = DEFAULT_CHALLENGE
+
+
+def _finish(request: web.Request, response: web.StreamResponse, detail: str = "") -> None:
+    """The audit row of a refusal."""
     if _is_refusal(response.status) and not request.get(_AUDITED, False):
         request[_AUDITED] = True
         audit = request.app.get(AUDIT)
