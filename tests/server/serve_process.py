@@ -6,6 +6,7 @@ busy server could fill. Its stdout gives the announced URLs.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -125,10 +126,8 @@ def read_all(sock: socket.socket, *, limit: int = 1 << 20, timeout: float = 10) 
 def raw_exchange(port: int, ca: Path, data: bytes, *, timeout: float = 10) -> bytes:
     """Send ``data`` over TLS, then read the answer until the server closes."""
     with tls_socket(port, ca, timeout=timeout) as sock:
-        try:
-            sock.sendall(data)
-        except (ssl.SSLError, ConnectionError):
-            pass  # the server may answer and close before reading it all
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            sock.sendall(data)  # the server may answer and close before reading it all
         return read_all(sock, timeout=timeout)
 
 
