@@ -40,6 +40,7 @@ from esecure.server.http import (
     harden_tls,
     raise_open_files_limit,
 )
+from esecure.server.http.logs import install as install_log_hygiene
 from esecure.server.http.logs import loop_exception_handler
 from esecure.server.registry import Registry
 from esecure.trust import Passphrase
@@ -227,6 +228,10 @@ def _worker(
 ) -> None:
     """A further worker process on the same port (SO_REUSEPORT), same registry."""
     from esecure.config import load_project  # noqa: PLC0415
+
+    # A spawned process starts without the command line's logging: the same here.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_hygiene(verbose=options.verbose)
 
     given = Passphrase(secret, "the serving process") if secret is not None else None
 
