@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import collections
 import subprocess
-import sys
 
 import pytest
 
@@ -228,17 +227,22 @@ def test_serve_stopped_cleanly(served):
     assert served["exit"] == 0
 
 
+def _serve(project, *args: str) -> subprocess.CompletedProcess[str]:
+    """`esecure serve PROJECT ARGS` that is expected to fail at once."""
+    return subprocess.run(
+        [*ESECURE, "serve", str(project), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_port_in_use_is_es936_naming_it(demo_project, tmp_path):
     """A second server on the same port: ES936 saying the port is in use, exit 1, no
     traceback."""
     with ServeProcess(demo_project, log=tmp_path / "first.log") as first:
-        proc = subprocess.run(
-            [*ESECURE, "serve", str(demo_project), "--port", str(first.port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = _serve(demo_project, "--port", str(first.port))
     assert proc.returncode == 1
     assert "error ES936" in proc.stderr
     assert f"127.0.0.1:{first.port} is already in use" in proc.stderr
@@ -248,12 +252,6 @@ def test_port_in_use_is_es936_naming_it(demo_project, tmp_path):
 
 def test_serve_options_are_checked(demo_project):
     """A zero timeout is a usage error naming the option."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "esecure", "serve", str(demo_project), "--header-timeout", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _serve(demo_project, "--header-timeout", "0")
     assert proc.returncode == 2
     assert "--header-timeout" in proc.stderr

@@ -59,6 +59,16 @@ def _ended(sock: socket.socket, within: float = 15) -> tuple[bytes, bool]:
     return data, False
 
 
+def _enrol_head(server: ServerThread, framing: str) -> str:
+    """The head of a simpleenroll by a fresh customer with the right code."""
+    who = add_customer(server.db_url)
+    return (
+        "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(who.identifier, who.code)}\r\n"
+        f"Content-Type: application/pkcs10\r\n{framing}\r\n\r\n"
+    )
+
+
 def test_silent_tcp_client_is_closed_by_the_handshake_timeout(server):
     """TCP opened, no ClientHello ever: the server closes it."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
@@ -101,12 +111,7 @@ def test_slow_headers_get_a_408_and_the_connection_closes(server):
 def test_slow_body_gets_a_408_and_the_code_stays_unused(server):
     """Valid credentials, a body announced and never finished: 408, audited; the
     activation code is not consumed (it still works)."""
-    who = add_customer(server.db_url)
-    head = (
-        "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\n"
-        f"Authorization: {basic(who.identifier, who.code)}\r\n"
-        "Content-Type: application/pkcs10\r\nContent-Length: 500\r\n\r\n"
-    )
+    head = _enrol_head(server, "Content-Length: 500")
     with tls_socket(server.port, server.project.trust.ca_certificate) as sock:
         sock.sendall(head.encode() + b"MIIB")
         answer, closed = _ended(sock)
@@ -188,12 +193,7 @@ def test_compressed_body_is_refused_never_inflated(server):
 
 def test_broken_chunk_inside_a_body_is_400_not_a_hang(server):
     """Chunked body whose second packet has an invalid chunk size: 400 at once."""
-    who = add_customer(server.db_url)
-    head = (
-        "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\n"
-        f"Authorization: {basic(who.identifier, who.code)}\r\n"
-        "Content-Type: application/pkcs10\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
+    head = _enrol_head(server, "Transfer-Encoding: chunked")
     with tls_socket(server.port, server.project.trust.ca_certificate) as sock:
         sock.sendall(head.encode())
         time.sleep(0.2)  # the head is parsed and the handler waits for the body
