@@ -1707,15 +1707,16 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         cause=_t(
             "The key project has no CA private key (ca_key) or no server TLS pair "
-            "(server_certificate, server_key), or the address is already in use.",
+            "(server_certificate, server_key), or a further server worker failed to start.",
             "Le projet de clé n'a pas de clé privée d'AC (ca_key) ou pas de paire TLS serveur "
-            "(server_certificate, server_key), ou l'adresse est déjà utilisée.",
+            "(server_certificate, server_key), ou un processus serveur supplémentaire n'a pas "
+            "démarré.",
         ),
         action=_t(
-            "Use a project made by `esecure init` (or pass --ca-key to it), or choose "
-            "another --port.",
-            "Utilisez un projet créé par `esecure init` (ou passez-lui --ca-key), ou choisissez "
-            "un autre --port.",
+            "Use a project made by `esecure init` (or pass --ca-key to it); for a worker, "
+            "run again with --verbose and read its error.",
+            "Utilisez un projet créé par `esecure init` (ou passez-lui --ca-key) ; pour un "
+            "processus supplémentaire, relancez avec --verbose et lisez son erreur.",
         ),
         call_support=False,
     ),
@@ -1746,6 +1747,35 @@ _ENTRIES: tuple[Entry, ...] = (
             "Vérifiez le serveur, l'URL et les droits du rôle (CREATE sur la base pour la "
             "première connexion, qui crée les tables) ; mettez e-secure à jour pour un schéma "
             "plus récent.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES936",
+        name="server-cannot-listen",
+        audience="operator",
+        title=_t(
+            "The server cannot listen on that address",
+            "Le serveur ne peut pas écouter à cette adresse",
+        ),
+        message=_t(
+            "The reference server cannot open its listening socket.",
+            "Le serveur de référence ne peut pas ouvrir son port d'écoute.",
+        ),
+        cause=_t(
+            "The port is already in use by another program (often another `esecure "
+            "serve`), a port below 1024 needs privileges, or --host is not an address of "
+            "this machine.",
+            "Le port est déjà utilisé par un autre programme (souvent un autre `esecure "
+            "serve`), un port inférieur à 1024 demande des privilèges, ou --host n'est pas une "
+            "adresse de cette machine.",
+        ),
+        action=_t(
+            "Stop the other program (`ss -ltnp 'sport = :PORT'` names it) or pass another "
+            "--port (0: any free port); give --host an address of this machine.",
+            "Arrêtez l'autre programme (`ss -ltnp 'sport = :PORT'` le nomme) ou passez un "
+            "autre --port (0 : n'importe quel port libre) ; donnez à --host une adresse de "
+            "cette machine.",
         ),
         call_support=False,
     ),

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from esecure.config import Project, load_project
 from esecure.server import admin as ops
 from esecure.server.ca import Issuer
+from esecure.server.http import Limits
 from esecure.server.registry import Registry
 from esecure.server.serve import Running, default_db_url, start
 
@@ -74,8 +75,10 @@ class ServerThread:
         *,
         app_factory: Callable[[Issuer, Registry], web.Application] | None = None,
         db_url: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.project: Project = load_project(project_dir)
+        self.limits = limits
         self.db_url = db_url or default_db_url(self.project)
         self._opened: list[Registry] = []
         self._factory = app_factory
@@ -88,6 +91,11 @@ class ServerThread:
         """``https://127.0.0.1:PORT/``."""
         assert self._running is not None
         return self._running.url
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.url.rsplit(":", 1)[1].strip("/"))
 
     @property
     def est_url(self) -> str:
@@ -103,6 +111,7 @@ class ServerThread:
                 port=0,
                 db_url=self.db_url,
                 app_factory=self._factory,
+                limits=self.limits,
             ),
             self._loop,
         )

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from esecure.est_protocol import EST_PATH
-
 if TYPE_CHECKING:  # imported lazily at run time: `esecure --help` stays fast
     from esecure.server.registry import Registry
     from esecure.trust import Passphrase
@@ -70,6 +68,19 @@ _DB = click.option(
 )
 
 
+_Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+
+
+def _seconds(name: str, default: float, what: str) -> _Decorator:
+    return click.option(
+        name,
+        type=click.FloatRange(min=0.1, max=3600),
+        default=default,
+        show_default=True,
+        help=what,
+    )
+
+
 @click.command()
 @_PROJECT
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -90,6 +101,18 @@ _DB = click.option(
     show_default=True,
     help="Server processes sharing the port (SO_REUSEPORT; Linux).",
 )
+@_seconds("--header-timeout", 10, "Seconds a client has to send a request's headers.")
+@_seconds("--body-timeout", 30, "Seconds a client has to send a request's body.")
+@_seconds("--idle-timeout", 15, "Seconds an open connection may wait for a request.")
+@_seconds("--tls-handshake-timeout", 10, "Seconds a client has to finish its TLS handshake.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    default=1000,
+    show_default=True,
+    help="Open connections per process; past it, a 503 then close (lowered to fit the "
+    "open-files limit).",
+)
 def serve(  # noqa: PLR0917 - click passes every option by position
     project: Path,
     host: str,
@@ -97,27 +120,60 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     db_url: str | None,
     trusted_proxy: str | None,
     workers: int,
+    header_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
+    tls_handshake_timeout: float,
+    max_connections: int,
 ) -> None:
-    """Start the reference server (EST enrolment with the project's CA) for PROJECT.
+    """Start the reference server for PROJECT: EST enrolment with the project's CA and
+    its update repository (PROJECT/repository under the path of [urls] updates).
 
-    Prints the URL it listens on; stops cleanly on Ctrl-C or SIGTERM.
+    Prints the URLs it serves and the CA file clients must trust; stops cleanly on
+    Ctrl-C or SIGTERM. Every client is bounded in time (TLS handshake, headers, body,
+    idle) and in number (--max-connections); docs/architecture.md, "The reference
+    server", says how.
 
     The registry is SQLite (PROJECT/server/registry.db) unless --db names another file or
     a PostgreSQL database; its first connection creates the tables, later ones migrate
-    them (docs/architecture.md, "The reference server").
+    them.
     """
     from esecure.config import load_project  # noqa: PLC0415 - lazy: fast --help
-    from esecure.server.serve import ServeOptions, serve_forever  # noqa: PLC0415
+    from esecure.server.http import Limits  # noqa: PLC0415
+    from esecure.server.http.logs import install  # noqa: PLC0415
+    from esecure.server.serve import Running, ServeOptions, serve_forever  # noqa: PLC0415
 
+    root = click.get_current_context().find_root().obj
+    verbose = bool(getattr(root, "verbose", False))
+    install(verbose=verbose)
     loaded = load_project(project)
 
-    def announce(url: str) -> None:
-        click.echo(f"EST: {url.rstrip('/')}{EST_PATH}/", err=True)
-        click.echo(f"Listening on {url}", err=False)
+    def announce(running: Running) -> None:
+        click.echo(f"Listening on {running.url}")
+        click.echo(f"  EST enrolment:     {running.est_url}")
+        click.echo(f"  portal:            {running.url}")
+        click.echo(f"  update repository: {running.updates_url}")
+        click.echo(f"  CA file clients must trust: {running.ca_file}")
+        click.echo(f"  at most {running.max_connections} connections per process")
+        if not (loaded.root / "repository").is_dir():
+            click.echo("  note: no repository yet (`esecure keys init`, then `esecure publish`)")
         sys.stdout.flush()
 
+    limits = Limits(
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        idle_timeout=idle_timeout,
+        tls_handshake_timeout=tls_handshake_timeout,
+        max_connections=max_connections,
+    )
     options = ServeOptions(
-        host=host, port=port, db_url=db_url, trusted_proxy=trusted_proxy, workers=workers
+        host=host,
+        port=port,
+        db_url=db_url,
+        trusted_proxy=trusted_proxy,
+        workers=workers,
+        limits=limits,
+        verbose=verbose,
     )
     serve_forever(loaded, options, passphrase=_passphrase(loaded.product.id), announce=announce)
     click.echo("Stopped.", err=True)

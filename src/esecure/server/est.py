@@ -42,6 +42,7 @@ from esecure.est_protocol import (
 )
 from esecure.server import rules
 from esecure.server.ca import Issuer, certs_only
+from esecure.server.http import CLIENT_FAULTS, mark_audited
 from esecure.server.registry import CertificateRow, Registry
 from esecure.server.rules import Refused
 
@@ -84,6 +85,8 @@ async def _no_500_leaks(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except web.HTTPException:
         raise
+    except CLIENT_FAULTS:
+        raise  # a client's faults (gone, too slow, bad body): answered outside, not bugs
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return web.Response(status=500, text="internal error\n")
@@ -277,6 +280,7 @@ async def simplereenroll(request: web.Request) -> web.Response:
 
 
 def _audit_refusal(request: web.Request, endpoint: str, refused: Refused, seen: _Seen) -> None:
+    mark_audited(request)
     request.app[REGISTRY].audit(
         endpoint,
         refused.status,
@@ -293,10 +297,12 @@ def make_app(
     *,
     trusted_proxy: str | None = None,
     middlewares: Iterable[Callable[..., Awaitable[web.StreamResponse]]] = (),
+    outer: Iterable[Callable[..., Awaitable[web.StreamResponse]]] = (),
 ) -> web.Application:
-    """The EST application over ``issuer`` and ``registry``."""
+    """The EST application over ``issuer`` and ``registry``; ``outer`` middlewares wrap
+    everything (the HTTP layer's), ``middlewares`` sit inside the 500 guard."""
     app = web.Application(
-        middlewares=[_no_500_leaks, *middlewares], client_max_size=rules.MAX_BODY + 1
+        middlewares=[*outer, _no_500_leaks, *middlewares], client_max_size=rules.MAX_BODY + 1
     )
     app[ISSUER] = issuer
     app[REGISTRY] = registry

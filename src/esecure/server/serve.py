@@ -2,30 +2,46 @@
 
 HTTPS with the project's server TLS pair; client certificates are optional at the TLS
 level (so ``simpleenroll`` works without one) and, when sent, verified against the
-project's CA (so ``simplereenroll`` sees only verified certificates).
+project's CA (so ``simplereenroll`` sees only verified certificates). Connections go
+through the HTTP layer's guard (:mod:`esecure.server.http.guard`): handshake, header,
+body, send and idle timeouts and a connection cap sized below the open-files limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
 import queue
 import signal
+import socket
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiohttp import web
 
 from esecure.config import Project
 from esecure.errors import OperationError
+from esecure.est_protocol import EST_PATH
+from esecure.server.app import build_app, registry_audit, updates_path
 from esecure.server.ca import Issuer
-from esecure.server.est import make_app
+from esecure.server.http import (
+    AUDIT,
+    Guard,
+    Limits,
+    LogBudget,
+    connection_budget,
+    harden_tls,
+    raise_open_files_limit,
+)
+from esecure.server.http.logs import install as install_log_hygiene
+from esecure.server.http.logs import loop_exception_handler
 from esecure.server.registry import Registry
 from esecure.trust import Passphrase
 
@@ -47,7 +63,8 @@ def default_db_url(project: Project) -> str:
 
 
 def server_context(project: Project, passphrase: Callable[[], Passphrase] | None) -> ssl.SSLContext:
-    """The server's TLS context: its pair, TLS 1.2+, optional client certs from the CA."""
+    """The server's TLS context: its pair, TLS 1.2+ with AEAD suites only
+    (:mod:`esecure.server.http.tls`), optional client certificates from the CA."""
     cert, key = project.trust.server_certificate, project.trust.server_key
     if cert is None or key is None:
         raise OperationError(
@@ -55,8 +72,7 @@ def server_context(project: Project, passphrase: Callable[[], Passphrase] | None
             "to serve HTTPS",
             code="ES934",
         )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = harden_tls(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
     password = None
     if b"ENCRYPTED" in key.read_bytes():
         if passphrase is None:
@@ -74,14 +90,70 @@ def server_context(project: Project, passphrase: Callable[[], Passphrase] | None
 
 @dataclass
 class Running:
-    """A started server: its URL and how to stop it."""
+    """A started server: its URLs, what clients must trust, and how to stop it."""
 
     url: str
     runner: web.AppRunner
+    guard: Guard
+    updates_path: str = "/updates/"
+    ca_file: Path | None = None
+
+    @property
+    def est_url(self) -> str:
+        """The EST base URL (RFC 7030 3.2.2)."""
+        return f"{self.url.rstrip('/')}{EST_PATH}/"
+
+    @property
+    def updates_url(self) -> str:
+        """Where the update repository is served."""
+        return f"{self.url.rstrip('/')}{self.updates_path}"
+
+    @property
+    def max_connections(self) -> int:
+        """The connection cap in force (sized below the open-files limit)."""
+        return self.guard.limits.max_connections
 
     async def stop(self) -> None:
-        """Close the listening socket and the registry."""
-        await self.runner.cleanup()
+        """Stop accepting, close the connections and the registry."""
+        self.guard.stop_accepting()
+        try:
+            await self.runner.cleanup()
+        finally:
+            self.guard.abort_remaining()
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> OperationError:
+    """ES936 saying why ``host:port`` cannot be listened on."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        detail = (
+            f"{where} is already in use by another program (another `esecure serve`?); "
+            f"see `ss -ltnp 'sport = :{port}'`"
+        )
+    elif exc.errno == errno.EACCES:
+        detail = f"{where}: listening on a port below 1024 needs privileges"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        detail = f"{where}: {host} is not an address of this machine"
+    elif isinstance(exc, socket.gaierror):
+        detail = f"{where}: {host} cannot be resolved"
+    else:
+        detail = f"cannot listen on {where}: {exc.strerror or type(exc).__name__}"
+    return OperationError(detail, code="ES936")
+
+
+def _fit(limits: Limits) -> Limits:
+    """``limits`` with a connection cap that fits the open-files limit (raised first)."""
+    open_files = raise_open_files_limit()
+    cap = connection_budget(limits.max_connections, open_files)
+    if cap < limits.max_connections:
+        log.warning(
+            "open files limited to %s: serving at most %d connections (not %d)",
+            open_files,
+            cap,
+            limits.max_connections,
+        )
+        return replace(limits, max_connections=cap)
+    return limits
 
 
 async def start(
@@ -94,30 +166,36 @@ async def start(
     trusted_proxy: str | None = None,
     app_factory: Callable[[Issuer, Registry], web.Application] | None = None,
     reuse_port: bool = False,
+    limits: Limits | None = None,
+    tracebacks: bool = False,
 ) -> Running:
     """Start serving ``project`` on ``host:port`` (0: any free port)."""
+    limits = _fit(limits or Limits())
     issuer = Issuer.from_project(project, passphrase)
     context = server_context(project, passphrase)
     registry = Registry.open(db_url or default_db_url(project))
     if app_factory is not None:
         app = app_factory(issuer, registry)
     else:
-        app = make_app(issuer, registry, trusted_proxy=trusted_proxy)
+        app = build_app(project, issuer, registry, trusted_proxy=trusted_proxy, limits=limits)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(
-        runner, host, port, ssl_context=context, backlog=512, reuse_port=reuse_port or None
-    )
+    assert runner.server is not None  # noqa: S101 - set by setup()
+    audit = app.get(AUDIT) or registry_audit(registry)
+    guard = Guard(runner.server, context, limits, audit=audit, tracebacks=tracebacks)
     try:
-        await site.start()
+        bound = await guard.listen(host, port, backlog=512, reuse_port=reuse_port)
     except OSError as exc:
         await runner.cleanup()
-        raise OperationError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", code="ES934"
-        ) from None
-    bound = runner.addresses[0]
+        raise _listen_error(host, port, exc) from None
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    return Running(url=f"https://{shown}:{bound[1]}/", runner=runner)
+    return Running(
+        url=f"https://{shown}:{bound[1]}/",
+        runner=runner,
+        guard=guard,
+        updates_path=updates_path(project),
+        ca_file=project.trust.ca_certificate,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +207,8 @@ class ServeOptions:
     db_url: str | None = None
     trusted_proxy: str | None = None
     workers: int = 1
+    limits: Limits = field(default_factory=Limits)
+    verbose: bool = False
 
 
 async def _until_signalled() -> None:
@@ -149,6 +229,10 @@ def _worker(
     """A further worker process on the same port (SO_REUSEPORT), same registry."""
     from esecure.config import load_project  # noqa: PLC0415
 
+    # A spawned process starts without the command line's logging: the same here.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_hygiene(verbose=options.verbose)
+
     given = Passphrase(secret, "the serving process") if secret is not None else None
 
     async def main() -> None:
@@ -161,6 +245,8 @@ def _worker(
                 passphrase=(lambda: given) if given else None,
                 trusted_proxy=options.trusted_proxy,
                 reuse_port=True,
+                limits=options.limits,
+                tracebacks=options.verbose,
             )
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails
             ready.put(f"{type(exc).__name__}: {exc}")
@@ -172,7 +258,16 @@ def _worker(
             await running.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(_quietly(main(), options.verbose))
+
+
+async def _quietly(main: Coroutine[object, object, None], verbose: bool) -> None:
+    """Run ``main`` with the loop's own errors (e.g. a failed accept) on one budgeted
+    line each, without a traceback unless ``verbose``."""
+    asyncio.get_running_loop().set_exception_handler(
+        loop_exception_handler(LogBudget(logging.getLogger("esecure.server.http")), verbose)
+    )
+    await main
 
 
 def serve_forever(
@@ -180,7 +275,7 @@ def serve_forever(
     options: ServeOptions,
     *,
     passphrase: Callable[[], Passphrase] | None,
-    announce: Callable[[str], None],
+    announce: Callable[[Running], None],
 ) -> None:
     """Serve until SIGINT or SIGTERM with ``options.workers`` processes, then close cleanly."""
     got: list[Passphrase] = []
@@ -200,12 +295,14 @@ def serve_forever(
             passphrase=recorded if passphrase else None,
             trusted_proxy=options.trusted_proxy,
             reuse_port=options.workers > 1,
+            limits=options.limits,
+            tracebacks=options.verbose,
         )
         children: list[multiprocessing.process.BaseProcess] = []
         try:
             port = int(running.url.rsplit(":", 1)[1].strip("/"))
             children = _spawn(project, options, port, got[0].value if got else None)
-            announce(running.url)
+            announce(running)
             await _until_signalled()
         finally:
             for child in children:
@@ -215,7 +312,7 @@ def serve_forever(
             await running.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(_quietly(main(), options.verbose))
 
 
 def _spawn(
@@ -226,12 +323,7 @@ def _spawn(
         return []
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.queues.Queue[str] = context.Queue()
-    child_options = ServeOptions(
-        host=options.host,
-        port=port,
-        db_url=options.db_url,
-        trusted_proxy=options.trusted_proxy,
-    )
+    child_options = replace(options, port=port, workers=1)
     children: list[multiprocessing.process.BaseProcess] = [
         context.Process(
             target=_worker, args=(str(project.root), child_options, secret, ready), daemon=True
