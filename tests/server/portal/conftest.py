@@ -5,6 +5,7 @@ enrolled through its EST service, each with a real client certificate."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -12,12 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from esecure.config import load_project
 from esecure.scaffold import InitOptions, init_project
 from esecure.server import admin as ops
+from esecure.server.ca import Issuer
+from esecure.server.est import make_app
+from esecure.server.portal import PortalSettings, install
 from esecure.server.portal.codes import CodeHasher
 from esecure.server.portal.pepper import load_pepper
 from esecure.server.portal.store import PortalStore
@@ -135,3 +141,38 @@ def login(browser: Browser, user: User, code: str = PERSONAL_CODE):
     keypad = browser.post("/login", {"csrf": page.csrf, "identifier": user.identifier})
     assert keypad.name == "code", keypad.text
     return browser.submit_code(keypad, code)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time on."""
+        self.now += seconds
+
+
+@contextlib.contextmanager
+def custom_server(
+    project: Path,
+    *,
+    settings: PortalSettings | None = None,
+    clock: Callable[[], float] | None = None,
+    trusted_proxy: str | None = None,
+) -> Iterator[ServerThread]:
+    """A second server on the session's project and registry, its portal tuned."""
+
+    def factory(issuer: Issuer, registry: Registry) -> web.Application:
+        app = make_app(issuer, registry, trusted_proxy=trusted_proxy)
+        install(
+            app, project=load_project(project), registry=registry, settings=settings, clock=clock
+        )
+        return app
+
+    with ServerThread(project, app_factory=factory) as server:
+        yield server
