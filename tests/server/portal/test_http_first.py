@@ -73,7 +73,7 @@ def test_a_wrong_mail_code_at_step_one_counts(make_user, browser_for, portal_ser
 
 
 @pytest.mark.parametrize(
-    ("email", "phone", "problems"),
+    "case",
     [
         ("", "", {"email-error", "phone-error"}),
         ("ana@", "0102030405", {"email-error"}),
@@ -82,10 +82,9 @@ def test_a_wrong_mail_code_at_step_one_counts(make_user, browser_for, portal_ser
         ("ana@corp.example", "01 02 03 04 05 <b>", {"phone-error"}),
     ],
 )
-def test_contact_details_are_validated(
-    make_user, browser_for, portal_server, email, phone, problems
-):
+def test_contact_details_are_validated(make_user, browser_for, portal_server, case):
     """Invalid contact details: 400, each wrong field named, not registered."""
+    email, phone, problems = case
     user = make_user()
     browser = browser_for(user)
     confirm = browser.submit_code(_at_new_code(browser, user), "409217")

@@ -29,7 +29,7 @@ def test_without_a_certificate_the_page_says_to_use_the_keys_browser(make_user, 
     page = _identify(browser, user.identifier)
     assert page.status == 403
     assert page.name == "no-certificate"
-    assert "ES403" in page.text
+    assert "ES410" in page.text
     assert "e-secure key" in page.text
     assert "__Host-esecure-session" not in browser.cookies
 
@@ -83,7 +83,7 @@ def test_three_wrong_codes_lock_the_account_until_unlocked(make_user, browser_fo
     assert login(browser_for(user), user, WRONG).name == "refused"
     third = login(browser_for(user), user, WRONG)
     assert (third.status, third.name) == (403, "locked")
-    assert "ES404" in third.text
+    assert "ES411" in third.text
     assert "support" in third.text
     browser = browser_for(user)
     start = browser.get("/login")
@@ -123,12 +123,12 @@ def test_attack_forged_positions_are_refused_and_not_counted(make_user, browser_
     user = make_user(personalised=True)
     browser = browser_for(user)
     forged = ["16", "99", "-1", "a", "1.5", "3,3,3,3,3,3,3", "٣", "BLANK", "0x1", ""]
-    for positions in forged:
+    for given in forged:
         page = _keypad(browser, user)
-        if positions == "BLANK":
+        positions = given
+        if given == "BLANK":
             blank = next(p for p in range(16) if p not in page.parsed.keys.values())
-            digits = page.positions("12345").split(",")
-            positions = ",".join([*digits, str(blank)])
+            positions = ",".join([*page.positions("12345").split(","), str(blank)])
         answer = browser.post(
             "/code",
             {
@@ -142,7 +142,7 @@ def test_attack_forged_positions_are_refused_and_not_counted(make_user, browser_
             assert answer.status == 400 and answer.name == "code"  # just incomplete
             continue
         assert (answer.status, answer.name) == (400, "forged"), positions
-        assert "ES407" in answer.text
+        assert "ES413" in answer.text
     page = _keypad(browser, user)
     doubled = browser.request(
         "POST",

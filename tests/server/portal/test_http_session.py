@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from esecure.server.portal.settings import PortalSettings
 from esecure.server.portal.sessions import SessionPolicy
+from esecure.server.portal.settings import PortalSettings
 from esecure.server.portal.store import PortalStore
 from tests.server.portal.conftest import FakeClock, custom_server, login
 
@@ -79,7 +79,7 @@ def test_attack_post_without_csrf_token_changes_nothing(make_user, browser_for, 
     login(browser, user)
     page = browser.get("/transfers")
     before = _balances(portal_server, user.identifier)
-    accounts = [a for a in page.text.split('option value="')[1:3]]
+    accounts = page.text.split('option value="')[1:3]
     source, target = (a.split('"')[0] for a in accounts)
     form = {"from": source, "to": target, "amount": "10.00", "label": "rent"}
     answer = browser.post("/transfers", form)

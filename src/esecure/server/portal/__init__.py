@@ -46,7 +46,7 @@ YYYY-MM.pdf``  GET
 
 On every page: ``a#guide-link``, the language switch ``a#lang-en`` / ``a#lang-fr`` (any
 page accepts ``?lang=en|fr``), ``button#logout`` once logged in, ``p#error-code`` on error
-pages (``ES403``, ``ES404``, ``ES406``, ``ES407``, ``ES402``).
+pages (``ES410``, ``ES411``, ``ES412``, ``ES413``, ``ES402``).
 
 The keypad: ``form#code-form`` holds ``input#positions`` (hidden, comma-separated key
 positions so far), ``input#layout`` (hidden, the layout id) and ``input[name=csrf]``; the

@@ -259,8 +259,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "choice.cancel": _t("Cancel this login", "Annuler cette connexion"),
     "refused.title": _t("Access refused", "Accès refusé"),
     "refused.intro": _t(
-        "The identifier, the certificate or the secret code is not right (error ES406).",
-        "L'identifiant, le certificat ou le code secret n'est pas correct (erreur ES406).",
+        "The identifier, the certificate or the secret code is not right (error ES412).",
+        "L'identifiant, le certificat ou le code secret n'est pas correct (erreur ES412).",
     ),
     "refused.action": _t(
         "Check your identifier, use the browser started by your e-secure key, and type your "
@@ -271,8 +271,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "cert.absent.title": _t("No certificate was presented", "Aucun certificat n'a été présenté"),
     "cert.absent.intro": _t(
-        "This browser did not present your e-secure certificate (error ES403).",
-        "Ce navigateur n'a pas présenté votre certificat e-secure (erreur ES403).",
+        "This browser did not present your e-secure certificate (error ES410).",
+        "Ce navigateur n'a pas présenté votre certificat e-secure (erreur ES410).",
     ),
     "cert.absent.action": _t(
         "Close this browser and open {portal} from your e-secure key (its icon near the "
@@ -285,32 +285,32 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "cert.unknown.title": _t("This certificate is not accepted", "Ce certificat n'est pas accepté"),
     "cert.unknown.intro": _t(
-        "The certificate presented was not issued for {portal} (error ES403).",
-        "Le certificat présenté n'a pas été délivré pour {portal} (erreur ES403).",
+        "The certificate presented was not issued for {portal} (error ES410).",
+        "Le certificat présenté n'a pas été délivré pour {portal} (erreur ES410).",
     ),
     "cert.revoked.title": _t("Your certificate is revoked", "Votre certificat est révoqué"),
     "cert.revoked.intro": _t(
-        "The certificate of this key was revoked (key reported lost or replaced) (error ES403).",
+        "The certificate of this key was revoked (key reported lost or replaced) (error ES410).",
         "Le certificat de cette clé a été révoqué (clé déclarée perdue ou remplacée) "
-        "(erreur ES403).",
+        "(erreur ES410).",
     ),
     "cert.expired.title": _t("Your certificate has expired", "Votre certificat a expiré"),
     "cert.expired.intro": _t(
-        "The certificate of this key is out of date (error ES403). Unplug the key, plug it "
+        "The certificate of this key is out of date (error ES410). Unplug the key, plug it "
         "in again: starting the key renews its certificate.",
-        "Le certificat de cette clé n'est plus valide (erreur ES403). Retirez la clé et "
+        "Le certificat de cette clé n'est plus valide (erreur ES410). Retirez la clé et "
         "rebranchez-la : le démarrage de la clé renouvelle son certificat.",
     ),
     "cert.disabled.title": _t("Your access is suspended", "Votre accès est suspendu"),
     "cert.disabled.intro": _t(
-        "The bank suspended the access of this certificate (error ES403).",
-        "La banque a suspendu l'accès de ce certificat (erreur ES403).",
+        "The bank suspended the access of this certificate (error ES410).",
+        "La banque a suspendu l'accès de ce certificat (erreur ES410).",
     ),
     "cert.call": _t("Call support on {phone}.", "Appelez l'assistance au {phone}."),
     "locked.title": _t("Your access is locked", "Votre accès est bloqué"),
     "locked.intro": _t(
-        "Three wrong secret codes were typed: your access is locked (error ES404).",
-        "Trois codes secrets erronés ont été saisis : votre accès est bloqué (erreur ES404).",
+        "Three wrong secret codes were typed: your access is locked (error ES411).",
+        "Trois codes secrets erronés ont été saisis : votre accès est bloqué (erreur ES411).",
     ),
     "locked.action": _t(
         "Call support on {phone}: after checking who you are, they unlock your access or "
@@ -320,8 +320,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "mail-expired.title": _t("Your mail code has expired", "Votre code reçu par courrier a expiré"),
     "mail-expired.intro": _t(
-        "The code received by mail is no longer valid (error ES404).",
-        "Le code reçu par courrier n'est plus valide (erreur ES404).",
+        "The code received by mail is no longer valid (error ES411).",
+        "Le code reçu par courrier n'est plus valide (erreur ES411).",
     ),
     "mail-expired.action": _t(
         "Call support on {phone} to receive a new code by mail.",
@@ -331,26 +331,26 @@ TEXTS: dict[str, tuple[str, str]] = {
     "slow.retry": _t("Try again", "Réessayer"),
     "forged.title": _t("This request cannot be used", "Cette requête ne peut pas être utilisée"),
     "forged.intro": _t(
-        "The keypad sent keys that are not on it (error ES407). Nothing was checked or counted.",
-        "Le clavier a envoyé des touches qui n'y figurent pas (erreur ES407). Rien n'a été "
+        "The keypad sent keys that are not on it (error ES413). Nothing was checked or counted.",
+        "Le clavier a envoyé des touches qui n'y figurent pas (erreur ES413). Rien n'a été "
         "vérifié ni compté.",
     ),
     "csrf.title": _t("This form has expired", "Ce formulaire a expiré"),
     "csrf.intro": _t(
         "The form was sent without its security token, or with one of another session "
-        "(error ES407). Nothing was changed.",
+        "(error ES413). Nothing was changed.",
         "Le formulaire a été envoyé sans son jeton de sécurité, ou avec celui d'une autre "
-        "session (erreur ES407). Rien n'a été modifié.",
+        "session (erreur ES413). Rien n'a été modifié.",
     ),
     "bad.title": _t("This request cannot be used", "Cette requête ne peut pas être utilisée"),
     "bad.intro": _t(
-        "The request is malformed (error ES407). Nothing was changed.",
-        "La requête est mal formée (erreur ES407). Rien n'a été modifié.",
+        "The request is malformed (error ES413). Nothing was changed.",
+        "La requête est mal formée (erreur ES413). Rien n'a été modifié.",
     ),
     "too-large.title": _t("The form is too large", "Le formulaire est trop volumineux"),
     "too-large.intro": _t(
-        "The request is larger than the portal accepts (error ES407). Nothing was changed.",
-        "La requête dépasse la taille acceptée par le portail (erreur ES407). Rien n'a été "
+        "The request is larger than the portal accepts (error ES413). Nothing was changed.",
+        "La requête dépasse la taille acceptée par le portail (erreur ES413). Rien n'a été "
         "modifié.",
     ),
     "not-found.title": _t("Page not found", "Page introuvable"),

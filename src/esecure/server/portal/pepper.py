@@ -42,7 +42,7 @@ def _decode(text: str, origin: str) -> bytes:
     if len(value) < _SIZE:
         raise OperationError(
             f"{origin}: the portal pepper must be at least {_SIZE * 2} hex digits",
-            code="ES936",
+            code="ES937",
         )
     return value
 
@@ -57,7 +57,7 @@ def load_pepper(project: Project) -> bytes:
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError) as exc:
-        raise OperationError(f"cannot read {path}: {exc}", code="ES936") from None
+        raise OperationError(f"cannot read {path}: {exc}", code="ES937") from None
     _create(path)
     return _decode(path.read_text(encoding="ascii"), str(path))
 
@@ -79,4 +79,4 @@ def _create(path: Path) -> None:
         finally:
             Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        raise OperationError(f"cannot create {path}: {exc.strerror}", code="ES936") from None
+        raise OperationError(f"cannot create {path}: {exc.strerror}", code="ES937") from None

@@ -23,6 +23,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from cryptography import x509
 
 from esecure.config import Project
@@ -72,6 +73,9 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _AMOUNT = re.compile(r"([0-9]{1,9})(?:[.,]([0-9]{1,2}))?")
 
+# What a client can make a read raise (gone, too slow, broken framing): not a portal bug.
+_CLIENT_FAULTS = (ConnectionError, TimeoutError, RequestPayloadError)
+
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -92,36 +96,36 @@ _MESSAGES: dict[str, tuple[str, tuple[str, ...], str | None, tuple[str, str, str
     "no-certificate": (
         "cert.absent.title",
         ("cert.absent.intro", "cert.absent.action"),
-        "ES403",
+        "ES410",
         _TO_LOGIN,
     ),
     "cert-unknown": (
         "cert.unknown.title",
         ("cert.unknown.intro", "cert.absent.action"),
-        "ES403",
+        "ES410",
         _TO_LOGIN,
     ),
-    "cert-revoked": ("cert.revoked.title", ("cert.revoked.intro", "cert.call"), "ES403", _TO_LOGIN),
-    "cert-expired": ("cert.expired.title", ("cert.expired.intro", "cert.call"), "ES403", _TO_LOGIN),
+    "cert-revoked": ("cert.revoked.title", ("cert.revoked.intro", "cert.call"), "ES410", _TO_LOGIN),
+    "cert-expired": ("cert.expired.title", ("cert.expired.intro", "cert.call"), "ES410", _TO_LOGIN),
     "cert-disabled": (
         "cert.disabled.title",
         ("cert.disabled.intro", "cert.call"),
-        "ES403",
+        "ES410",
         _TO_LOGIN,
     ),
-    "refused": ("refused.title", ("refused.intro", "refused.action"), "ES406", _TO_LOGIN),
-    "locked": ("locked.title", ("locked.intro", "locked.action"), "ES404", _TO_LOGIN),
+    "refused": ("refused.title", ("refused.intro", "refused.action"), "ES412", _TO_LOGIN),
+    "locked": ("locked.title", ("locked.intro", "locked.action"), "ES411", _TO_LOGIN),
     "mail-expired": (
         "mail-expired.title",
         ("mail-expired.intro", "mail-expired.action"),
-        "ES404",
+        "ES411",
         _TO_LOGIN,
     ),
     "slow": ("slow.title", ("code.slow",), "ES402", ("retry", "/code", "slow.retry")),
-    "forged": ("forged.title", ("forged.intro",), "ES407", _TO_LOGIN),
-    "csrf": ("csrf.title", ("csrf.intro",), "ES407", _TO_LOGIN),
-    "bad-request": ("bad.title", ("bad.intro",), "ES407", _TO_LOGIN),
-    "too-large": ("too-large.title", ("too-large.intro",), "ES407", _TO_LOGIN),
+    "forged": ("forged.title", ("forged.intro",), "ES413", _TO_LOGIN),
+    "csrf": ("csrf.title", ("csrf.intro",), "ES413", _TO_LOGIN),
+    "bad-request": ("bad.title", ("bad.intro",), "ES413", _TO_LOGIN),
+    "too-large": ("too-large.title", ("too-large.intro",), "ES413", _TO_LOGIN),
     "not-found": ("not-found.title", ("not-found.intro",), None, _TO_LOGIN),
     "logged-out": (
         "logout.title",
@@ -317,8 +321,8 @@ async def _portal_middleware(request: web.Request, handler: Handler) -> web.Stre
             _end_cookie(response)
     except web.HTTPRequestEntityTooLarge:
         response = _message(request, "too-large", 413)
-    except web.HTTPException:
-        raise
+    except (web.HTTPException, *_CLIENT_FAULTS):
+        raise  # aiohttp's answers, and a client's faults: answered outside, not our bugs
     except Exception:
         log.exception("portal: internal error on %s %s", request.method, request.path)
         response = web.Response(status=500, text="internal error\n")
