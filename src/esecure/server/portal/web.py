@@ -474,7 +474,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         raise _Page(403, "csrf")
     identifier = form.get("identifier", "").strip()
     if not IDENTIFIER_PATTERN.fullmatch(identifier):
-        return _login_page(request, status=400, error="login.identifier.invalid")
+        shown = form.get("identifier", "")[:64]  # shown back (autoescaped) to be corrected
+        return _login_page(request, status=400, error="login.identifier.invalid", identifier=shown)
     cert = _peer_certificate(request)
     registry = portal.registry
     row = registry.certificate(format(cert.serial_number, "x")) if cert is not None else None
