@@ -346,7 +346,10 @@ async def _read_form(request: web.Request) -> dict[str, str]:
         raise _Page(413, "too-large")
     body = bytearray()
     for _ in range(settings.max_form_bytes + 2):  # bounded: each read returns >= 1 byte
-        chunk = await request.content.read(settings.max_form_bytes + 1 - len(body))
+        try:
+            chunk = await request.content.read(settings.max_form_bytes + 1 - len(body))
+        except ValueError:  # the body's framing broke (a bad chunk): the client's fault
+            raise _Page(400, "bad-request") from None
         if not chunk:
             break
         body += chunk
