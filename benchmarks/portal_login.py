@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import re
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,103 +27,35 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
 from esecure.config import load_project
 from esecure.scaffold import InitOptions, init_project
-from esecure.server import admin as ops
-from esecure.server.portal.codes import CodeHasher
-from esecure.server.portal.pepper import load_pepper
-from esecure.server.portal.store import PortalStore
-from esecure.server.registry import Registry
 from esecure.server.serve import default_db_url
 
-CODE = "409217"
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))  # enrolment.py: its server start
+sys.path.insert(0, str(HERE.parents[1]))  # the portal tests' customers with certificates
+from enrolment import _start_server  # noqa: E402
+from tests.server.portal.conftest import PERSONAL_CODE, new_user  # noqa: E402
+
+CODE = PERSONAL_CODE
 Step = Callable[[aiohttp.ClientSession, str, str], Awaitable[None]]
 _INPUT = re.compile(r'name="(csrf|layout)" value="([^"]*)"')
 _KEY = re.compile(r'data-position="(\d+)">(\d)<')
 
 
-def _customers(project: Path, count: int) -> list[tuple[str, str, str]]:
-    """(identifier, key serial, activation code) of ``count`` personalised customers."""
-    registry = Registry.open(default_db_url(load_project(project)))
-    hasher = CodeHasher(load_pepper(load_project(project)))
-    store = PortalStore(registry)
-    now = time.time()
-    out = []
-    registry.add_keys([(f"BENCH-{i:05d}", "BENCH", "2026-12-01") for i in range(count)])
-    for i in range(count):
-        identifier, serial = f"bench{i}", f"BENCH-{i:05d}"
-        ops.add_user(registry, identifier, now)
-        ops.assign(registry, serial, identifier)
-        code = ops.issue_code(registry, identifier, now).code
-        ops.new_mail_code(registry, hasher, identifier, now)
-        store.set_code(identifier, hasher.hash(identifier, CODE))
-        store.register(
-            identifier, email="b@bank.example", phone="0102030405", cert_serial="", now=now
-        )
-        out.append((identifier, serial, code))
-    registry.close()
-    return out
+class _Served:
+    """What the tests' ``new_user`` needs of a running server."""
+
+    def __init__(self, project: Path, url: str) -> None:
+        self.project = load_project(project)
+        self.db_url = default_db_url(self.project)
+        self.est_url = f"{url}/.well-known/est/"
 
 
-def _start(project: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "esecure", "serve", str(project), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("Listening on "):
-        proc.kill()
-        raise SystemExit(f"the server did not start: {line!r}")
-    return proc, line.split()[-1].rstrip("/")
-
-
-async def _enrol(url: str, ca: Path, who: tuple[str, str, str], into: Path) -> ssl.SSLContext:
-    identifier, serial, code = who
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, identifier),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
-        ]
-    )
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    credentials = base64.b64encode(f"{identifier}:{code}".encode()).decode()
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{url}/.well-known/est/simpleenroll",
-            data=base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
-            headers={
-                "Content-Type": "application/pkcs10",
-                "Content-Transfer-Encoding": "base64",
-                "Authorization": f"Basic {credentials}",
-            },
-            ssl=ssl.create_default_context(cafile=str(ca)),
-        ) as answer,
-    ):
-        body = await answer.read()
-        assert answer.status == 200, body
-    (cert,) = pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
-    cert_path, key_path = into / f"{identifier}.pem", into / f"{identifier}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+def _context(ca: Path, cert: tuple[Path, Path]) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca))
-    context.load_cert_chain(cert_path, key_path)
+    context.load_cert_chain(*cert)
     return context
 
 
@@ -198,19 +128,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         init_project(project, InitOptions(demo=True), passphrase=None)
-        load_pepper(load_project(project))  # made here, then read by the server
-        who = _customers(project, args.clients)
-        proc, url = _start(project)
+        proc, url = _start_server(project, workers=1)
+        url = url.rstrip("/")
         try:
-            ca = project / "trust" / "ca.pem"
-            certs = Path(tmp) / "certs"
-            certs.mkdir()
-
-            async def prepare() -> list[tuple[str, ssl.SSLContext]]:
-                contexts = [await _enrol(url, ca, w, certs) for w in who]
-                return [(w[0], c) for w, c in zip(who, contexts, strict=True)]
-
-            contexts = asyncio.run(prepare())
+            served, ca = _Served(project, url), project / "trust" / "ca.pem"
+            users = [new_user(served, Path(tmp), personalised=True) for _ in range(args.clients)]
+            contexts = [(u.identifier, _context(ca, u.cert)) for u in users]
             print(f"{args.clients} clients, {args.seconds:.0f} s each run, server {url}")
             base = asyncio.run(_run(url, contexts, args.seconds, _static))
             _report("static file (baseline)", *base, args.seconds)
