@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # imported lazily at run time: `esecure --help` stays fast
+    from esecure.config import Project
     from esecure.server.registry import Registry
     from esecure.trust import Passphrase
 
@@ -113,6 +114,7 @@ def _seconds(name: str, default: float, what: str) -> _Decorator:
     help="Open connections per process; past it, a 503 then close (lowered to fit the "
     "open-files limit).",
 )
+@click.option("--demo", is_flag=True, help="Add the demo customers, codes and accounts first.")
 def serve(  # noqa: PLR0917 - click passes every option by position
     project: Path,
     host: str,
@@ -125,6 +127,7 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     idle_timeout: float,
     tls_handshake_timeout: float,
     max_connections: int,
+    demo: bool,
 ) -> None:
     """Start the reference server for PROJECT: EST enrolment with the project's CA and
     its update repository (PROJECT/repository under the path of [urls] updates).
@@ -147,6 +150,8 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     verbose = bool(getattr(root, "verbose", False))
     install(verbose=verbose)
     loaded = load_project(project)
+    if demo:
+        _seed_demo(loaded, db_url)
 
     def announce(running: Running) -> None:
         click.echo(f"Listening on {running.url}")
@@ -179,6 +184,19 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     click.echo("Stopped.", err=True)
 
 
+def _seed_demo(project: Project, db_url: str | None) -> None:
+    from esecure.server.portal.demo import seed  # noqa: PLC0415
+    from esecure.server.registry import Registry  # noqa: PLC0415
+    from esecure.server.serve import default_db_url  # noqa: PLC0415
+
+    registry = Registry.open(db_url or default_db_url(project))
+    try:
+        for line in seed(registry, project):
+            click.echo(f"demo: {line}", err=True)
+    finally:
+        registry.close()
+
+
 class _Admin:
     def __init__(self, project: Path, db_url: str | None) -> None:
         self.project = project
@@ -207,6 +225,11 @@ class _Admin:
         except ConfigError:
             return "Your bank"
 
+    def loaded(self) -> Project:
+        from esecure.config import load_project  # noqa: PLC0415
+
+        return load_project(self.project)
+
 
 @click.group()
 @click.option(
@@ -220,7 +243,7 @@ class _Admin:
 @_DB
 @click.pass_context
 def admin(ctx: click.Context, project: Path, db_url: str | None) -> None:
-    """Manage the enrolment registry: users, key serials, activation codes, lost keys."""
+    """Manage the registry: users, key serials, activation codes, lost keys, portal access."""
     ctx.obj = _Admin(project, db_url)
 
 
@@ -313,6 +336,40 @@ def lost(state: _Admin, serial: str, replacement: str | None) -> None:
     click.echo(f"Key {serial} blocked; {report.revoked} certificate(s) revoked.")
     if replacement:
         click.echo(f"Replacement key {replacement} bound to the same customer.")
+
+
+@admin.command()
+@click.argument("identifier")
+@_pass_admin
+def unlock(state: _Admin, identifier: str) -> None:
+    """Unlock IDENTIFIER's portal access after three wrong secret codes (audited)."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.unlock(state.registry(), identifier, time.time())
+    click.echo(f"Portal access of {identifier} unlocked.")
+
+
+@admin.command("mail-code")
+@click.argument("identifier")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 365),
+    default=30,
+    show_default=True,
+    help="How long the code is valid.",
+)
+@_pass_admin
+def mail_code(state: _Admin, identifier: str, days: int) -> None:
+    """A new portal secret code for IDENTIFIER to send by mail (a lost or forgotten code):
+    their personal code is forgotten, the next login is a first connection (audited)."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+    from esecure.server.portal.codes import CodeHasher  # noqa: PLC0415
+    from esecure.server.portal.pepper import load_pepper  # noqa: PLC0415
+
+    project = state.loaded()
+    hasher = CodeHasher(load_pepper(project))
+    issued = ops.new_mail_code(state.registry(), hasher, identifier, time.time(), days)
+    click.echo(issued.letter(project.product.bank_name, project.product.portal_name), nl=False)
 
 
 @admin.command("list")

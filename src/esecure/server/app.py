@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from esecure.config import Project
-from esecure.server import repository
+from esecure.server import portal, repository
 from esecure.server.ca import Issuer
 from esecure.server.est import make_app
 from esecure.server.http import AUDIT, LIMITS, Audit, Limits, common_headers, harden
@@ -46,12 +46,11 @@ def build_app(
     trusted_proxy: str | None = None,
     limits: Limits | None = None,
 ) -> web.Application:
-    """EST + repository behind the hardening middleware."""
+    """EST + repository + the portal behind the hardening middleware."""
     app = make_app(issuer, registry, trusted_proxy=trusted_proxy, outer=[harden])
     app[LIMITS] = limits or Limits()
     app[AUDIT] = registry_audit(registry)
     app.on_response_prepare.append(common_headers)
     repository.install(app, repository_root(project), updates_path(project))
-    # The portal (issue 9) installs its pages here, behind the same middleware:
-    # portal.install(app, project, registry, ...)
+    portal.install(app, project=project, registry=registry)  # behind the same middleware
     return app

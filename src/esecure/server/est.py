@@ -46,7 +46,7 @@ from esecure.server.http import CLIENT_FAULTS, mark_audited
 from esecure.server.registry import CertificateRow, Registry
 from esecure.server.rules import Refused
 
-__all__ = ["make_app"]
+__all__ = ["ISSUER", "REGISTRY", "make_app", "peer_certificate"]
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
         return response
 
 
-def _peer_certificate(request: web.Request) -> x509.Certificate | None:
+def peer_certificate(request: web.Request) -> x509.Certificate | None:
     """The client certificate verified by TLS, or forwarded by the trusted proxy."""
     proxy = request.app.get(TRUSTED_PROXY)
     forwarded = request.headers.get(CLIENT_CERT_HEADER)
@@ -244,7 +244,7 @@ def _peer_certificate(request: web.Request) -> x509.Certificate | None:
 
 async def _simplereenroll(request: web.Request, seen: _Seen) -> web.Response:
     registry = request.app[REGISTRY]
-    current = _peer_certificate(request)
+    current = peer_certificate(request)
     if current is None:
         raise Refused(401, Refusal.RENEWAL_AUTH, "a TLS client certificate is required")
     row = registry.certificate(format(current.serial_number, "x"))
