@@ -322,8 +322,10 @@ async def _portal_middleware(request: web.Request, handler: Handler) -> web.Stre
             _end_cookie(response)
     except web.HTTPRequestEntityTooLarge:
         response = _message(request, "too-large", 413)
-    except (web.HTTPException, *CLIENT_FAULTS):
-        raise  # aiohttp's answers, and a client's faults: answered outside, not our bugs
+    except web.HTTPException:
+        raise  # aiohttp's answers: given outside
+    except CLIENT_FAULTS:
+        raise  # a client's faults (gone, too slow, broken framing): answered outside
     except Exception:
         log.exception("portal: internal error on %s %s", request.method, request.path)
         response = web.Response(status=500, text="internal error\n")
