@@ -2,7 +2,7 @@
 
 * the EST service: >= 1,000 malformed or well-formed-but-wrong requests, hits counted per
   refusal rule;
-* every route (EST, update repository; the portal's join ROUTES): >= 1,000 raw requests
+* every route (EST, update repository, the portal's pages): >= 1,000 raw requests
   written byte by byte on TLS sockets — broken request lines, headers and framing,
   traversal paths, truncations — from a fixed seed.
 """
@@ -239,7 +239,7 @@ def test_fuzz_refusal_rules_never_5xx(est_server, caplog):
 # --- raw HTTP across every route ------------------------------------------------------
 
 RAW_EXAMPLES = 1200
-ROUTES = [  # the portal adds its own at merge
+ROUTES = [
     "/.well-known/est/cacerts",
     "/.well-known/est/csrattrs",
     "/.well-known/est/simpleenroll",
@@ -253,6 +253,25 @@ ROUTES = [  # the portal adds its own at merge
     "/updates/targets/%2e%2e/%2e%2e/esecure.toml",
     "/",
     "/nowhere",
+    # the portal's pages (forms, keypad, session pages, static files, the PDF)
+    "/login",
+    "/code",
+    "/first-login",
+    "/session-choice",
+    "/contact",
+    "/registered",
+    "/area",
+    "/services",
+    "/accounts",
+    "/accounts/1",
+    "/transfers",
+    "/statements",
+    "/statements/1/2026-10.pdf",
+    "/guide",
+    "/logout",
+    "/static/portal/portal.css",
+    "/static/portal/keypad.js",
+    "/login?lang=fr",
 ]
 GOOD_METHODS = ["GET", "POST", "HEAD"]
 ODD_METHODS = ["PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
@@ -261,7 +280,13 @@ ODD_VERSIONS = ["HTTP/1.0", "HTTP/2.0", "HTTP/1.1x", "HTTP/0.9", "http/1.1", ""]
 HEADER_VALUES = {
     "Content-Length": ["0", "5", "-1", "99999999999999999999", "1, 2", "abc", " 3", "65537"],
     "Transfer-Encoding": ["chunked", "gzip", "chunked, chunked", "identity", "x"],
-    "Content-Type": ["application/pkcs10", "text/plain", "", "multipart/form-data; boundary="],
+    "Content-Type": [
+        "application/pkcs10",
+        "text/plain",
+        "",
+        "multipart/form-data; boundary=",
+        "application/x-www-form-urlencoded",
+    ],
     "Content-Encoding": ["gzip", "br", "identity", "deflate"],
     "Content-Transfer-Encoding": ["base64", "binary"],
     "Authorization": ["Basic YWxpY2U6MTIzNDU2", "Basic", "Bearer x", "Basic !!!", "Digest a"],
@@ -270,6 +295,8 @@ HEADER_VALUES = {
     "Upgrade": ["websocket", "h2c", "TLS/1.2"],
     "Range": ["bytes=0-1", "bytes=5-1", "bytes=-99999999999"],
     "Accept": ["text/html", "*/*", "application/pkcs7-mime"],
+    "Accept-Language": ["fr-FR,fr;q=0.9", "xx;q=abc", "*", "en;q=2"],
+    "Cookie": ["__Host-esecure-session=abc", "__Host-esecure-pre=\u00e9t\u00e9", "a=b; c", "=;=;"],
     "X-SSL-Client-Cert": ["-----BEGIN CERTIFICATE-----%0Ax", ""],
 }
 
