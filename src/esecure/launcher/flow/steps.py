@@ -207,7 +207,7 @@ class KeySteps:
     def take_lock(self) -> m.LockTaken | m.LockHeld | m.Failed:
         """The single-instance lock in the data area (else the host's runtime directory)."""
         directory = self.choice.data_dir or self.host.runtime_dir()
-        name = "session-" + hashlib.sha256(str(directory).encode()).hexdigest()[:16]
+        name = "s-" + hashlib.sha256(str(directory).encode()).hexdigest()[:16]
         lock = SessionLock(directory, self.host, name=name)
         got = lock.acquire(self.options.clock().isoformat(timespec="seconds"), self._answer)
         if isinstance(got, Acquired):

@@ -62,8 +62,12 @@ class UnixListener:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket of a session that died
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.bind(self.address)
-        self._socket.listen(4)
+        try:
+            self._socket.bind(self.address)  # OSError when the path is too long (108 bytes)
+            self._socket.listen(4)
+        except OSError:
+            self._socket.close()
+            raise
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="e-secure-signal", daemon=True)
         self._thread.start()
