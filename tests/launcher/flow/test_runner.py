@@ -232,3 +232,16 @@ def test_french_texts():
     _, shown = flow(FakeSteps(), lang="fr")
     texts = [entry[3] for entry in shown.log if entry[0] == "progress"]
     assert "Connexion à Sogecash Net en cours…" in texts
+
+
+class BrokenTray(RecordingPresenter):
+    """A presenter whose tray fails (a GUI bug)."""
+
+    def show_tray(self, actions):
+        raise RuntimeError("tray backend missing")
+
+
+def test_a_presenter_failing_is_es107_too():
+    """The presenter's own failure (here its tray) ends in the error window (ES107)."""
+    code, shown = flow(FakeSteps(), BrokenTray())
+    assert code == 1 and shown.log[-1][:2] == ("error", "ES107")
