@@ -238,7 +238,7 @@ class BrokenTray(RecordingPresenter):
     """A presenter whose tray fails (a GUI bug)."""
 
     def show_tray(self, actions):
-        raise RuntimeError("tray backend missing")
+        raise RuntimeError(f"tray backend missing for {actions}")
 
 
 def test_a_presenter_failing_is_es107_too():
