@@ -245,3 +245,18 @@ def test_a_presenter_failing_is_es107_too():
     """The presenter's own failure (here its tray) ends in the error window (ES107)."""
     code, shown = flow(FakeSteps(), BrokenTray())
     assert code == 1 and shown.log[-1][:2] == ("error", "ES107")
+
+
+class BrokenProgress(RecordingPresenter):
+    """A presenter whose progress display fails."""
+
+    def progress(self, step, fraction, text):
+        raise RuntimeError(f"cannot draw {step} at {fraction}: {text}")
+
+
+def test_an_output_that_fails_does_not_stop_the_flow(caplog):
+    """An output effect failing (progress, confirm) is logged; the flow goes on."""
+    steps = FakeSteps()
+    code, shown = flow(steps, BrokenProgress())
+    assert code == 0 and "start_browser" in steps.calls and shown.kinds() == ["tray"]
+    assert "cannot draw" in caplog.text
