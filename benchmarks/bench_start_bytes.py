@@ -69,9 +69,9 @@ def build_cd(base: Path) -> tuple[Path, Path]:
     """The demo project and its image's CD-ROM, extracted by xorriso (modes kept)."""
     project = base / "project"
     init_project(project, InitOptions(demo=True), passphrase=None)
-    launcher = base / "launcher" / "e-secure"
-    if not launcher.is_dir():  # a kept frozen launcher is reused (the freeze takes ~1 min)
-        launcher = freeze_launcher(base / "launcher", launcher_name="e-secure", epoch=EPOCH)
+    launcher = base / "launcher"
+    if not (launcher / "e-secure").is_file():  # a kept frozen launcher is reused (~1 min)
+        launcher = freeze_launcher(launcher, launcher_name="e-secure", epoch=EPOCH)
     build_image(
         project, BuildOptions(out=base / "out", launcher_dirs={"linux": launcher}, epoch=EPOCH)
     )

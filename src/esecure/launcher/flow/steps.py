@@ -507,7 +507,13 @@ class KeySteps:
     def start_browser(self) -> m.BrowserStarted | m.Failed:
         """Firefox on the site; the session the tray works with."""
         firefox = self._spawn()
-        self._session = Session(self._spawn, firefox, diagnostics=self.options.diagnostics)
+        self._session = Session(
+            self._spawn,
+            firefox,
+            diagnostics=self.options.diagnostics,
+            profile=self.profile,
+            data_dir=self.choice.data_dir,
+        )
         return m.BrowserStarted(firefox.pid)
 
     def tray_actions(self) -> Session:
