@@ -24,7 +24,7 @@ from esecure.launcher.host.linux import HOST
 from esecure.launcher.instance import LOCK_NAME
 from esecure_onkey.boot import cd_choice, choose
 from tests.launcher import est_fixtures
-from tests.launcher.flow.keyfix import make_key
+from tests.launcher.flow.keyfix import held_by_another_process, make_key
 from tests.updater import conftest as updater_fixtures
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the Linux host")
@@ -200,37 +200,16 @@ def test_no_identity_is_es209(tmp_path, demo_project):
 
 
 # --- the profile and the browser ----------------------------------------------------------------
-PROFILE_HOLDER = textwrap.dedent(
-    """
-    import fcntl, os, sys
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.lockf(fd, fcntl.LOCK_EX)  # what a running Firefox holds on .parentlock
-    print("held", flush=True)
-    sys.stdin.read()
-    """
-)
-
-
 def test_a_firefox_running_on_the_profile_is_es401(tmp_path, demo_project):
     """A Firefox already runs on the live profile (its launcher gone): ES401 (E6), the
     profile untouched."""
     key = make_key(tmp_path, ca_pem=(demo_project / "trust/ca.pem").read_bytes())
     profile = key.data / "profile"
     profile.mkdir()
-    with subprocess.Popen(
-        [sys.executable, "-c", PROFILE_HOLDER, str(profile / ".parentlock")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        try:
-            assert holder.stdout.readline().strip() == "held"
-            steps, _ = _steps(key, key.product)
-            with pytest.raises(EsecureError) as info:
-                steps.prepare_profile()
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
+    with held_by_another_process(profile / ".parentlock", "lockf"):
+        steps, _ = _steps(key, key.product)
+        with pytest.raises(EsecureError) as info:
+            steps.prepare_profile()
     assert info.value.code == "ES401"
     assert sorted(p.name for p in profile.iterdir()) == [".parentlock"]
 
