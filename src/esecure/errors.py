@@ -213,6 +213,57 @@ _ENTRIES: tuple[Entry, ...] = (
         "key's distribution/policies.json (pure comparison); warns or refuses per "
         "[firefox] host_policies.",
     ),
+    Entry(
+        code="ES106",
+        name="data-area-unusable",
+        audience="user",
+        seed_row="E1",
+        title=_t("The key cannot be prepared", "La clé ne peut pas être préparée"),
+        message=_t(
+            "A problem occurred during installation; this device may not work properly.",
+            "Un problème est survenu lors de l'installation ; ce périphérique risque de ne "
+            "pas fonctionner correctement.",
+        ),
+        cause=_t(
+            "The key's data area (its writable part) cannot be found or written: it is "
+            "full, write-protected, damaged, or was pulled out.",
+            "La zone de données de la clé (sa partie inscriptible) est introuvable ou ne peut "
+            "pas être écrite : elle est pleine, protégée en écriture, endommagée, ou la clé a "
+            "été retirée.",
+        ),
+        action=_t(
+            "Unplug the key, plug it in directly (not through a hub) and start it again; if "
+            "it happens again, call support for a replacement key.",
+            "Débranchez la clé, rebranchez-la directement (sans concentrateur) et relancez-la ; "
+            "si le problème se reproduit, appelez l'assistance pour obtenir une clé de "
+            "remplacement.",
+        ),
+        call_support=True,
+        detection="The launcher's first step after the lock: the data area is found and its "
+        "state file, pki/, profile/, logs/ and reports/ are written (first use) or present.",
+    ),
+    Entry(
+        code="ES107",
+        name="launcher-internal-error",
+        audience="user",
+        title=_t("e-secure stopped unexpectedly", "e-secure s'est arrêté de façon inattendue"),
+        message=_t(
+            "e-secure stopped on an unexpected error.",
+            "e-secure s'est arrêté sur une erreur inattendue.",
+        ),
+        cause=_t(
+            "A defect in the key's program, not something you did.",
+            "Un défaut du programme de la clé, pas une erreur de votre part.",
+        ),
+        action=_t(
+            "Start the key again; if it happens again, call support with the support report.",
+            "Relancez la clé ; si cela se reproduit, appelez l'assistance avec le rapport "
+            "d'assistance.",
+        ),
+        call_support=True,
+        detection="Any exception a step of the start-up flow did not expect; the log keeps "
+        "its traceback, the window shows this entry.",
+    ),
     # --- certificate enrolment (ES2xx) -----------------------------------------------------
     Entry(
         code="ES201",
@@ -732,6 +783,62 @@ _ENTRIES: tuple[Entry, ...] = (
         call_support=False,
         detection="CSRF token check on every POST, keypad positions checked against the "
         "session's layout, form size and field caps (400, 403, 413, 415).",
+    ),
+    Entry(
+        code="ES403",
+        name="browser-cannot-start",
+        audience="user",
+        seed_row="E6",
+        title=_t("The key's browser does not start", "Le navigateur de la clé ne démarre pas"),
+        message=_t(
+            "Connecting to the bank's site failed: the key's browser could not be started.",
+            "La connexion au site de la banque a échoué : le navigateur de la clé n'a pas pu "
+            "être lancé.",
+        ),
+        cause=_t(
+            "The browser's files on the key are missing or cannot be run on this computer "
+            "(a security program blocks them, or the key is mounted without the right to "
+            "run programs).",
+            "Les fichiers du navigateur de la clé manquent ou ne peuvent pas être exécutés sur "
+            "cet ordinateur (un logiciel de sécurité les bloque, ou la clé est montée sans le "
+            "droit d'exécuter des programmes).",
+        ),
+        action=_t(
+            "Start the key again; if it fails again, call support with the support report.",
+            "Relancez la clé ; en cas de nouvel échec, appelez l'assistance avec le rapport "
+            "d'assistance.",
+        ),
+        call_support=True,
+        detection="Starting Firefox (esecure_onkey.browser.prepare_firefox, then the process "
+        "itself) fails: no Firefox program, a noexec mount, a shadow directory that cannot "
+        "run programs, or the operating system refuses to start it.",
+    ),
+    Entry(
+        code="ES404",
+        name="profile-unusable",
+        audience="user",
+        title=_t(
+            "The browser's settings cannot be prepared",
+            "Les réglages du navigateur ne peuvent pas être préparés",
+        ),
+        message=_t(
+            "The key's browser profile could not be made or updated.",
+            "Le profil du navigateur de la clé n'a pas pu être créé ou mis à jour.",
+        ),
+        cause=_t(
+            "The key's data area is full or damaged, or the profile template of the key is "
+            "missing.",
+            "La zone de données de la clé est pleine ou endommagée, ou le modèle de profil de "
+            "la clé manque.",
+        ),
+        action=_t(
+            "Start the key again; if it fails again, call support with the support report.",
+            "Relancez la clé ; en cas de nouvel échec, appelez l'assistance avec le rapport "
+            "d'assistance.",
+        ),
+        call_support=True,
+        detection="Making the live profile from the template (first use) or merging the "
+        "template's changes into it fails to read the template or write the profile.",
     ),
     # --- updates (ES5xx) ---------------------------------------------------------------------
     Entry(
@@ -1299,6 +1406,32 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
         detection="Downloads are bounded in time per read; an HTTP error or a timeout ends them.",
+    ),
+    Entry(
+        code="ES526",
+        name="update-restart-failed",
+        audience="user",
+        title=_t(
+            "The update is installed but e-secure could not restart",
+            "La mise à jour est installée mais e-secure n'a pas pu redémarrer",
+        ),
+        message=_t(
+            "The new version is installed; starting it failed.",
+            "La nouvelle version est installée ; son démarrage a échoué.",
+        ),
+        cause=_t(
+            "The key's program could not be started again by itself (a security program, or "
+            "the key was pulled out).",
+            "Le programme de la clé n'a pas pu se relancer de lui-même (un logiciel de "
+            "sécurité, ou la clé a été retirée).",
+        ),
+        action=_t(
+            "Start the key again by hand: the new version starts (no need to unplug it).",
+            "Relancez la clé à la main : la nouvelle version démarre (inutile de la débrancher).",
+        ),
+        call_support=False,
+        detection="The launcher replaces itself with the bootstrap after an update "
+        "(exec); the operating system refused.",
     ),
     # --- documents (ES6xx): rows our design removes ----------------------------------------
     Entry(

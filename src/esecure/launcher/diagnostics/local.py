@@ -39,7 +39,7 @@ def image_rows(subject: Subject) -> list[Row]:
     runs from the data area, every file, when one does."""
     rows: list[Row] = []
     try:
-        done = self_check(subject.cd, platform=subject.platform, full=True)
+        done = self_check(subject.cd, platform=subject.platform, depth="full")
     except (IntegrityError, StorageError) as exc:
         rows.append(_failure("image", _IMAGE, exc))
     else:
