@@ -1,0 +1,172 @@
+"""The windows' entry point: ``run(flow, context)`` (the flow's
+:class:`~esecure.launcher.flow.presenter.GuiEntry`).
+
+pywebview owns the main thread (``webview.start``); the flow runs in the thread
+``webview.start`` starts, once the first window is shown (bounded wait), so that the
+window appears before the flow imports what it needs (cryptography, the updater). One
+window and one page serve every step: Python calls the page's functions, the page answers
+through :class:`~esecure.launcher.ui.presenter.Api`. The window's close button never
+ends the process while the flow runs: it hides the window and answers the question on
+screen (see :meth:`~esecure.launcher.ui.presenter.WindowPresenter.closing`). When the flow
+returns, its last message stays (bounded), then the window is destroyed and ``run``
+returns the flow's exit code.
+
+On Windows without the WebView2 runtime the flow runs with native message boxes
+(:mod:`esecure.launcher.ui.native`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from esecure.launcher.flow.presenter import Presenter, PresenterContext, TrayActions
+from esecure.launcher.tray import Labels, Tray, start_tray
+from esecure.launcher.ui.page import Branding, branding_from, build_page
+from esecure.launcher.ui.presenter import Api, ReportSaver, WindowPresenter
+from esecure.launcher.ui.report import report_saver
+from esecure.launcher.ui.texts import say
+
+__all__ = ["HEIGHT", "SHOWN_WAIT", "WIDTH", "Gui", "run"]
+
+log = logging.getLogger(__name__)
+
+SHOWN_WAIT = 15.0
+"""Seconds the flow waits for the first window before it starts anyway."""
+WIDTH, HEIGHT = 640, 560
+_BACKENDS: dict[str, Any] = {"linux": "gtk", "win32": "edgechromium", "darwin": "cocoa"}
+
+
+@dataclass
+class Gui:
+    """The running windows (for tests and benchmarks: ``observe`` receives it)."""
+
+    window: Any  # webview.Window
+    presenter: WindowPresenter
+    brand: Branding
+    tray: Tray | None = None
+
+
+class _Surface:
+    """:class:`~esecure.launcher.ui.presenter.Surface` over a pywebview window."""
+
+    def __init__(self) -> None:
+        self.window: Any = None
+
+    def run(self, script: str) -> None:
+        self.window.evaluate_js(script)
+
+    def show(self) -> None:
+        self.window.show()
+
+    def hide(self) -> None:
+        self.window.hide()
+
+
+def _on_gui_thread(function: Callable[[], None]) -> None:
+    """Run ``function`` on GTK's main loop (where the windows live)."""
+    from gi.repository import GLib  # noqa: PLC0415
+
+    def once() -> bool:
+        function()
+        return False
+
+    GLib.idle_add(once)
+
+
+def _tray_starter(gui: Gui, context: PresenterContext) -> Callable[[TrayActions], Tray | None]:
+    brand, lang = gui.brand, context.lang
+
+    def start(_actions: TrayActions) -> Tray | None:
+        labels = Labels(
+            title=brand.title,
+            open=say("session.open", lang, portal=brand.portal),
+            diagnostics=say("session.diagnostics", lang),
+            remove=say("session.remove", lang),
+        )
+        icon = context.branding / "icon.png" if context.branding is not None else None
+        gui.tray = start_tray(
+            labels,
+            gui.presenter.session_action,
+            icon_png=icon,
+            colour=brand.primary,
+            on_gui_thread=_on_gui_thread if sys.platform == "linux" else None,
+        )
+        return gui.tray
+
+    return start
+
+
+def run(
+    flow: Callable[[Presenter], int],
+    context: PresenterContext,
+    *,
+    save_report: ReportSaver | None = None,
+    observe: Callable[[Gui], None] | None = None,
+) -> int:
+    """Show the first window at once, run ``flow`` with the windows' presenter, return its
+    exit code. ``save_report`` saves an error's report (default: a copy on the desktop);
+    ``observe`` sees the running windows before the flow starts (tests, benchmarks)."""
+    if sys.platform == "win32":
+        from esecure.launcher.ui import native  # noqa: PLC0415
+
+        if native.webview2_version(native.registry_reader()) is None:
+            return native.run(flow, context)
+    if sys.platform == "linux":
+        os.environ.setdefault("NO_AT_BRIDGE", "1")  # no accessibility-bus noise
+    import webview  # noqa: PLC0415 - the first heavy import, right before the window
+
+    brand = branding_from(context.product, context.support_phone, context.branding)
+    surface = _Surface()
+    presenter = WindowPresenter(
+        surface,
+        lang=context.lang,
+        support_phone=context.support_phone,
+        save_report=save_report or report_saver(context.lang, context.support_phone),
+    )
+    window: Any = webview.create_window(
+        brand.title,
+        html=build_page(brand, context.lang, say("starting", context.lang)),
+        js_api=Api(presenter),
+        width=WIDTH,
+        height=HEIGHT,
+        min_size=(480, 420),
+        background_color=brand.secondary,
+    )
+    surface.window = window
+    gui = Gui(window, presenter, brand)
+    presenter.set_tray_starter(_tray_starter(gui, context))
+    finishing = threading.Event()
+    result: list[int] = []
+
+    def closing() -> bool:
+        if finishing.is_set():
+            return True
+        presenter.closing()
+        return False  # cancels the close: the window hides instead
+
+    window.events.closing += closing
+    window.events.closed += presenter.stop
+
+    def body() -> None:
+        try:
+            if not window.events.shown.wait(SHOWN_WAIT):
+                log.warning("the first window was not shown within %s s", SHOWN_WAIT)
+            if observe is not None:
+                observe(gui)
+            result.append(flow(presenter))
+            presenter.finish()
+        except Exception:  # a bug of the windows: logged, exit 1, never a hung process
+            log.exception("the windows failed")
+        finally:
+            finishing.set()
+            window.destroy()
+
+    webview.start(body, gui=_BACKENDS.get(sys.platform), private_mode=True)
+    presenter.stop()
+    return result[0] if result else 1
