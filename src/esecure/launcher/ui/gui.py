@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 SHOWN_WAIT = 15.0
 """Seconds the flow waits for the first window before it starts anyway."""
-WIDTH, HEIGHT = 640, 560
+WIDTH, HEIGHT = 660, 640
 _BACKENDS: dict[str, Any] = {"linux": "gtk", "win32": "edgechromium", "darwin": "cocoa"}
 
 

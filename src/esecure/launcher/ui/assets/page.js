@@ -105,7 +105,7 @@
     }
     set("enrol-status", "");
     show("enrol");
-    (data.identifier ? $("code") : $("identifier")).focus();
+    ($("identifier").value ? $("code") : $("identifier")).focus();
   }
   function error(data) {
     set("error-code", fill(T["error.code"], { code: data.code }));
