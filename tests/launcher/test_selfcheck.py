@@ -36,6 +36,7 @@ from esecure_onkey.components import (
 from esecure_onkey.records import encode_component_completion
 
 KEY = ed25519.Ed25519PrivateKey.generate()
+OTHER = ed25519.Ed25519PrivateKey.generate()
 PLATFORM = "linux"
 POLICIES = b'{"policies": {"BlockAboutConfig": true}}'
 FILES = {
@@ -350,3 +351,31 @@ def test_the_cd_release_is_not_checked_as_a_store_release(medium, monkeypatch, c
     assert code == 0
     assert out.splitlines() == [out.splitlines()[0]]
     assert out.startswith("self-check: ok")
+
+
+def test_sizes_depth_hashes_nothing_and_still_checks_sizes_and_signature(medium):
+    """The flow's start check ("sizes"): no file hashed; a file of another size and a
+    broken signature are still ES101; a same-size change is left to the full check."""
+    assert self_check(medium, platform=PLATFORM, depth="sizes").hashed == 0
+    (medium / "app/product.json").write_bytes(b"[]")  # same size, other bytes
+    self_check(medium, platform=PLATFORM, depth="sizes")
+    with pytest.raises(IntegrityError, match=r"app/product\.json") as info:
+        self_check(medium, platform=PLATFORM, depth="full")
+    assert info.value.code == "ES101"
+    (medium / "profile/user.js").write_bytes(b"x")
+    with pytest.raises(IntegrityError, match=r"profile/user\.js: size 1"):
+        self_check(medium, platform=PLATFORM, depth="sizes")
+
+
+def test_sizes_depth_checks_the_signature(medium):
+    """A manifest signed by another key fails the "sizes" check too."""
+    (medium / SIGNATURE_NAME).write_bytes(_sign((medium / MANIFEST_NAME).read_bytes(), OTHER))
+    with pytest.raises(IntegrityError) as info:
+        self_check(medium, platform=PLATFORM, depth="sizes")
+    assert info.value.code == "ES101"
+
+
+def test_full_depth_hashes_every_file(medium):
+    """The background check ("full") hashes every listed file, Firefox's too."""
+    result = self_check(medium, platform=PLATFORM, depth="full")
+    assert result.hashed == result.files

@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 # What the launcher imports at run time (the closure of their requirements is shipped).
-LAUNCHER_ROOTS = ("cryptography", "packaging", "platformdirs", "tufup", "pywebview")
+# pyzstd: the update client applies zstd patches on the key (updater/_zstd.py).
+LAUNCHER_ROOTS = ("cryptography", "packaging", "platformdirs", "tufup", "pywebview", "pyzstd")
 # Never shipped: build tools (tufup.repo needs setuptools; the launcher never imports it).
 EXCLUDED_DISTRIBUTIONS = frozenset(
     {"setuptools", "pip", "wheel", "pyinstaller", "pyinstaller-hooks-contrib", "esecure"}

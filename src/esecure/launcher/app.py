@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,28 @@ def _parser() -> argparse.ArgumentParser:
         description="The e-secure key's launcher.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--no-gui",
+        action="store_true",
+        help="run the start-up flow in this terminal (automation, tests, no display)",
+    )
+    parser.add_argument(
+        "--update",
+        choices=("now", "later"),
+        help="answer to an update offer without asking (else ESECURE_UPDATE)",
+    )
+    parser.add_argument(
+        "--identifier",
+        help="the identifier for a first enrolment, without asking (else ESECURE_IDENTIFIER)",
+    )
+    parser.add_argument(
+        "--activation-code",
+        help="the activation code for a first enrolment (prefer ESECURE_ACTIVATION_CODE: a "
+        "command line is visible to other users)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log the flow's details on stderr (tracebacks too)"
+    )
     parser.add_argument(
         "--self-check",
         action="store_true",
@@ -102,9 +125,39 @@ def main(argv: list[str] | None = None, boot: Choice | None = None) -> int:
     product = read_product(choice.component("app"))
     if args.self_check:
         return _self_check(product, choice)
-    _out(
-        "e-secure: the start-up flow (updates, enrolment, browser) is not part of this "
-        "version yet; only --version and --self-check are available.",
-        err=True,
-    )
-    return 2
+    return _flow(args, product, choice if boot is not None else _without_bootstrap(), boot)
+
+
+def _without_bootstrap() -> Choice:
+    """Run without a bootstrap (development, tests): the release the bootstrap would pick
+    for the data area (its Firefox and profile template; the code is this one), without
+    counting a start."""
+    from esecure_onkey.boot import choose  # noqa: PLC0415
+
+    cd = cd_root()
+    area = data_area(None)
+    choice = choose(cd, area.path, count_start=False)
+    return replace(choice, data_dir=area.path, data_kind=area.kind, data_reason=area.reason)
+
+
+def _flow(
+    args: argparse.Namespace, product: dict[str, Any], choice: Choice, boot: Choice | None
+) -> int:
+    """The start-up flow: in the windows, or in this terminal (``--no-gui``)."""
+    import logging  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from esecure.launcher.flow.console import answers_from  # noqa: PLC0415
+    from esecure.launcher.flow.launch import run_console, run_gui  # noqa: PLC0415
+
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    else:  # no traceback on the user's screen: the log handlers are the diagnostics' own
+        logging.getLogger("esecure").addHandler(logging.NullHandler())
+    try:
+        answers = answers_from(args.update, args.identifier, args.activation_code, os.environ)
+    except ValueError as exc:
+        _out(f"e-secure: {exc}", err=True)
+        return 2
+    run = run_console if args.no_gui else run_gui
+    return run(choice, product, boot=boot, answers=answers)

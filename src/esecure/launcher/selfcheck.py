@@ -27,9 +27,10 @@ manifest.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from esecure_onkey.boot import Choice
 
 __all__ = [
+    "Depth",
     "RunningRelease",
     "SelfCheck",
     "check_running_release",
@@ -64,6 +66,7 @@ __all__ = [
 ]
 
 _MAX_NAMED = 5
+Depth = Literal["sizes", "start", "full"]
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,23 @@ def _read(root: Path, name: str) -> bytes:
         ) from None
 
 
-def self_check(root: Path, *, platform: str) -> SelfCheck:
+def _hashed(depth: Depth, platform: str) -> Callable[[str], bool]:
+    if depth == "sizes":
+        return lambda _path: False
+    if depth == "full":
+        return lambda _path: True
+    return lambda path: hashed_at_start(path, platform)
+
+
+def self_check(root: Path, *, platform: str, depth: Depth = "start") -> SelfCheck:
     """Check the CD-ROM at ``root`` against its signed manifest; raise ES101/ES102 naming
-    the culprit file(s)."""
+    the culprit file(s).
+
+    ``depth``: "sizes" — the signature, every file's presence and size, nothing hashed
+    (the start-up flow's critical path: the CD-ROM is read-only, see docs/threat-model.md
+    T12); "start" — and full hashes of what :func:`hashed_at_start` names (``--self-check``);
+    "full" — every file hashed (the flow's background check once the site is open, and
+    diagnostics)."""
     start = time.perf_counter()
     data = _read(root, MANIFEST_NAME)
     signature = _read(root, SIGNATURE_NAME)
@@ -97,7 +114,7 @@ def self_check(root: Path, *, platform: str) -> SelfCheck:
         manifest = verify_manifest(data, signature, public_key)
     except IntegrityError as exc:
         raise IntegrityError(f"self-check: {exc.detail}", code="ES101") from None
-    observed = observe(root, manifest, lambda path: hashed_at_start(path, platform))
+    observed = observe(root, manifest, _hashed(depth, platform))
     mismatches = compare(manifest, observed)
     if mismatches:
         named = "; ".join(m.render() for m in mismatches[:_MAX_NAMED])

@@ -17,14 +17,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from esecure.errors import EsecureError, StorageError, UpdateError, UpdateSecurityError
 from esecure_onkey.boot import Choice
 
+if TYPE_CHECKING:
+    from esecure.updater.client import Offer, UpdateClient
+
 __all__ = [
+    "Checked",
     "Policy",
     "UpdateUI",
+    "apply_update",
+    "check_updates",
     "confirm_started",
     "estimate",
     "offline_verdict",
@@ -131,7 +137,18 @@ def _check_age(data_dir: Path, policy: Policy, now: dt.datetime) -> None:
         )
 
 
-def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_updates` found: an ``offer`` to take (with the ``client`` that
+    applies it), or an ``outcome`` without one and the ``error`` that says why."""
+
+    outcome: Outcome | None
+    offer: Offer | None = None
+    client: UpdateClient | None = None
+    error: EsecureError | None = None
+
+
+def check_updates(
     *,
     data_dir: Path,
     repository_url: str,
@@ -143,11 +160,12 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
     ui: UpdateUI,
     cd: Path | None = None,
     policy: Policy,
-    restart: Callable[[], None],
     clock: Callable[[], dt.datetime] | None = None,
-    deferred: bool = False,
-) -> Outcome:
-    """One pass of the update step. Raises only ES521 (offline too long: the key stops).
+) -> Checked:
+    """The check half of the step: ``outcome`` "up-to-date", "offline", "security-alert"
+    or "failed" (its ``error`` not yet shown), or an offer. Shows only what the bootstrap
+    did at this start (rolled back, refused a release). Raises only ES521 (offline too
+    long: the key stops).
 
     The release that runs (``boot.release``: the CD-ROM's or one in the data area) is the
     base of the patches; ``cd`` is the CD-ROM root (default: the boot choice's, else the
@@ -180,40 +198,91 @@ def run_update_step(  # noqa: PLR0911 - one outcome per return, in flow order
         offer = client.check(current_version, running=boot.release if boot else CD)
     except UpdateSecurityError as exc:
         _record(data_dir, exc, now)
-        ui.security_alert(exc)
         _check_age(data_dir, policy, now)
-        return "security-alert"
+        return Checked("security-alert", error=exc)
     except UpdateError as exc:
-        ui.notice(exc)
         _check_age(data_dir, policy, now)
-        return "offline"
+        return Checked("offline", error=exc)
     except StorageError as exc:  # ES524: the data area is full or read-only: go on
-        ui.notice(exc)
-        return "failed"
+        return Checked("failed", error=exc)
     (data_dir / "updates" / "offline-since.json").unlink(missing_ok=True)
     if offer is None:
-        return "up-to-date"
+        return Checked("up-to-date")
+    return Checked(None, offer, client)
+
+
+def apply_update(
+    checked: Checked, ui: UpdateUI, *, data_dir: Path, clock: Callable[[], dt.datetime] | None
+) -> tuple[Outcome, EsecureError | None]:
+    """The apply half: download, verify, write into the store, switch. ("restarting",
+    None) when the new release is in force (the caller restarts), else the outcome and
+    its error, not yet shown."""
+    assert checked.offer is not None and checked.client is not None  # noqa: S101
+    try:
+        downloaded = checked.client.download(checked.offer, ui.progress)
+        checked.client.install(checked.offer, downloaded, progress=ui.progress)
+    except UpdateSecurityError as exc:
+        _record(data_dir, exc, (clock or (lambda: dt.datetime.now(dt.UTC)))())
+        return "security-alert", exc
+    except EsecureError as exc:  # offline mid-way, or the data area refused the write
+        return "failed", exc
+    return "restarting", None
+
+
+def run_update_step(
+    *,
+    data_dir: Path,
+    repository_url: str,
+    app: str,
+    current_version: str,
+    boot: Choice | None,
+    initial_root: Path,
+    image_key: Path,
+    ui: UpdateUI,
+    cd: Path | None = None,
+    policy: Policy,
+    restart: Callable[[], None],
+    clock: Callable[[], dt.datetime] | None = None,
+    deferred: bool = False,
+) -> Outcome:
+    """One pass of the update step (check, offer, apply, restart). Raises only ES521
+    (offline too long: the key stops)."""
+    checked = check_updates(
+        data_dir=data_dir,
+        repository_url=repository_url,
+        app=app,
+        current_version=current_version,
+        boot=boot,
+        initial_root=initial_root,
+        image_key=image_key,
+        ui=ui,
+        cd=cd,
+        policy=policy,
+        clock=clock,
+    )
+    offer = checked.offer
+    if offer is None:
+        _show(ui, checked.error)
+        return checked.outcome or "up-to-date"
     if deferred and not offer.required:
         return "deferred"
     seconds = estimate(offer.download_size, offer.install_size)
     accepted = ui.offer(offer.version, offer.download_size, seconds, later=not offer.required)
     if not accepted and not offer.required:
         return "deferred"
-    try:
-        downloaded = client.download(offer, ui.progress)
-        client.install(offer, downloaded, progress=ui.progress)
-    except UpdateSecurityError as exc:
-        _record(data_dir, exc, now)
-        ui.security_alert(exc)
-        return "security-alert"
-    except UpdateError as exc:  # offline mid-way, or the data area refused the write
-        ui.notice(exc)
-        return "failed"
-    except EsecureError as exc:
-        ui.notice(exc)
-        return "failed"
+    outcome, error = apply_update(checked, ui, data_dir=data_dir, clock=clock)
+    if error is not None:
+        _show(ui, error)
+        return outcome
     restart()
     return "restarting"
+
+
+def _show(ui: UpdateUI, error: EsecureError | None) -> None:
+    if isinstance(error, UpdateSecurityError):
+        ui.security_alert(error)
+    elif error is not None:
+        ui.notice(error)
 
 
 def confirm_started(data_dir: Path, boot: Choice | None = None) -> bool:

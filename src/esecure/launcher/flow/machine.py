@@ -718,20 +718,9 @@ def _on_failed(state: State, event: Event) -> Transition:
     return _fail(state, event.error)
 
 
-_FAILABLE: tuple[Phase, ...] = (
-    "self-check",
-    "lock",
-    "data-area",
-    "update-check",
-    "update-apply",
-    "restart",
-    "certificate",
-    "renew",
-    "enrol",
-    "profile",
-    "deliver",
-    "browser",
-)
+_FAILABLE: tuple[Phase, ...] = tuple(p for p in PHASES if p not in ("start", "done"))
+"""Where a Failed event is taken: every phase runs an adapter or the presenter, and
+either may fail (a presenter's error too ends in the error window, never a traceback)."""
 
 TABLE: Mapping[tuple[Phase, type], Handler] = MappingProxyType(
     {

@@ -177,7 +177,10 @@ def run_flow(
             event: m.Event | None = None
             for effect in effects:
                 if not isinstance(effect, m.COMMANDS):
-                    _output(effect, steps, presenter, say)
+                    try:
+                        _output(effect, steps, presenter, say)
+                    except Exception:  # an output that fails must not stop the flow
+                        log.exception("the flow's %s failed", type(effect).__name__)
                     continue
                 try:
                     event = _command(effect, steps, presenter)

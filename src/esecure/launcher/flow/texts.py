@@ -61,6 +61,11 @@ TEXTS: dict[str, Text] = {
         "Enrôlement annulé : la clé n'a pas été activée. Relancez-la quand vous aurez votre "
         "identifiant et votre code d'activation.",
     ),
+    "no-windows": _t(
+        "e-secure: the windows are not available here ({reason}); going on in this terminal.",
+        "e-secure : les fenêtres ne sont pas disponibles ici ({reason}) ; le démarrage "
+        "continue dans ce terminal.",
+    ),
     "ended": _t("The e-secure session has ended.", "La session e-secure est terminée."),
 }
 

@@ -47,6 +47,10 @@ class Host(Protocol):
         """A private per-user directory on the host (never the key) for the session's
         endpoint and Firefox's shadow directory; made if missing."""
 
+    def cache_dir(self) -> Path:
+        """A private per-user directory on the host's disk that survives a reboot and lets
+        programs run (Firefox's shadow directory); made if missing."""
+
     def listen(self, name: str, answer: Callable[[bytes], bytes]) -> Listener:
         """Answer requests on a local endpoint called ``name`` in :meth:`runtime_dir` with
         ``answer(request)`` (from another thread), until closed."""
@@ -81,6 +85,10 @@ class UnsupportedHost:
     def runtime_dir(self) -> Path:
         """Not supported yet."""
         self._missing("a private per-user runtime directory")
+
+    def cache_dir(self) -> Path:
+        """Not supported yet."""
+        self._missing("a private per-user cache directory")
 
     def listen(self, name: str, answer: Callable[[bytes], bytes]) -> Listener:  # noqa: ARG002
         """Not supported yet."""

@@ -42,6 +42,16 @@ def boot_id(path: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
         return ""
 
 
+def _private(path: Path) -> Path:
+    """``path`` made if missing (0700), and refused unless it is a directory of this user
+    that no one else may write (not a link planted by another user)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a private directory of this user")
+    return path
+
+
 class UnixListener:
     """A Unix socket answering one short request per connection, from a daemon thread."""
 
@@ -52,8 +62,12 @@ class UnixListener:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket of a session that died
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.bind(self.address)
-        self._socket.listen(4)
+        try:
+            self._socket.bind(self.address)  # OSError when the path is too long (108 bytes)
+            self._socket.listen(4)
+        except OSError:
+            self._socket.close()
+            raise
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="e-secure-signal", daemon=True)
         self._thread.start()
@@ -114,11 +128,12 @@ class LinuxHost:
         base = os.environ.get("XDG_RUNTIME_DIR")
         uid = os.getuid()
         path = Path(base) / "e-secure" if base else Path("/tmp") / f"e-secure-{uid}"  # noqa: S108
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
-            raise PermissionError(f"{path} is not a private directory of this user")
-        return path
+        return _private(path)
+
+    def cache_dir(self) -> Path:
+        """``$XDG_CACHE_HOME/e-secure``, else ``~/.cache/e-secure`` (ours alone)."""
+        base = os.environ.get("XDG_CACHE_HOME")
+        return _private((Path(base) if base else Path.home() / ".cache") / "e-secure")
 
     def listen(self, name: str, answer: Callable[[bytes], bytes]) -> UnixListener:
         """A Unix socket ``<runtime dir>/<name>.sock``."""
