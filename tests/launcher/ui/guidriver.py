@@ -8,9 +8,12 @@ take screenshots of the X display (GDK, on the GUI's main loop). Every wait is b
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -112,13 +115,11 @@ class Driver:
 
     def real_type(self, text: str) -> None:
         """Real key presses (xdotool) into the focused element."""
-        subprocess.run(
-            ["xdotool", "type", "--delay", "20", text], check=True, timeout=30
-        )
+        subprocess.run(["xdotool", "type", "--delay", "20", text], check=True, timeout=30)
 
     def _grab(self):
         """The X display's pixels (a GdkPixbuf), taken on the GUI's loop."""
-        from gi.repository import Gdk, GLib
+        from gi.repository import Gdk, GLib  # noqa: PLC0415 - only in the driver's process
 
         done = threading.Event()
         got: list = []
@@ -164,7 +165,10 @@ class Driver:
 
 
 def setup_logging(out: Path) -> None:
-    """Everything logged (DEBUG, pywebview's too) into out/log.txt."""
+    """Everything logged (DEBUG, pywebview's too) into out/log.txt; SIGUSR1 dumps every
+    thread's stack into out/stacks.txt (a hung driver is killed with it first)."""
+    stacks = (out / "stacks.txt").open("w")  # noqa: SIM115 - open for the process's life
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     handler = logging.FileHandler(out / "log.txt", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.DEBUG, handlers=[handler])
@@ -228,16 +232,44 @@ def run_under_display(script: Path, args: list[str], out: Path, timeout: float =
         *args,
         str(out),
     ]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    (out / "stdout.txt").write_text(done.stdout)
-    (out / "stderr.txt").write_text(done.stderr)
+    with subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _dump_and_kill(process.pid)
+            stdout, stderr = process.communicate(timeout=30)
+            stderr += f"\n(the driver did not finish within {timeout} s: killed)"
+    (out / "stdout.txt").write_text(stdout)
+    (out / "stderr.txt").write_text(stderr)
     result_file = out / "result.json"
     if not result_file.exists():
         raise AssertionError(
-            f"the driver wrote no result (exit {done.returncode}): {done.stderr[-3000:]}"
+            f"the driver wrote no result (exit {process.returncode}): {stderr[-3000:]}"
         )
     result = json.loads(result_file.read_text())
-    result["process_exit"] = done.returncode
+    result["process_exit"] = process.returncode
     return result
+
+
+def _dump_and_kill(session: int) -> None:
+    """Every process of the driver's session: Python ones dump their stacks, all die."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (
+                    os.getsid(int(entry.name)) == session
+                    and b"python" in (entry / "cmdline").read_bytes()
+                ):
+                    os.kill(int(entry.name), signal.SIGUSR1)
+            except OSError:
+                continue
+    time.sleep(1)
+    with contextlib.suppress(OSError):
+        os.killpg(session, signal.SIGKILL)

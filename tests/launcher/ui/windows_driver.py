@@ -8,13 +8,11 @@ screenshot per window. Started by test_windows.py under xvfb-run + dbus-run-sess
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.launcher.ui.guidriver import (  # noqa: E402
-    WAIT,
+from tests.launcher.ui.guidriver import (
     Driver,
     add_root_to_path,
     drive,
@@ -24,139 +22,11 @@ from tests.launcher.ui.guidriver import (  # noqa: E402
 
 add_root_to_path()
 
-from esecure.errors import EnrolmentError, IntegrityError  # noqa: E402
+from esecure.errors import IntegrityError  # noqa: E402
 from esecure.launcher.flow import machine as m  # noqa: E402
-from esecure.launcher.flow.presenter import PresenterContext, UpdateOffer  # noqa: E402
 from esecure.launcher.flow.runner import run_flow  # noqa: E402
 from esecure.launcher.ui.gui import run  # noqa: E402
-
-PRODUCT = {
-    "name": "e-secure",
-    "bank_name": "Demo Bank",
-    "portal_name": "Demo Net",
-    "launcher_name": "e-secure Demo",
-    "support_phone": "+33 1 23 45 67 89",
-    "colours": {"primary": "#b3002d", "secondary": "#f4f0e8"},
-}
-OFFER = UpdateOffer("2.1.0", 12_345_678, (4.0, 95.0), required=False)
-REQUIRED = UpdateOffer("3.0.0", 98_000_000, (20.0, 400.0), required=True)
-WRONG, RIGHT = "WRONG-1234-CODE", "RIGHT-5678-CODE"
-
-
-class Session:
-    """Tray actions that record their calls (the tray test uses the real session)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.ended = threading.Event()
-
-    def open_site(self) -> None:
-        self.calls.append("open_site")
-
-    def diagnostics(self) -> None:
-        self.calls.append("diagnostics")
-
-    def remove_key(self) -> None:
-        self.calls.append("remove_key")
-        self.ended.set()
-
-    def firefox_running(self) -> bool:
-        return not self.ended.is_set()
-
-    def wait(self, timeout=None) -> bool:
-        return self.ended.wait(timeout)
-
-
-class Steps:
-    """Scripted adapters: each answer an event, a list (one per call) or an exception;
-    ``gate``: the first step waits for the driver (a screenshot of the progress page)."""
-
-    def __init__(self, **script) -> None:
-        self.script = {
-            "self_check": m.SelfChecked(),
-            "take_lock": m.LockTaken(),
-            "prepare_data_area": m.DataAreaReady(),
-            "check_updates": m.NoUpdate(),
-            "apply_update": m.UpdateApplied(),
-            "restart": None,
-            "check_certificate": m.CertificateStatus("valid", "SERIAL-1"),
-            "renew": m.Renewed(),
-            "enrol": m.Enrolled(),
-            "prepare_profile": m.ProfileReady(),
-            "deliver_certificate": m.CertificateDelivered(),
-            "start_browser": m.BrowserStarted(4242),
-            **script,
-        }
-        self.calls: list[str] = []
-        self.enrolments: list[str] = []
-        self.gate = threading.Event()
-        self.session = Session()
-
-    def _answer(self, name):
-        self.calls.append(name)
-        value = self.script[name]
-        if isinstance(value, list):
-            value = value.pop(0)
-        if isinstance(value, BaseException):
-            raise value
-        return value
-
-    def self_check(self):
-        self.gate.wait(WAIT)
-        return self._answer("self_check")
-
-    def take_lock(self):
-        return self._answer("take_lock")
-
-    def prepare_data_area(self):
-        return self._answer("prepare_data_area")
-
-    def check_updates(self):
-        return self._answer("check_updates")
-
-    def apply_update(self, offer):
-        return self._answer("apply_update")
-
-    def restart(self):
-        return self._answer("restart")
-
-    def check_certificate(self):
-        return self._answer("check_certificate")
-
-    def renew(self):
-        return self._answer("renew")
-
-    def enrol(self, enrolment):
-        self.enrolments.append(enrolment.identifier)
-        ok = enrolment.activation_code == RIGHT
-        self.calls.append("enrol")
-        if ok:
-            return m.Enrolled()
-        return m.EnrolmentRefused(EnrolmentError("identifier or code refused", code="ES203"))
-
-    def prepare_profile(self):
-        return self._answer("prepare_profile")
-
-    def deliver_certificate(self):
-        return self._answer("deliver_certificate")
-
-    def start_browser(self):
-        return self._answer("start_browser")
-
-    def tray_actions(self):
-        return self.session
-
-    def confirm_started(self):
-        pass
-
-    def verify_in_background(self, problem):
-        pass
-
-    def save_report(self, error):
-        return None
-
-    def close(self):
-        self.calls.append("close")
+from tests.launcher.ui.scripted import OFFER, REQUIRED, RIGHT, WRONG, Steps, context  # noqa: E402
 
 
 # --- scenarios ----------------------------------------------------------------------------------
@@ -187,7 +57,8 @@ def journey(out: Path, result: dict) -> int:
         d.set_value("code", WRONG)
         d.click("enrol-submit")
         d.wait_for("the refusal", lambda: not d.hidden("enrol-refusal"))
-        d.wait_for("buttons again", lambda: not d.js("document.getElementById('enrol-submit').disabled"))
+        submit = "document.getElementById('enrol-submit').disabled"
+        d.wait_for("the buttons again", lambda: not d.js(submit))
         d.notes["refusal"] = d.text("refusal-title")
         d.notes["wrong_code_in_dom"] = WRONG in d.dom()
         d.screenshot("enrol-refused")
@@ -271,10 +142,6 @@ def flow_of(steps: Steps):
         return run_flow(steps, presenter, lang="en", values={"portal": "Demo Net"})
 
     return flow
-
-
-def context(lang: str) -> PresenterContext:
-    return PresenterContext(PRODUCT, lang, PRODUCT["support_phone"], None)
 
 
 SCENARIOS = {"journey": journey, "error": error, "cancel": cancel}

@@ -129,10 +129,11 @@ def run(
         support_phone=context.support_phone,
         save_report=save_report or report_saver(context.lang, context.support_phone),
     )
+    api = Api(presenter)
     window: Any = webview.create_window(
         brand.title,
         html=build_page(brand, context.lang, say("starting", context.lang)),
-        js_api=Api(presenter),
+        js_api=api,
         width=WIDTH,
         height=HEIGHT,
         min_size=(480, 420),
@@ -164,6 +165,7 @@ def run(
         except Exception:  # a bug of the windows: logged, exit 1, never a hung process
             log.exception("the windows failed")
         finally:
+            api.settle()  # the page's last calls hand their answers back first
             finishing.set()
             window.destroy()
 

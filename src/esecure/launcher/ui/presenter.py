@@ -22,6 +22,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "FINAL_HOLD",
     "MAX_FIELD",
     "MAX_SESSION",
+    "SETTLE",
     "Api",
     "ReportSaver",
     "Surface",
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 
 MAX_SESSION = 24 * 3600.0
 """Seconds a session (site open, tray shown) lasts at most; then the key is removed."""
+SETTLE = 5.0
+"""Seconds the page's last calls get to finish before the window is destroyed."""
 FINAL_HOLD = 120.0
 """Seconds the last message (key removed, already running, cancelled) stays at most."""
 MAX_FIELD = 128
@@ -345,18 +349,41 @@ class WindowPresenter:
 
 
 class Api:
-    """What the page may call (pywebview exposes the public methods of this object)."""
+    """What the page may call (pywebview exposes the public methods of this object).
+
+    pywebview runs each call in a thread of its own, which then hands the return value
+    back to the page (``evaluate_js``). A window destroyed before that leaves the thread
+    waiting for ever, and the process cannot exit (it is not a daemon thread): every
+    call's thread is remembered, and :meth:`settle` waits for them before the window goes.
+    """
 
     def __init__(self, presenter: WindowPresenter) -> None:
         self._presenter = presenter
+        self._threads: set[threading.Thread] = set()
+        self._guard = threading.Lock()
+
+    def _called(self) -> None:
+        with self._guard:
+            self._threads = {t for t in self._threads if t.is_alive()}
+            self._threads.add(threading.current_thread())
+
+    def settle(self, timeout: float = SETTLE) -> None:
+        """Wait (at most ``timeout`` seconds in all) for the calls' threads to end."""
+        deadline = time.monotonic() + timeout
+        with self._guard:
+            threads = [t for t in self._threads if t is not threading.current_thread()]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def answer_offer(self, choice: object) -> None:
         """ "now" or "later"."""
+        self._called()
         if choice in ("now", "later"):
             self._presenter.answer("offer", choice)
 
     def submit_enrolment(self, identifier: object, code: object) -> None:
         """The form's two fields (anything else is not taken)."""
+        self._called()
         if not (isinstance(identifier, str) and isinstance(code, str)):
             return
         identifier, code = identifier.strip(), code.strip()
@@ -365,25 +392,31 @@ class Api:
 
     def cancel_enrolment(self) -> None:
         """The form's cancel button."""
+        self._called()
         self._presenter.answer("enrol", None)
 
     def close_error(self) -> None:
         """The error page's close button."""
+        self._called()
         self._presenter.answer("error", None)
 
     def save_report(self) -> str:
         """The error page's save button: what to say under it."""
+        self._called()
         return self._presenter.save_report()
 
     def session_action(self, name: object) -> None:
-        """ "open", "diagnostics" or "remove"."""
+        """One of "open", "diagnostics" or "remove"."""
+        self._called()
         if isinstance(name, str):
             self._presenter.session_action(name)
 
     def hide(self) -> None:
         """Hide the window."""
+        self._called()
         self._presenter.hide()
 
     def close_final(self) -> None:
         """The last message's close button."""
+        self._called()
         self._presenter.answer("final", None)

@@ -1,0 +1,243 @@
+"""The tray with a real Firefox, in one process: ``python tray_driver.py OUTDIR``.
+
+A headless firefox-esr runs on a live profile and leaves session traces (a local site sets
+a cookie and local storage, is cached, Firefox writes its session store); the flow's real
+Session holds it; the ui's tray runs each menu entry ("open the site", "diagnostics",
+"remove the key"); removing the key runs the tray's end of session (wipe, release, eject
+through a recording ejector). Writes OUTDIR/result.json. Started by test_tray.py under
+xvfb-run + dbus-run-session.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from tests.launcher.ui.guidriver import (  # noqa: E402
+    WAIT,
+    Driver,
+    add_root_to_path,
+    drive,
+    setup_logging,
+    write_result,
+)
+
+add_root_to_path()
+
+from esecure.launcher.flow import machine as m  # noqa: E402
+from esecure.launcher.flow.runner import run_flow  # noqa: E402
+from esecure.launcher.flow.session import Session  # noqa: E402
+from esecure.launcher.host.eject import EjectResult  # noqa: E402
+from esecure.launcher.tray.removal import KEPT, end_of_session, trace_names  # noqa: E402
+from esecure.launcher.ui.gui import run  # noqa: E402
+from tests.launcher.ui.scripted import Steps, context  # noqa: E402
+
+FIREFOX = Path("/usr/lib/firefox-esr/firefox-esr")
+USER_JS = """\
+user_pref("browser.sessionstore.interval", 500);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+user_pref("browser.aboutwelcome.enabled", false);
+"""
+PAGE = b"""<!DOCTYPE html><html><head><title>site</title></head><body>
+<form><input name="q" value="x"></form>
+<script>localStorage.setItem("seen", "yes"); document.title = "ready";</script>
+</body></html>"""
+# Written before Firefox starts: traces a real session also leaves (saved logins, a
+# certificate exception, form history, a crash report) that a headless visit cannot make.
+MADE_BY_HAND = {
+    "logins.json": '{"logins": []}',
+    "cert_override.txt": "# exception\n",
+    "formhistory.sqlite": "",
+    "crashes/events/one": "crash",
+}
+TEMPLATE_FILE = "content-prefs.sqlite"  # a trace name the template ships: it must stay
+WANTED = ("cookies.sqlite", "sessionstore-backups", "cache2", "storage")
+
+
+class Site(http.server.BaseHTTPRequestHandler):
+    """A page that sets a cookie, is cached and writes local storage."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Set-Cookie", "session=abc123; Max-Age=86400; Path=/")
+        self.send_header("Cache-Control", "max-age=86400")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+class RecordingEjector:
+    """An ejector that records what it was asked to eject."""
+
+    def __init__(self, order: list[str]) -> None:
+        self.calls: list[list[str]] = []
+        self.order = order
+
+    def eject(self, paths):
+        self.order.append("eject")
+        self.calls.append([str(p) for p in paths])
+        return EjectResult("ejected", "/dev/sdz1")
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """Processes of session ``sid`` (pid -> command line), zombies left out."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != sid:
+                continue
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def using(profile: Path) -> list[int]:
+    """Live processes whose command line names ``profile``."""
+    return [pid for pid, cmd in session_processes_all().items() if str(profile) in cmd]
+
+
+def session_processes_all() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if state != "Z":
+                found[int(entry.name)] = cmd
+    return found
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    setup_logging(out)
+    result: dict = {}
+    key = out / "key"
+    cd, data = key / "cd", key / "data"
+    profile = data / "profile"
+    cd.mkdir(parents=True)
+    profile.mkdir(parents=True)
+    (profile / "user.js").write_text(USER_JS)
+    (profile / TEMPLATE_FILE).write_text("from the template")
+    (profile / ".e-secure-template.json").write_text(
+        '{"format": 1, "files": {"user.js": "0", "%s": "0"}, "prefs": []}' % TEMPLATE_FILE
+    )
+    for name, text in MADE_BY_HAND.items():
+        (profile / name).parent.mkdir(parents=True, exist_ok=True)
+        (profile / name).write_text(text)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    home = out / "ffhome"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "MOZ_HEADLESS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+        "TMPDIR": str(home),
+    }
+    starts: list[int] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [str(FIREFOX), "--headless", "--no-remote", "--profile", str(profile), url],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        starts.append(proc.pid)
+        return proc
+
+    firefox = start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all((profile / n).exists() for n in WANTED):
+        time.sleep(0.2)
+    result["traces_before"] = sorted(n for n in trace_names() if (profile / n).exists())
+    result["kept_before"] = sorted(n for n in KEPT if (profile / n).exists())
+
+    order: list[str] = []
+    ejector = RecordingEjector(order)
+    diagnostics: list[str] = []
+    session = Session(start, firefox, diagnostics=lambda: diagnostics.append("run"))
+    steps = Steps(start_browser=m.BrowserStarted(firefox.pid))
+    steps.gate.set()
+    steps.session = session
+
+    def flow(presenter) -> int:
+        session.end_hooks.extend(
+            end_of_session(
+                profile=profile,
+                release=lambda: order.append("release"),
+                ejector=ejector,
+                key_paths=[cd, data],
+                tell=presenter.message,
+                lang="en",
+            )
+        )
+        return run_flow(steps, presenter, lang="en", values={"portal": "Demo Net"})
+
+    def script(d: Driver) -> None:
+        d.wait_page("session")
+        d.wait_for("the tray icon", lambda: d.gui.tray is not None)
+        icon = d.gui.tray.icon
+        result["processes_before"] = session_processes(firefox.pid)
+        icon.menu.items[0](icon)  # open the site: Firefox runs, nothing new starts
+        icon.menu.items[1](icon)  # diagnostics
+        d.wait_for("the diagnostics", lambda: diagnostics == ["run"])
+        result["firefox_running_after_open"] = session.firefox_running()
+        icon.menu.items[2](icon)  # remove the key
+        d.wait_page("final")
+        result["final"] = d.text("final-text")
+        d.screenshot("removed")
+        d.click("final-close")
+
+    result["exit"] = run(flow, context("en"), observe=drive(script, out, result))
+    server.shutdown()
+    result["starts"] = len(starts)
+    result["diagnostics"] = diagnostics
+    result["firefox_exit"] = firefox.poll()
+    left = set(result.get("processes_before", {})) & set(session_processes(firefox.pid))
+    result["processes_left"] = sorted(left)
+    result["using_profile"] = using(profile)
+    result["traces_after"] = sorted(n for n in trace_names() if (profile / n).exists())
+    result["kept_after"] = sorted(n for n in KEPT if (profile / n).exists())
+    result["template_file_kept"] = (profile / TEMPLATE_FILE).exists()
+    result["eject_calls"] = ejector.calls
+    result["order"] = order
+    write_result(out, result)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException:
+        import traceback
+
+        Path(sys.argv[1], "result.json").write_text(
+            '{"driver_error": %s}' % __import__("json").dumps(traceback.format_exc())
+        )
+        raise
