@@ -11,17 +11,18 @@ xvfb-run + dbus-run-session.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.launcher.ui.guidriver import (  # noqa: E402
-    WAIT,
+from tests.launcher.ui.guidriver import (
     Driver,
     add_root_to_path,
     drive,
@@ -66,7 +67,7 @@ WANTED = ("cookies.sqlite", "sessionstore-backups", "cache2", "storage")
 class Site(http.server.BaseHTTPRequestHandler):
     """A page that sets a cookie, is cached and writes local storage."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Set-Cookie", "session=abc123; Max-Age=86400; Path=/")
@@ -92,65 +93,42 @@ class RecordingEjector:
         return EjectResult("ejected", "/dev/sdz1")
 
 
-def session_processes(sid: int) -> dict[int, str]:
-    """Processes of session ``sid`` (pid -> command line), zombies left out."""
+def processes(keep) -> dict[int, str]:
+    """Live processes (zombies left out) for which ``keep(pid, cmdline)``: pid -> cmdline."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getsid(int(entry.name)) != sid:
-                continue
             state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if state != "Z" and keep(int(entry.name), cmdline):
+                found[int(entry.name)] = cmdline
         except OSError:
             continue
-        if state != "Z":
-            found[int(entry.name)] = cmdline
     return found
 
 
-def using(profile: Path) -> list[int]:
-    """Live processes whose command line names ``profile``."""
-    return [pid for pid, cmd in session_processes_all().items() if str(profile) in cmd]
+def in_session(sid: int) -> dict[int, str]:
+    """The processes of session ``sid`` (Firefox was started in its own)."""
+    return processes(lambda pid, _cmd: os.getsid(pid) == sid)
 
 
-def session_processes_all() -> dict[int, str]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if state != "Z":
-                found[int(entry.name)] = cmd
-    return found
-
-
-def main() -> None:
-    out = Path(sys.argv[1])
-    setup_logging(out)
-    result: dict = {}
-    key = out / "key"
-    cd, data = key / "cd", key / "data"
-    profile = data / "profile"
-    cd.mkdir(parents=True)
+def make_profile(profile: Path) -> None:
+    """A live profile: the template's user.js and one template file (its stamp lists
+    them), and the traces a headless visit cannot make."""
     profile.mkdir(parents=True)
     (profile / "user.js").write_text(USER_JS)
     (profile / TEMPLATE_FILE).write_text("from the template")
-    (profile / ".e-secure-template.json").write_text(
-        '{"format": 1, "files": {"user.js": "0", "%s": "0"}, "prefs": []}' % TEMPLATE_FILE
-    )
+    stamp = {"format": 1, "files": {"user.js": "0", TEMPLATE_FILE: "0"}, "prefs": []}
+    (profile / ".e-secure-template.json").write_text(json.dumps(stamp))
     for name, text in MADE_BY_HAND.items():
         (profile / name).parent.mkdir(parents=True, exist_ok=True)
         (profile / name).write_text(text)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    home = out / "ffhome"
+
+def firefox_starter(profile: Path, url: str, home: Path, starts: list[int]):
+    """Starts headless firefox-esr on ``profile`` at ``url`` in a session of its own."""
     home.mkdir()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -159,7 +137,6 @@ def main() -> None:
         "MOZ_CRASHREPORTER_DISABLE": "1",
         "TMPDIR": str(home),
     }
-    starts: list[int] = []
 
     def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
@@ -172,12 +149,37 @@ def main() -> None:
         starts.append(proc.pid)
         return proc
 
+    return start
+
+
+def profile_state(profile: Path, when: str) -> dict[str, object]:
+    """Which session traces, kept files and template file the profile holds."""
+    return {
+        f"traces_{when}": sorted(n for n in trace_names() if (profile / n).exists()),
+        f"kept_{when}": sorted(n for n in KEPT if (profile / n).exists()),
+        f"template_file_{when}": (profile / TEMPLATE_FILE).exists(),
+    }
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    setup_logging(out)
+    result: dict = {}
+    key = out / "key"
+    cd, data = key / "cd", key / "data"
+    profile = data / "profile"
+    cd.mkdir(parents=True)
+    make_profile(profile)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    starts: list[int] = []
+    start = firefox_starter(profile, url, out / "ffhome", starts)
     firefox = start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all((profile / n).exists() for n in WANTED):
         time.sleep(0.2)
-    result["traces_before"] = sorted(n for n in trace_names() if (profile / n).exists())
-    result["kept_before"] = sorted(n for n in KEPT if (profile / n).exists())
+    result.update(profile_state(profile, "before"))
 
     order: list[str] = []
     ejector = RecordingEjector(order)
@@ -204,7 +206,7 @@ def main() -> None:
         d.wait_page("session")
         d.wait_for("the tray icon", lambda: d.gui.tray is not None)
         icon = d.gui.tray.icon
-        result["processes_before"] = session_processes(firefox.pid)
+        result["processes_before"] = in_session(firefox.pid)
         icon.menu.items[0](icon)  # open the site: Firefox runs, nothing new starts
         icon.menu.items[1](icon)  # diagnostics
         d.wait_for("the diagnostics", lambda: diagnostics == ["run"])
@@ -217,17 +219,16 @@ def main() -> None:
 
     result["exit"] = run(flow, context("en"), observe=drive(script, out, result))
     server.shutdown()
-    result["starts"] = len(starts)
-    result["diagnostics"] = diagnostics
-    result["firefox_exit"] = firefox.poll()
-    left = set(result.get("processes_before", {})) & set(session_processes(firefox.pid))
-    result["processes_left"] = sorted(left)
-    result["using_profile"] = using(profile)
-    result["traces_after"] = sorted(n for n in trace_names() if (profile / n).exists())
-    result["kept_after"] = sorted(n for n in KEPT if (profile / n).exists())
-    result["template_file_kept"] = (profile / TEMPLATE_FILE).exists()
-    result["eject_calls"] = ejector.calls
-    result["order"] = order
+    left = set(result.get("processes_before", {})) & set(in_session(firefox.pid))
+    result.update(
+        starts=len(starts),
+        diagnostics=diagnostics,
+        firefox_exit=firefox.poll(),
+        processes_left=sorted(left),
+        using_profile=sorted(processes(lambda _pid, cmd: str(profile) in cmd)),
+    )
+    result.update(profile_state(profile, "after"))
+    result.update(eject_calls=ejector.calls, order=order)
     write_result(out, result)
 
 
@@ -235,9 +236,5 @@ if __name__ == "__main__":
     try:
         main()
     except BaseException:
-        import traceback
-
-        Path(sys.argv[1], "result.json").write_text(
-            '{"driver_error": %s}' % __import__("json").dumps(traceback.format_exc())
-        )
+        write_result(Path(sys.argv[1]), {"driver_error": traceback.format_exc()})
         raise

@@ -167,7 +167,7 @@ class Driver:
 def setup_logging(out: Path) -> None:
     """Everything logged (DEBUG, pywebview's too) into out/log.txt; SIGUSR1 dumps every
     thread's stack into out/stacks.txt (a hung driver is killed with it first)."""
-    stacks = (out / "stacks.txt").open("w")  # noqa: SIM115 - open for the process's life
+    stacks = (out / "stacks.txt").open("w")
     faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     handler = logging.FileHandler(out / "log.txt", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
