@@ -69,7 +69,9 @@ def build_cd(base: Path) -> tuple[Path, Path]:
     """The demo project and its image's CD-ROM, extracted by xorriso (modes kept)."""
     project = base / "project"
     init_project(project, InitOptions(demo=True), passphrase=None)
-    launcher = freeze_launcher(base / "launcher", launcher_name="e-secure", epoch=EPOCH)
+    launcher = base / "launcher"
+    if not (launcher / "e-secure").is_file():  # a kept frozen launcher is reused (~1 min)
+        launcher = freeze_launcher(launcher, launcher_name="e-secure", epoch=EPOCH)
     build_image(
         project, BuildOptions(out=base / "out", launcher_dirs={"linux": launcher}, epoch=EPOCH)
     )
@@ -245,14 +247,19 @@ def _set_version(bundle: Path, version: str) -> None:
         pyc.unlink()
 
 
+def make_bundle(cd: Path, bundle: Path) -> None:
+    """The CD-ROM's components at their mounts (before Firefox is stood in for: an update
+    publishes the real one, whose id is the CD-ROM's, so the key uses the CD-ROM's copy)."""
+    for name in ("app", "lib/linux", "firefox/linux", "profile", "trust"):
+        shutil.copytree(cd / name, bundle / name, symlinks=True)
+
+
 def updated(project_dir: Path, cd: Path, base: Path, everyday: Path) -> tuple[Path, Path]:
     """Two data areas like ``everyday`` with an update installed: app only (1.0.1), and
     app + deps (1.0.2: one module of lib/linux changed)."""
     project = load_project(project_dir)
     init_keys(project, say=_quiet)
     bundle = base / "bundle"
-    for name in ("app", "lib/linux", "firefox/linux", "profile", "trust"):
-        shutil.copytree(cd / name, bundle / name, symlinks=True)
     root = project.root / "repository" / "metadata" / "1.root.json"
     out = []
     for version, deps in (("1.0.1", False), ("1.0.2", True)):
@@ -284,6 +291,7 @@ def main() -> None:
             project, cd = base / "project", base / "cd"
         else:
             project, cd = build_cd(base)
+            make_bundle(cd, base / "bundle")
             stand_in_firefox(cd / "firefox" / "linux" / "firefox-esr")
         first = base / "template-first"
         if not first.exists():

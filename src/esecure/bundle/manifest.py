@@ -21,15 +21,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from typing import TYPE_CHECKING, Literal
 
 from esecure.errors import IntegrityError
-from esecure_onkey.filelist import FORMAT, check_path, decode_file_list
+from esecure_onkey.filelist import FORMAT, FileList, check_path, decode_file_list
 from esecure_onkey.layout import IMAGE_KEY, MANIFEST_NAME, SIGNATURE_NAME
+
+if TYPE_CHECKING:  # cryptography is loaded by the functions that sign or verify: the
+    # launcher's start check uses the on-key verifier and must not load it (issue 10)
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
 __all__ = [
     "FORMAT",
@@ -42,6 +42,7 @@ __all__ = [
     "Observed",
     "compare",
     "encode_manifest",
+    "manifest_of",
     "sign_manifest",
     "verify_manifest",
 ]
@@ -123,6 +124,9 @@ def _fail(detail: str) -> IntegrityError:
 
 
 def _load_public_key(public_key_pem: bytes) -> ed25519.Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
     try:
         key = serialization.load_pem_public_key(public_key_pem)
     except ValueError as exc:
@@ -138,6 +142,8 @@ def verify_manifest(data: bytes, signature: bytes, public_key_pem: bytes) -> Man
     Raises IntegrityError (ES101, the caller may re-code it) naming what failed. Nothing
     of the manifest is trusted before the signature is checked.
     """
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
     key = _load_public_key(public_key_pem)
     try:
         raw = base64.b64decode(signature.strip(), validate=True)
@@ -158,6 +164,11 @@ def _decode(data: bytes) -> Manifest:
         listed = decode_file_list(data)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise _fail(f"{MANIFEST_NAME}: signed but malformed ({exc})") from None
+    return manifest_of(listed)
+
+
+def manifest_of(listed: FileList) -> Manifest:
+    """The manifest of a file list the on-key reader decoded (and verified)."""
     files = tuple(FileEntry(path, size, digest) for path, (size, digest) in listed.files.items())
     return Manifest(product=listed.product, version=listed.version, files=files)
 

@@ -67,10 +67,9 @@ from esecure.est_protocol import (
     operation_url,
     refusal_rule,
 )
+from esecure.launcher.identity import read_serial
 from esecure.launcher.keystore import Credential, KeyStore, PrivateKey, generate_key
 from esecure.trust import spki
-from esecure_onkey.layout import IDENTITY_FILE
-from esecure_onkey.product import read_identity
 
 __all__ = [
     "REFUSAL_CODES",
@@ -199,22 +198,6 @@ def _network_error(exc: BaseException, where: str) -> NetworkError:
     """Map a transport failure to E2 / E5 / E8 (see the table above)."""
     code, what = _transport_code(exc)
     return NetworkError(f"{where}: {what}", code=code)
-
-
-# --- the data area -------------------------------------------------------------------------
-
-
-def read_serial(data_area: Path) -> str:
-    """The key's serial number from ``identity.json`` (the on-key reader); ES209 otherwise."""
-    path = Path(data_area) / IDENTITY_FILE
-    try:
-        identity = read_identity(Path(data_area))
-    except OSError as exc:
-        raise EnrolmentError(f"{path} is unreadable ({exc})", code="ES209") from None
-    if identity is None:
-        why = "is missing" if not path.exists() else "has no usable 'serial'"
-        raise EnrolmentError(f"{path} {why}", code="ES209")
-    return identity.serial
 
 
 # --- transport -----------------------------------------------------------------------------

@@ -27,16 +27,17 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from typing import TYPE_CHECKING, Any
 
 from esecure._tools import CERTUTIL, PK12UTIL, SYSTEM, Result, Runner, Tool
 from esecure.errors import OperationError, ToolError
-from esecure.launcher.keystore import Credential
 from esecure_onkey.layout import nss_libraries, platform_name
+
+if TYPE_CHECKING:  # cryptography is imported by the functions that use it: checking
+    # whether a profile is in use (every start) must not load it
+    from cryptography import x509
+
+    from esecure.launcher.keystore import Credential
 
 __all__ = [
     "Delivery",
@@ -72,13 +73,17 @@ def _failed(detail: str) -> OperationError:
 
 def nickname_for(certificate: x509.Certificate) -> str:
     """The nickname of the key's certificate in the profile: stable across renewals."""
-    serial = certificate.subject.get_attributes_for_oid(x509.oid.NameOID.SERIAL_NUMBER)
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    serial = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
     value = serial[0].value if serial else "client"
     return f"e-secure {value if isinstance(value, str) else value.decode()}"
 
 
 def _ca_nickname(ca: x509.Certificate) -> str:
-    names = ca.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    names = ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else "e-secure CA"
 
 
@@ -177,6 +182,9 @@ def profile_in_use(profile: Path, platform: str | None = None) -> bool:
 
 def _pkcs12(credential: Credential, nickname: str, password: bytes) -> bytes:
     """The key and certificate as PKCS#12 (AES-256, PBKDF2), in memory only."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415
+
     return pkcs12.serialize_key_and_certificates(
         nickname.encode(),
         credential.key,
@@ -361,6 +369,8 @@ class _Nss:
         return removed
 
     def trust_ca(self, slot: int, ca: x509.Certificate) -> None:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
         item, _buffer = _item(ca.public_bytes(serialization.Encoding.DER))
         nickname = _ca_nickname(ca).encode()
         db = self.nss.CERT_GetDefaultCertDB()
@@ -432,6 +442,8 @@ def _deliver_tools(
         return runner.run(
             tool, args, needed_by=_NEEDED_BY, code="ES211", timeout=_TOOL_TIMEOUT, check=False
         )
+
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     db = f"sql:{profile}"
     nickname = nickname_for(credential.certificate)

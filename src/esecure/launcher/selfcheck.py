@@ -37,7 +37,7 @@ from esecure.bundle.manifest import (
     PUBLIC_KEY_PATH,
     SIGNATURE_NAME,
     compare,
-    verify_manifest,
+    manifest_of,
 )
 from esecure.bundle.tree import observe
 from esecure.errors import IntegrityError, StorageError
@@ -49,6 +49,7 @@ from esecure.launcher.hostpolicy import (
     read_linux_host_policies,
     weakenings,
 )
+from esecure_onkey.filelist import verify_file_list
 from esecure_onkey.layout import hashed_at_start
 from esecure_onkey.store import Resolved, resolve
 
@@ -110,10 +111,10 @@ def self_check(root: Path, *, platform: str, depth: Depth = "start") -> SelfChec
     data = _read(root, MANIFEST_NAME)
     signature = _read(root, SIGNATURE_NAME)
     public_key = _read(root, PUBLIC_KEY_PATH)
-    try:
-        manifest = verify_manifest(data, signature, public_key)
-    except IntegrityError as exc:
-        raise IntegrityError(f"self-check: {exc.detail}", code="ES101") from None
+    listed = verify_file_list(data, signature, public_key)  # the bootstrap's own verifier
+    if isinstance(listed, str):
+        raise IntegrityError(f"self-check: {listed}", code="ES101")
+    manifest = manifest_of(listed)
     observed = observe(root, manifest, _hashed(depth, platform))
     mismatches = compare(manifest, observed)
     if mismatches:

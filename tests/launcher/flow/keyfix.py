@@ -3,8 +3,13 @@ record, manifest) with a real product.json, profile template and CA, and a data 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -111,3 +116,32 @@ def run_console_flow(
     flow = flow_for(key.choice, key.product, boot=None, options=options)
     code = flow(presenter)
     return Seen(code, out.getvalue(), err.getvalue())
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import fcntl, os, sys
+    fd = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT, 0o600)
+    getattr(fcntl, sys.argv[1])(fd, fcntl.LOCK_EX)
+    print("held", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+@contextlib.contextmanager
+def held_by_another_process(path: Path, how: str = "flock") -> Iterator[None]:
+    """``path`` locked by another live process (``flock``: a session that answers no
+    signal; ``lockf``: what a running Firefox holds on ``.parentlock``) while inside."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, how, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)

@@ -2,12 +2,19 @@
 the reference server, the live profile from the real template, the certificate delivered
 through that Firefox's NSS, Firefox started through its shadow directory (no exec bits,
 as on the key's FAT) headless on an HTTPS site that requires the key's certificate; a
-second start brings the session forward; removing the key closes Firefox."""
+second start brings the session forward; removing the key closes Firefox.
+
+The flow runs in its own process, as e-secure does: it loads the NSS of the Firefox copy
+it starts, which must not meet another NSS in the test process (two copies of NSS in one
+process crash)."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +26,7 @@ from esecure.launcher.instance import LOCK_NAME
 from esecure_onkey.browser import SHADOW_NAME
 from tests.launcher import est_fixtures
 from tests.launcher.est_fixtures import RawServer
-from tests.launcher.flow.keyfix import make_key, run_console_flow
+from tests.launcher.flow.keyfix import Key, make_key, run_console_flow
 from tests.launcher.test_nss_firefox import ClientCertSite
 from tests.onkey.test_browser import _children, needs_firefox, showexec_firefox
 
@@ -31,27 +38,32 @@ DEADLINE = 60.0
 
 
 class Watching(ConsolePresenter):
-    """The terminal presenter whose tray waits for the site to see the key's serial, runs
-    a second start, then removes the key (what the user would do)."""
+    """The terminal presenter whose tray waits for the test's go (the site saw the key's
+    serial), runs a second start, then removes the key (what the user would do)."""
 
-    site: ClientCertSite
-    second: object
+    go: Path
     report: dict
+    second: tuple[Key, FlowOptions]
 
     def show_tray(self, actions):
         deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline and not any(
-            e.startswith("serial") for e in self.site.events
-        ):
-            self.site.seen.wait(0.2)
+        while time.monotonic() < deadline and not self.go.exists():
+            actions.wait(0.2)
         report = self.report
-        report["events"] = list(self.site.events)
         report["running"] = actions.firefox_running()
-        report["processes"] = _children(actions.firefox.pid)
-        report["second"] = self.second()
+        report["exes"] = sorted({exe for exe, _ in _children(actions.firefox.pid).values()})
+        second = run_console_flow(*self.second[:1], options=self.second[1])
+        report["second"] = [second.code, second.out, second.err]
         actions.remove_key()
-        report["after"] = _children(actions.firefox.pid)
-        report["status"] = actions.firefox.returncode
+        report["after"] = len(_children(actions.firefox.pid))
+
+
+def _child(key: Key, answers: Answers, options: FlowOptions, go: Path, out: Path) -> None:
+    """The flow in a child process; what it saw written to ``out``."""
+    Watching.go, Watching.report, Watching.second = go, {}, (key, options)
+    seen = run_console_flow(key, answers, options=options, presenter_class=Watching)
+    report = {"code": seen.code, "out": seen.out, "err": seen.err, **Watching.report}
+    out.write_text(json.dumps(report))
 
 
 @pytest.mark.slow
@@ -77,6 +89,8 @@ def test_first_start_enrols_and_opens_the_site_with_the_certificate(
         firefox_output=tmp_path / "firefox.log",
         background_delay=0.0,
     )
+    go, out = tmp_path / "go", tmp_path / "report.json"
+    answers = Answers(identifier=customer.identifier, activation_code=customer.code)
     with RawServer(site.handle) as server:
         key = make_key(
             tmp_path / "key",
@@ -86,28 +100,30 @@ def test_first_start_enrols_and_opens_the_site_with_the_certificate(
             serial=customer.serial,
             firefox=showexec_firefox,
         )
-        report: dict = {}
-        Watching.site = site
-        Watching.report = report
-        Watching.second = staticmethod(lambda: run_console_flow(key, options=options))
-        seen = run_console_flow(
-            key,
-            Answers(identifier=customer.identifier, activation_code=customer.code),
-            options=options,
-            presenter_class=Watching,
+        child = multiprocessing.get_context("spawn").Process(
+            target=_child, args=(key, answers, options, go, out)
         )
+        child.start()
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not any(e.startswith("serial") for e in site.events):
+            site.seen.wait(0.2)
+        go.touch()
+        child.join(timeout=DEADLINE * 2)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    events = list(site.events)
+    report = json.loads(out.read_text())
 
-    assert seen.code == 0, (seen.err, (tmp_path / "firefox.log").read_text()[-2000:])
-    assert "serial KEY-0001" in report["events"], report["events"]
+    assert report["code"] == 0, (report["err"], (tmp_path / "firefox.log").read_text()[-2000:])
+    assert "serial KEY-0001" in events, events  # Firefox presented the key's certificate
     assert report["running"]
     shadow = tmp_path / "cache" / "e-secure" / SHADOW_NAME
-    assert {exe for exe, _ in report["processes"].values()} >= {str(shadow / "firefox-esr")}
+    assert str(shadow / "firefox-esr") in report["exes"]  # started from the shadow's copy
     # the second start said so, exited 0, and started no Firefox of its own
-    second = report["second"]
-    assert second.code == 0
-    assert "e-secure is already running" in second.out
-    # removing the key closed Firefox and every process of its session
-    assert report["after"] == {}
+    code, said, _ = report["second"]
+    assert code == 0 and "e-secure is already running" in said
+    assert report["after"] == 0  # removing the key closed Firefox and its processes
     # what the flow left on the key: the state, the credential, the live profile
     profile = key.data / "profile"
     assert (key.data / "state.json").is_file()
@@ -115,5 +131,5 @@ def test_first_start_enrols_and_opens_the_site_with_the_certificate(
     assert (profile / STAMP_NAME).is_file() and (profile / "cert9.db").is_file()
     assert nss.delivered_serial(profile) is not None
     assert (key.data / LOCK_NAME).read_bytes() == b""  # released
-    assert "The key is activated" in seen.out
-    assert "[100%] Sogecash Net is open in the key's browser." in seen.out
+    assert "The key is activated" in report["out"]
+    assert "[100%] Sogecash Net is open in the key's browser." in report["out"]

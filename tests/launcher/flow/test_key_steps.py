@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import socket
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from esecure.launcher.host.linux import HOST
 from esecure.launcher.instance import LOCK_NAME
 from esecure_onkey.boot import cd_choice, choose
 from tests.launcher import est_fixtures
-from tests.launcher.flow.keyfix import make_key
+from tests.launcher.flow.keyfix import held_by_another_process, make_key
 from tests.updater import conftest as updater_fixtures
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the Linux host")
@@ -199,37 +200,16 @@ def test_no_identity_is_es209(tmp_path, demo_project):
 
 
 # --- the profile and the browser ----------------------------------------------------------------
-PROFILE_HOLDER = textwrap.dedent(
-    """
-    import fcntl, os, sys
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.lockf(fd, fcntl.LOCK_EX)  # what a running Firefox holds on .parentlock
-    print("held", flush=True)
-    sys.stdin.read()
-    """
-)
-
-
 def test_a_firefox_running_on_the_profile_is_es401(tmp_path, demo_project):
     """A Firefox already runs on the live profile (its launcher gone): ES401 (E6), the
     profile untouched."""
     key = make_key(tmp_path, ca_pem=(demo_project / "trust/ca.pem").read_bytes())
     profile = key.data / "profile"
     profile.mkdir()
-    with subprocess.Popen(
-        [sys.executable, "-c", PROFILE_HOLDER, str(profile / ".parentlock")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        try:
-            assert holder.stdout.readline().strip() == "held"
-            steps, _ = _steps(key, key.product)
-            with pytest.raises(EsecureError) as info:
-                steps.prepare_profile()
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
+    with held_by_another_process(profile / ".parentlock", "lockf"):
+        steps, _ = _steps(key, key.product)
+        with pytest.raises(EsecureError) as info:
+            steps.prepare_profile()
     assert info.value.code == "ES401"
     assert sorted(p.name for p in profile.iterdir()) == [".parentlock"]
 
@@ -273,3 +253,67 @@ def test_the_background_check_stops_with_the_session(tmp_path, demo_project):
     steps.verify_in_background(found.append)
     steps.close()
     assert found == [] and not (key.data / "reports").exists()
+
+
+LIGHT_START = textwrap.dedent(
+    """
+    import json, sys
+    from dataclasses import replace
+    from pathlib import Path
+    from esecure.launcher.flow.steps import KeySteps
+    from esecure.launcher.host.linux import HOST
+    from esecure_onkey.boot import cd_choice
+
+    cd, data, product = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+    choice = replace(cd_choice(cd), data_dir=data)
+    steps = KeySteps(choice, product, HOST, notify=print, progress=print)
+    status = steps.check_certificate()
+    delivered = steps.deliver_certificate()
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"cryptography", "tuf", "nacl"})
+    print(json.dumps([status.status, type(delivered).__name__, heavy]))
+    """
+)
+
+
+def test_an_everyday_start_does_not_load_cryptography(tmp_path, est_server, customer):
+    """With the certificate's record and the profile holding that certificate, the
+    certificate steps read two small files: no cryptography loaded (bytes off the key)."""
+    ca = est_server.project.trust.ca_certificate.read_bytes()
+    key = make_key(tmp_path, ca_pem=ca, est_url=est_server.est_url, serial=customer.serial)
+    steps, _ = _steps(key, key.product)
+    steps.enrol(Enrolment(customer.identifier, customer.code))
+    from esecure.launcher import nss  # noqa: PLC0415
+    from esecure.launcher.keystore import KeyStore  # noqa: PLC0415
+
+    profile = key.data / "profile"
+    profile.mkdir()
+    certificate = KeyStore(key.data).load().certificate
+    nss.mark_delivered(profile, nss.Delivery("tools", "e-secure"), certificate)
+    probe = subprocess.run(
+        [sys.executable, "-c", LIGHT_START, str(key.cd), str(key.data), json.dumps(key.product)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(probe.stdout.splitlines()[-1]) == ["valid", "CertificateDelivered", []]
+
+
+def test_attack_a_forged_certificate_record_is_ignored(tmp_path, est_server, customer):
+    """A record planted in the data area (another end date, the credential's file
+    changed): it does not match the credential's bytes, so the credential itself decides."""
+    ca = est_server.project.trust.ca_certificate.read_bytes()
+    key = make_key(tmp_path, ca_pem=ca, est_url=est_server.est_url, serial=customer.serial)
+    steps, _ = _steps(key, key.product)
+    steps.enrol(Enrolment(customer.identifier, customer.code))
+    record = key.data / "pki" / "certificate.json"
+    doc = json.loads(record.read_text())
+    doc["not_after"] = "2999-01-01T00:00:00+00:00"
+    doc["credential_sha256"] = "0" * 64
+    record.write_text(json.dumps(doc))
+    from esecure.launcher.keystore import KeyStore  # noqa: PLC0415
+
+    end = KeyStore(key.data).load().certificate.not_valid_after_utc
+    later, _ = _steps(key, key.product, clock=lambda: end + dt.timedelta(days=1))
+    assert later.check_certificate().status == "missing"  # the real end, not the record's
+    assert json.loads(record.read_text())["not_after"] == end.isoformat()  # recorded again

@@ -6,9 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import ssl
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -16,7 +14,7 @@ from esecure.launcher.flow.console import Answers
 from esecure.launcher.instance import LOCK_NAME
 from tests.launcher import est_fixtures
 from tests.launcher.est_fixtures import RawServer, tls_handler
-from tests.launcher.flow.keyfix import make_key, run_console_flow
+from tests.launcher.flow.keyfix import held_by_another_process, make_key, run_console_flow
 
 customer = est_fixtures.customer
 est_server = est_fixtures.est_server
@@ -53,15 +51,20 @@ def test_e1_a_damaged_key_is_es101(tmp_path, demo_project):
     assert sorted(p.name for p in key.data.iterdir()) == ["identity.json", "reports"]
 
 
+def _against(context, tmp_path, demo_project):
+    """The flow of a key whose enrolment server handshakes with ``context``."""
+    with RawServer(tls_handler(context, lambda tls: tls.recv(1))) as server:
+        url = f"https://127.0.0.1:{server.port}/.well-known/est/"
+        key = make_key(tmp_path, ca_pem=_ca(demo_project), est_url=url)
+        return key, run_console_flow(key, ALICE)
+
+
 def test_e2_interception_is_es201(tmp_path, demo_project):
     """E2: the enrolment server shows another CA's certificate (antivirus, proxy): ES201."""
     cert, private = est_fixtures.foreign_tls_pair(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, private)
-    with RawServer(tls_handler(context, lambda tls: tls.recv(1))) as server:
-        url = f"https://127.0.0.1:{server.port}/.well-known/est/"
-        key = make_key(tmp_path, ca_pem=_ca(demo_project), est_url=url)
-        seen = run_console_flow(key, ALICE)
+    key, seen = _against(context, tmp_path, demo_project)
     assert seen.code == 1
     assert seen.err.startswith(
         "error ES201: An error occurred while communicating with the certificate delivery service."
@@ -109,33 +112,12 @@ def test_e5_an_unreachable_server_is_es301(tmp_path, demo_project):
     assert "proxy" in seen.err and PHONE in seen.err
 
 
-HOLDER = textwrap.dedent(
-    """
-    import fcntl, os, sys
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # holds the key, answers nothing (a hung session)
-    print("held", flush=True)
-    sys.stdin.read()
-    """
-)
-
-
 def test_e6_a_session_that_holds_the_key_and_does_not_answer_is_es401(tmp_path, demo_project):
     """E6: another process holds the key's session lock and answers no signal (a hung
     session): ES401, "another e-secure session is running"; nothing else runs."""
     key = make_key(tmp_path, ca_pem=_ca(demo_project))
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(key.data / LOCK_NAME)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        try:
-            assert holder.stdout.readline().strip() == "held"
-            seen = run_console_flow(key, ALICE)
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
+    with held_by_another_process(key.data / LOCK_NAME):
+        seen = run_console_flow(key, ALICE)
     assert seen.code == 1
     assert seen.err.startswith(
         "error ES401: The connection started, then stopped: another e-secure session is running."
@@ -162,10 +144,7 @@ def test_e8_a_tls_handshake_failure_is_es302(tmp_path, demo_project):
     context.load_cert_chain(
         demo_project / "server/tls.pem", demo_project / "keys/server-tls.key.pem"
     )
-    with RawServer(tls_handler(context, lambda tls: tls.recv(1))) as server:
-        url = f"https://127.0.0.1:{server.port}/.well-known/est/"
-        key = make_key(tmp_path, ca_pem=_ca(demo_project), est_url=url)
-        seen = run_console_flow(key, ALICE)
+    key, seen = _against(context, tmp_path, demo_project)
     assert seen.code == 1
     assert seen.err.startswith(
         "error ES302: The secure (SSL) connection to the bank failed (handshake failure)."

@@ -12,6 +12,7 @@ import logging
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["CLOSE_TIMEOUT", "Session"]
 
@@ -33,7 +34,13 @@ class Session:
         *,
         diagnostics: Callable[[], None] | None = None,
         close_timeout: float = CLOSE_TIMEOUT,
+        profile: Path | None = None,
+        data_dir: Path | None = None,
     ) -> None:
+        self.profile = profile
+        """The live Firefox profile (what the tray's wipe cleans)."""
+        self.data_dir = data_dir
+        """The key's data area (what the tray's eject names the volume by)."""
         self._start = start
         self._firefox = firefox
         self._diagnostics = diagnostics

@@ -35,11 +35,14 @@ from esecure.launcher.flow import machine as m
 from esecure.launcher.flow.presenter import Enrolment, Step, UpdateOffer
 from esecure.launcher.flow.session import Session
 from esecure.launcher.host import Host
+from esecure.launcher.identity import read_serial
 from esecure.launcher.instance import RAISE, Acquired, SessionLock
 from esecure_onkey.boot import Choice
 from esecure_onkey.layout import IMAGE_KEY
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from esecure.launcher.enrol import EstSettings
     from esecure.launcher.update_step import Checked
 
@@ -55,6 +58,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+CERTIFICATE_RECORD = "certificate.json"  # in pki/: the stored certificate's serial and end
+CREDENTIAL_FILE = "pki/credential.pem"  # keystore.KeyStore's
 RESTARTS_ENV = "ESECURE_RESTARTS"  # restarts into a new release made in this session
 BACKGROUND_DELAY = 30.0
 """Seconds after Firefox starts before the full check of the CD-ROM begins: Firefox reads
@@ -69,6 +74,14 @@ def restarts_from_env(environ: Mapping[str, str] | None = None) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def _execve(path: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    os.execve(path, list(argv), dict(env))  # noqa: S606 - our own bootstrap, our arguments
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass(frozen=True)
 class FlowOptions:
     """How this start runs: what tests and automation change."""
@@ -79,11 +92,17 @@ class FlowOptions:
     background_delay: float = BACKGROUND_DELAY
     firefox_output: Path | None = None  # where Firefox's stdout/stderr go (default: nowhere)
     restart_argv: Sequence[str] | None = None  # default: update_step.restart_argv()
-    execv: Callable[[str, Sequence[str], Mapping[str, str]], None] = field(
-        default=lambda path, argv, env: os.execve(path, list(argv), dict(env))  # noqa: S606
-    )
+    execv: Callable[[str, Sequence[str], Mapping[str, str]], None] = field(default=_execve)
     diagnostics: Callable[[], None] | None = None
-    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    clock: Callable[[], dt.datetime] = field(default=_now)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The stored certificate as its record says: serial (hex) and end."""
+
+    serial: str
+    not_after: dt.datetime
 
 
 class _UpdateBridge:
@@ -317,18 +336,69 @@ class KeySteps:
             )
         return None
 
-    def check_certificate(self) -> m.CertificateStatus | m.Failed:
-        """valid, due for renewal, or missing/expired (ES209/ES210 raise)."""
-        from esecure.launcher.enrol import read_serial, renewal_due  # noqa: PLC0415
-        from esecure.launcher.keystore import KeyStore  # noqa: PLC0415
+    # --- the certificate: a small record spares every start the cryptography import ----
+    @property
+    def _record_path(self) -> Path:
+        return self.data_dir / "pki" / CERTIFICATE_RECORD
 
-        serial = read_serial(self.data_dir)
+    def _renew_before_days(self) -> int:
+        certs = self.product.get("certificates")
+        return int(certs.get("renew_before_days", 30)) if isinstance(certs, dict) else 30
+
+    def _remember(self, certificate: x509.Certificate) -> Recorded:
+        """Record the stored certificate's serial and end, bound to the credential file's
+        bytes (a record that does not match them is ignored)."""
+        recorded = Recorded(f"{certificate.serial_number:x}", certificate.not_valid_after_utc)
+        doc = {
+            "format": 1,
+            "serial": recorded.serial,
+            "not_after": recorded.not_after.isoformat(),
+            "credential_sha256": self._credential_digest(),
+        }
+        try:
+            atomic_write(self._record_path, (json.dumps(doc) + "\n").encode())
+        except OSError as exc:
+            log.warning("could not record the certificate's end: %s", exc)
+        return recorded
+
+    def _credential_digest(self) -> str | None:
+        """SHA-256 of keystore.KeyStore's credential file (read without cryptography)."""
+        try:
+            return hashlib.sha256((self.data_dir / CREDENTIAL_FILE).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def _recorded(self) -> Recorded | None:
+        """The certificate's record, when it matches the credential file; else None."""
+        try:
+            doc = json.loads(self._record_path.read_bytes())
+            recorded = Recorded(str(doc["serial"]), dt.datetime.fromisoformat(doc["not_after"]))
+            digest = doc["credential_sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if digest is None or digest != self._credential_digest():
+            return None
+        return recorded if recorded.not_after.tzinfo is not None else None
+
+    def _load_recorded(self) -> Recorded | None:
+        """The record, else the credential read once (cryptography) and recorded."""
+        recorded = self._recorded()
+        if recorded is not None:
+            return recorded
+        from esecure.launcher.keystore import KeyStore  # noqa: PLC0415 - cryptography
+
         current = KeyStore(self.data_dir).load()
+        return None if current is None else self._remember(current.certificate)
+
+    def check_certificate(self) -> m.CertificateStatus | m.Failed:
+        """valid, due for renewal, or missing/expired (ES209/ES210 raise). Everyday starts
+        read the small record only (the credential is decrypted when something is done)."""
+        serial = read_serial(self.data_dir)
+        recorded = self._load_recorded()
         now = self.options.clock()
-        if current is None or current.certificate.not_valid_after_utc <= now:
+        if recorded is None or recorded.not_after <= now:
             return m.CertificateStatus("missing", serial)
-        settings = self._settings()
-        due = renewal_due(current.certificate, now, settings.renew_before_days)
+        due = recorded.not_after - now <= dt.timedelta(days=self._renew_before_days())
         return m.CertificateStatus("renew" if due else "valid", serial)
 
     def renew(self) -> m.Renewed | m.RenewalPostponed | m.Failed:
@@ -336,10 +406,11 @@ class KeySteps:
         from esecure.launcher.enrol import renew  # noqa: PLC0415
 
         try:
-            renew(self.data_dir, self._settings())
+            credential = renew(self.data_dir, self._settings())
         except NetworkError as exc:
             log.warning("renewal postponed: %s", exc.code)
             return m.RenewalPostponed(exc)
+        self._remember(credential.certificate)
         return m.Renewed()
 
     def enrol(self, enrolment: Enrolment) -> m.Enrolled | m.EnrolmentRefused | m.Failed:
@@ -347,11 +418,14 @@ class KeySteps:
         from esecure.launcher.enrol import enrol  # noqa: PLC0415
 
         try:
-            enrol(self.data_dir, enrolment.identifier, enrolment.activation_code, self._settings())
+            credential = enrol(
+                self.data_dir, enrolment.identifier, enrolment.activation_code, self._settings()
+            )
         except EnrolmentError as exc:
             if exc.code in _REFUSALS:
                 return m.EnrolmentRefused(exc)
             raise
+        self._remember(credential.certificate)
         return m.Enrolled()
 
     def prepare_profile(self) -> m.ProfileReady | m.Failed:
@@ -372,16 +446,21 @@ class KeySteps:
     def deliver_certificate(self) -> m.CertificateDelivered | m.Failed:
         """The certificate and the CA into the profile's NSS database, through the NSS of
         the Firefox that will run; nothing when the profile already holds it."""
+        from esecure.launcher import nss  # noqa: PLC0415 - light until it delivers
+
+        recorded = self._recorded()
+        delivered = nss.delivered_serial(self.profile)
+        if recorded is not None and delivered == recorded.serial:
+            return m.CertificateDelivered()  # the everyday start: nothing to decrypt
         from cryptography import x509  # noqa: PLC0415
 
-        from esecure.launcher import nss  # noqa: PLC0415
         from esecure.launcher.keystore import KeyStore  # noqa: PLC0415
 
         credential = KeyStore(self.data_dir).load()
         if credential is None:
             raise OperationError("no certificate to deliver", code="ES210")
         certificate = credential.certificate
-        if nss.delivered_serial(self.profile) == f"{certificate.serial_number:x}":
+        if delivered == f"{certificate.serial_number:x}":
             return m.CertificateDelivered()
         ca_file = self.choice.component("trust") / "ca.pem"
         try:
@@ -428,7 +507,13 @@ class KeySteps:
     def start_browser(self) -> m.BrowserStarted | m.Failed:
         """Firefox on the site; the session the tray works with."""
         firefox = self._spawn()
-        self._session = Session(self._spawn, firefox, diagnostics=self.options.diagnostics)
+        self._session = Session(
+            self._spawn,
+            firefox,
+            diagnostics=self.options.diagnostics,
+            profile=self.profile,
+            data_dir=self.choice.data_dir,
+        )
         return m.BrowserStarted(firefox.pid)
 
     def tray_actions(self) -> Session:
@@ -440,6 +525,11 @@ class KeySteps:
         """Mark the release the bootstrap started good (never a release it did not start)."""
         if self.boot is None or self.choice.data_dir is None:
             return
+        from esecure_onkey.boot import read_pointer  # noqa: PLC0415
+
+        pointer = read_pointer(self.choice.data_dir)
+        if pointer is None or pointer.good or pointer.release != self.boot.release:
+            return  # nothing on trial: no need to load the update client (tuf) at all
         from esecure.launcher.update_step import confirm_started  # noqa: PLC0415
 
         try:
