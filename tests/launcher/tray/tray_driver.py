@@ -36,7 +36,7 @@ from esecure.launcher.flow import machine as m  # noqa: E402
 from esecure.launcher.flow.runner import run_flow  # noqa: E402
 from esecure.launcher.flow.session import Session  # noqa: E402
 from esecure.launcher.host.eject import EjectResult  # noqa: E402
-from esecure.launcher.tray.removal import KEPT, end_of_session, trace_names  # noqa: E402
+from esecure.launcher.tray.removal import KEPT, trace_names  # noqa: E402
 from esecure.launcher.ui.gui import run  # noqa: E402
 from tests.launcher.ui.scripted import Steps, context  # noqa: E402
 
@@ -78,6 +78,18 @@ class Site(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_args) -> None:
         pass
+
+
+class ReleasingSteps(Steps):
+    """The scripted adapters; closing them (the flow's end: the lock released) is noted."""
+
+    def __init__(self, order: list[str], **script) -> None:
+        super().__init__(**script)
+        self.order = order
+
+    def close(self) -> None:
+        self.order.append("release")
+        super().close()
 
 
 class RecordingEjector:
@@ -184,22 +196,19 @@ def main() -> None:
     order: list[str] = []
     ejector = RecordingEjector(order)
     diagnostics: list[str] = []
-    session = Session(start, firefox, diagnostics=lambda: diagnostics.append("run"))
-    steps = Steps(start_browser=m.BrowserStarted(firefox.pid))
+    session = Session(
+        start,
+        firefox,
+        diagnostics=lambda: diagnostics.append("run"),
+        profile=profile,
+        data_dir=data,
+    )
+    steps = ReleasingSteps(order, start_browser=m.BrowserStarted(firefox.pid))
     steps.gate.set()
     steps.session = session
+    os.environ["ESECURE_CD_ROOT"] = str(cd)  # the CD-ROM's root, as the bootstrap says
 
     def flow(presenter) -> int:
-        session.end_hooks.extend(
-            end_of_session(
-                profile=profile,
-                release=lambda: order.append("release"),
-                ejector=ejector,
-                key_paths=[cd, data],
-                tell=presenter.message,
-                lang="en",
-            )
-        )
         return run_flow(steps, presenter, lang="en", values={"portal": "Demo Net"})
 
     def script(d: Driver) -> None:
@@ -217,7 +226,7 @@ def main() -> None:
         d.screenshot("removed")
         d.click("final-close")
 
-    result["exit"] = run(flow, context("en"), observe=drive(script, out, result))
+    result["exit"] = run(flow, context("en"), ejector=ejector, observe=drive(script, out, result))
     server.shutdown()
     left = set(result.get("processes_before", {})) & set(in_session(firefox.pid))
     result.update(

@@ -1,21 +1,23 @@
 """Removing the key: wipe the session's traces from the live profile, release what the
 session holds on the key, eject it, and say whether it is safe to unplug.
 
-:func:`end_of_session` makes the steps the session runs once Firefox is closed
-(:attr:`esecure.launcher.flow.session.Session.end_hooks`), in this order:
+:class:`Removal` does it in the order the key needs:
 
-1. **wipe** (:func:`wipe_session_traces`): the names in :data:`TRACES` — cache, cookies,
-   session store, form history, history, site storage, saved logins, certificate
-   exceptions — are deleted from the live profile. What makes the key work stays: the
+1. **wipe** (:meth:`Removal.wipe`, an end hook of the flow's
+   :class:`~esecure.launcher.flow.session.Session`, run once Firefox is closed;
+   :func:`wipe_session_traces`): the names in :data:`TRACES` — cache, cookies, session
+   store, form history, history, site storage, saved logins, certificate exceptions,
+   crash reports — are deleted from the live profile. What makes the key work stays: the
    NSS databases (``cert9.db``, ``key4.db``: the client certificate and its key),
    ``pkcs11.txt``, the preferences (``prefs.js``, ``user.js``), and any file the
-   template installed (its stamp lists them). Names are deleted, never followed: a
-   link is removed as a link. Flash memory and FAT keep no promise about overwritten
-   blocks, so files are deleted, not overwritten.
-2. **release** (the caller's: the single-instance lock, open logs — anything the session
-   keeps open on the key would make the eject fail as "busy");
-3. **eject** (:mod:`esecure.launcher.host.eject`) and **say** the outcome: safe to unplug,
-   not safe (and why, with what to do), or nothing to eject.
+   template installed (its stamp lists them). Names are deleted, never followed: a link
+   is removed as a link. Flash memory and FAT keep no promise about overwritten blocks,
+   so files are deleted, not overwritten.
+2. **release**: the flow ends the session, which releases the single-instance lock and
+   the second-start endpoint (``Steps.close``); then :func:`release_logs` closes log
+   files kept open on the key — an open file makes the eject fail as "busy".
+3. **eject** (:meth:`Removal.eject`, :mod:`esecure.launcher.host.eject`) and **say** the
+   outcome: safe to unplug, not safe (why, and what to do), or nothing to eject.
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esecure.launcher.flow.profile import STAMP_NAME, decode_stamp
+from esecure.launcher.flow.session import Session
 from esecure.launcher.host.eject import Ejector, EjectResult
 from esecure.launcher.ui.texts import say
 
 __all__ = [
     "KEPT",
     "TRACES",
+    "Removal",
     "WipeResult",
-    "end_of_session",
+    "release_logs",
+    "removal_for",
     "removal_text",
     "template_files",
     "trace_names",
@@ -151,30 +156,68 @@ def removal_text(result: EjectResult, lang: str) -> str:
     return say("removed.unsafe", lang, reason=result.detail)
 
 
-def end_of_session(
-    *,
-    profile: Path,
-    release: Callable[[], None],
-    ejector: Ejector,
-    key_paths: Sequence[Path],
-    tell: Callable[[str], None],
-    lang: str,
-) -> list[Callable[[], None]]:
-    """The steps that end a session once Firefox is closed, for ``Session.end_hooks``:
-    wipe the profile, then ``release`` what the session holds on the key, eject the
-    volumes holding ``key_paths`` (the CD-ROM's root, the data area) and ``tell`` the
-    user whether it is safe to unplug."""
+def release_logs(paths: Sequence[Path]) -> list[str]:
+    """Close the log files kept open under ``paths`` (the key): an open file makes the
+    eject fail as "busy". The names closed."""
+    roots = [Path(p).resolve() for p in paths]
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    closed = []
+    for logger in loggers:
+        if not isinstance(logger, logging.Logger):
+            continue  # a placeholder
+        for handler in list(logger.handlers):
+            if not isinstance(handler, logging.FileHandler):
+                continue
+            where = Path(handler.baseFilename).resolve()
+            if any(where == root or root in where.parents for root in roots):
+                logger.removeHandler(handler)
+                handler.close()
+                closed.append(str(where))
+    return closed
 
-    def wipe_traces() -> None:
-        wipe_session_traces(profile)
 
-    def release_and_eject() -> None:
-        try:
-            release()
-        except Exception:  # still eject: the OS says "busy" if something stays open
-            log.exception("releasing the session before the eject failed")
-        result = ejector.eject(key_paths)
-        log.info("eject: %s (%s)", result.status, result.detail)
-        tell(removal_text(result, lang))
+class Removal:
+    """Removing the key, in two parts: :meth:`wipe` is an end hook of the session (run
+    once Firefox is closed); :meth:`eject` runs after the flow has released the lock and
+    the second-start endpoint (the process's last act on the key)."""
 
-    return [wipe_traces, release_and_eject]
+    def __init__(self, profile: Path, key_paths: Sequence[Path], ejector: Ejector) -> None:
+        self.profile = profile
+        self.key_paths = tuple(key_paths)
+        self._ejector = ejector
+        self.wiped: WipeResult | None = None
+        self.result: EjectResult | None = None
+
+    @property
+    def requested(self) -> bool:
+        """Whether the user removed the key (the wipe ran)."""
+        return self.wiped is not None
+
+    def wipe(self) -> None:
+        """The end hook: wipe the session's traces."""
+        self.wiped = wipe_session_traces(self.profile)
+
+    def eject(self, tell: Callable[[str], None], lang: str) -> EjectResult | None:
+        """When the key was removed: close its logs, eject it, ``tell`` the user whether
+        it is safe to unplug. None when the session ended otherwise."""
+        if not self.requested:
+            return None
+        closed = release_logs(self.key_paths)
+        if closed:
+            log.info("log files on the key closed before the eject: %s", ", ".join(closed))
+        self.result = self._ejector.eject(self.key_paths)
+        log.info("eject: %s (%s)", self.result.status, self.result.detail)
+        tell(removal_text(self.result, lang))
+        return self.result
+
+
+def removal_for(actions: object, ejector: Ejector, cd: Path | None) -> Removal | None:
+    """The removal of the flow's session ``actions`` (its wipe added to its end hooks),
+    ejecting the CD-ROM at ``cd`` and the data area; None for a session without a
+    profile (a test's, the terminal's)."""
+    if not isinstance(actions, Session) or actions.profile is None:
+        return None
+    paths = [p for p in (cd, actions.data_dir) if p is not None]
+    removal = Removal(actions.profile, paths, ejector)
+    actions.end_hooks.append(removal.wipe)
+    return removal

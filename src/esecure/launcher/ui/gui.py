@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from esecure.launcher.flow.presenter import Presenter, PresenterContext, TrayActions
+from esecure.launcher.host.eject import Ejector, ejector_for
 from esecure.launcher.tray import Labels, Tray, start_tray
+from esecure.launcher.tray.removal import removal_for
 from esecure.launcher.ui.page import Branding, branding_from, build_page
 from esecure.launcher.ui.presenter import Api, ReportSaver, WindowPresenter
 from esecure.launcher.ui.report import report_saver
 from esecure.launcher.ui.texts import say
+from esecure_onkey.boot import cd_root
 
 __all__ = ["HEIGHT", "SHOWN_WAIT", "WIDTH", "Gui", "run"]
 
@@ -40,6 +43,7 @@ SHOWN_WAIT = 15.0
 """Seconds the flow waits for the first window before it starts anyway."""
 WIDTH, HEIGHT = 660, 640
 _BACKENDS: dict[str, Any] = {"linux": "gtk", "win32": "edgechromium", "darwin": "cocoa"}
+_PLATFORMS = {"linux": "linux", "win32": "windows", "darwin": "macos"}
 
 
 @dataclass
@@ -107,10 +111,12 @@ def run(
     context: PresenterContext,
     *,
     save_report: ReportSaver | None = None,
+    ejector: Ejector | None = None,
     observe: Callable[[Gui], None] | None = None,
 ) -> int:
     """Show the first window at once, run ``flow`` with the windows' presenter, return its
     exit code. ``save_report`` saves an error's report (default: a copy on the desktop);
+    ``ejector`` ejects the key when the user removes it (default: this OS's);
     ``observe`` sees the running windows before the flow starts (tests, benchmarks)."""
     if sys.platform == "win32":
         from esecure.launcher.ui import native  # noqa: PLC0415
@@ -142,6 +148,8 @@ def run(
     surface.window = window
     gui = Gui(window, presenter, brand)
     presenter.set_tray_starter(_tray_starter(gui, context))
+    eject_with = ejector or ejector_for(_PLATFORMS.get(sys.platform, "linux"))
+    presenter.set_removal(lambda actions: removal_for(actions, eject_with, cd_root()))
     finishing = threading.Event()
     result: list[int] = []
 
@@ -161,6 +169,8 @@ def run(
             if observe is not None:
                 observe(gui)
             result.append(flow(presenter))
+            if presenter.removal is not None:  # the lock is released: eject, say if safe
+                presenter.removal.eject(presenter.message, context.lang)
             presenter.finish()
         except Exception:  # a bug of the windows: logged, exit 1, never a hung process
             log.exception("the windows failed")

@@ -31,6 +31,7 @@ from typing import Protocol
 from esecure.errors import EsecureError
 from esecure.launcher.flow.presenter import Enrolment, Step, TrayActions, UpdateChoice, UpdateOffer
 from esecure.launcher.tray import run_action
+from esecure.launcher.tray.removal import Removal
 from esecure.launcher.ui.texts import format_seconds, format_size, say
 
 __all__ = [
@@ -123,12 +124,20 @@ class WindowPresenter:
         self._last_progress = ""
         self._pending: str | None = None  # a message said since the last page change
         self._hidden = False
+        self._removal_for: Callable[[TrayActions], Removal | None] | None = None
+        self.removal: Removal | None = None
+        """The session's removal, once the session has started (its eject runs after
+        the flow, when the lock is released)."""
         self.gone = threading.Event()
         """Set when the window is gone for good (its GUI stopped): every wait ends."""
 
     def set_tray_starter(self, start_tray: TrayStarter | None) -> None:
         """What shows the tray icon when the session starts (None: no tray)."""
         self._start_tray = start_tray
+
+    def set_removal(self, removal_for: Callable[[TrayActions], Removal | None]) -> None:
+        """What prepares "remove the key" for a session (see :attr:`removal`)."""
+        self._removal_for = removal_for
 
     # --- the page ------------------------------------------------------------------------------
     def _page(self, function: str, data: object) -> None:
@@ -268,6 +277,8 @@ class WindowPresenter:
         """The session page (and the tray icon) until the key is removed; at most
         :data:`MAX_SESSION`, then the key is removed."""
         self._actions = actions
+        if self._removal_for is not None:
+            self.removal = self._removal_for(actions)
         tray: TrayHandle | None = None
         if self._start_tray is not None:
             try:
