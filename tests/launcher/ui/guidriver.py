@@ -165,10 +165,10 @@ class Driver:
 
 
 def setup_logging(out: Path) -> None:
-    """Everything logged (DEBUG, pywebview's too) into out/log.txt; SIGUSR1 dumps every
+    """Everything logged (DEBUG, pywebview's too) into out/log.txt; SIGUSR2 dumps every
     thread's stack into out/stacks.txt (a hung driver is killed with it first)."""
     stacks = (out / "stacks.txt").open("w")
-    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+    faulthandler.register(signal.SIGUSR2, file=stacks, all_threads=True)
     handler = logging.FileHandler(out / "log.txt", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.DEBUG, handlers=[handler])
@@ -267,7 +267,7 @@ def _dump_and_kill(session: int) -> None:
                     os.getsid(int(entry.name)) == session
                     and b"python" in (entry / "cmdline").read_bytes()
                 ):
-                    os.kill(int(entry.name), signal.SIGUSR1)
+                    os.kill(int(entry.name), signal.SIGUSR2)
             except OSError:
                 continue
     time.sleep(1)

@@ -51,9 +51,9 @@ def cancel(tmp_path_factory):
     return _scenario("cancel", tmp_path_factory)
 
 
-def _painted(path: Path) -> bool:
+def _painted(path: Path, colour: str = PRODUCT["colours"]["primary"]) -> bool:
     """The screenshot shows the window: the brand's colour and many others."""
-    primary = tuple(bytes.fromhex(PRODUCT["colours"]["primary"].lstrip("#")))
+    primary = tuple(bytes.fromhex(colour.lstrip("#")))
     with Image.open(path) as image:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20) or []
     return len(colours) > 20 and any(colour == primary for _count, colour in colours)
@@ -155,4 +155,20 @@ def test_a_cancelled_enrolment_leaves_its_message_until_closed(cancel):
     """The flow's last message stays on screen (not a window that flashes and vanishes)."""
     result, _ = cancel
     assert result["driver"]["final"].startswith("Enrolment cancelled")
+    assert result["exit"] == 1
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The real `e-secure` on a small signed key without a certificate."""
+    return _scenario("app", tmp_path_factory)
+
+
+def test_e_secure_opens_these_windows_and_its_flow_asks_for_enrolment(app):
+    """`e-secure` with no argument runs its flow in these windows (GuiEntry): the key's
+    own adapters reach the enrolment form, which shows the key's serial; cancelled: 1."""
+    result, out = app
+    assert result["driver"]["serial"] == "KEY-0001"
+    assert result["driver"]["title"] == "e-secure"
+    assert _painted(out / "app-enrol.png", colour="#1f4e79")  # no colours: the default
     assert result["exit"] == 1

@@ -7,6 +7,8 @@ screenshot per window. Started by test_windows.py under xvfb-run + dbus-run-sess
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from pathlib import Path
 
@@ -144,7 +146,35 @@ def flow_of(steps: Steps):
     return flow
 
 
-SCENARIOS = {"journey": journey, "error": error, "cancel": cancel}
+def app(out: Path, result: dict) -> int:
+    """The real `e-secure` (no argument) on a small signed key without a certificate: the
+    flow's own adapters reach the enrolment form in these windows, with the key's serial."""
+    from esecure.launcher import app as launcher  # noqa: PLC0415
+    from esecure.launcher.ui import gui  # noqa: PLC0415
+    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
+    from tests.launcher.flow.keyfix import make_key  # noqa: PLC0415
+
+    project = out / "project"
+    init_project(project, InitOptions(demo=True), passphrase=None)
+    key = make_key(out / "key", ca_pem=(project / "trust" / "ca.pem").read_bytes())
+    os.environ["ESECURE_CD_ROOT"] = str(key.cd)
+    os.environ["ESECURE_DATA_DIR"] = str(key.data)
+
+    def script(d: Driver) -> None:
+        d.wait_page("enrol")
+        d.notes["serial"] = d.text("enrol-serial")
+        d.notes["title"] = d.js("document.title")
+        d.screenshot("app-enrol")
+        d.click("enrol-cancel")
+        d.wait_page("final")
+        d.click("final-close")
+
+    gui.run = functools.partial(gui.run, observe=drive(script, out, result))
+    result["exit"] = launcher.main([])
+    return result["exit"]
+
+
+SCENARIOS = {"journey": journey, "error": error, "cancel": cancel, "app": app}
 
 
 def main() -> None:
