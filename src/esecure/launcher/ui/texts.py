@@ -96,6 +96,7 @@ TEXTS: dict[str, Text] = {
     "unit.kb": _t("{n} kB", "{n} ko"),
     "unit.mb": _t("{n} MB", "{n} Mo"),
     "unit.gb": _t("{n} GB", "{n} Go"),
+    "time.second": _t("1 second", "1 seconde"),
     "time.seconds": _t("{n} seconds", "{n} secondes"),
     "time.minutes": _t("{n} minutes", "{n} minutes"),
     "time.minute": _t("1 minute", "1 minute"),
@@ -165,7 +166,8 @@ def format_size(size: int, lang: str) -> str:
 
 def _duration(seconds: float, lang: str) -> str:
     if seconds < 60:
-        return say("time.seconds", lang, n=str(max(1, round(seconds))))
+        whole = round(seconds)
+        return say("time.second", lang) if whole <= 1 else say("time.seconds", lang, n=str(whole))
     minutes = round(seconds / 60)
     return say("time.minute", lang) if minutes <= 1 else say("time.minutes", lang, n=str(minutes))
 
