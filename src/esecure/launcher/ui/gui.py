@@ -23,17 +23,19 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from esecure.errors import EsecureError
 from esecure.launcher.flow.presenter import Presenter, PresenterContext, TrayActions
-from esecure.launcher.host.eject import Ejector, ejector_for
-from esecure.launcher.tray import Labels, Tray, start_tray
-from esecure.launcher.tray.removal import removal_for
 from esecure.launcher.ui.page import Branding, branding_from, build_page
 from esecure.launcher.ui.presenter import Api, ReportSaver, WindowPresenter
-from esecure.launcher.ui.report import report_saver
 from esecure.launcher.ui.texts import say
-from esecure_onkey.boot import cd_root
+
+if TYPE_CHECKING:  # the tray, the eject and the report load when first needed
+    from esecure.launcher.host.eject import Ejector
+    from esecure.launcher.tray import Tray
+    from esecure.launcher.tray.removal import Removal
 
 __all__ = ["HEIGHT", "SHOWN_WAIT", "WIDTH", "Gui", "run"]
 
@@ -87,6 +89,8 @@ def _tray_starter(gui: Gui, context: PresenterContext) -> Callable[[TrayActions]
     brand, lang = gui.brand, context.lang
 
     def start(_actions: TrayActions) -> Tray | None:
+        from esecure.launcher.tray import Labels, start_tray  # noqa: PLC0415 - once the site opens
+
         labels = Labels(
             title=brand.title,
             open=say("session.open", lang, portal=brand.portal),
@@ -104,6 +108,31 @@ def _tray_starter(gui: Gui, context: PresenterContext) -> Callable[[TrayActions]
         return gui.tray
 
     return start
+
+
+def _removal(ejector: Ejector | None) -> Callable[[TrayActions], Removal | None]:
+    """Prepares "remove the key" for the flow's session (this OS's ejector by default)."""
+
+    def prepare(actions: TrayActions) -> Removal | None:
+        from esecure.launcher.host.eject import ejector_for  # noqa: PLC0415 - at the session
+        from esecure.launcher.tray.removal import removal_for  # noqa: PLC0415
+        from esecure_onkey.boot import cd_root  # noqa: PLC0415
+
+        chosen = ejector or ejector_for(_PLATFORMS.get(sys.platform, "linux"))
+        return removal_for(actions, chosen, cd_root())
+
+    return prepare
+
+
+def _saver(context: PresenterContext) -> ReportSaver:
+    """The error window's default "save the report" (a copy on the desktop)."""
+
+    def save(error: EsecureError, report: Path | None) -> Path:
+        from esecure.launcher.ui.report import report_saver  # noqa: PLC0415 - on the click
+
+        return report_saver(context.lang, context.support_phone)(error, report)
+
+    return save
 
 
 def run(
@@ -133,7 +162,7 @@ def run(
         surface,
         lang=context.lang,
         support_phone=context.support_phone,
-        save_report=save_report or report_saver(context.lang, context.support_phone),
+        save_report=save_report or _saver(context),
     )
     api = Api(presenter)
     window: Any = webview.create_window(
@@ -148,8 +177,7 @@ def run(
     surface.window = window
     gui = Gui(window, presenter, brand)
     presenter.set_tray_starter(_tray_starter(gui, context))
-    eject_with = ejector or ejector_for(_PLATFORMS.get(sys.platform, "linux"))
-    presenter.set_removal(lambda actions: removal_for(actions, eject_with, cd_root()))
+    presenter.set_removal(_removal(ejector))
     finishing = threading.Event()
     result: list[int] = []
 

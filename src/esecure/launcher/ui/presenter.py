@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from esecure.errors import EsecureError
 from esecure.launcher.flow.presenter import Enrolment, Step, TrayActions, UpdateChoice, UpdateOffer
-from esecure.launcher.tray import run_action
-from esecure.launcher.tray.removal import Removal
 from esecure.launcher.ui.texts import format_seconds, format_size, say
+
+if TYPE_CHECKING:
+    from esecure.launcher.tray.removal import Removal
 
 __all__ = [
     "FINAL_HOLD",
@@ -318,6 +319,8 @@ class WindowPresenter:
         actions = self._actions
         if actions is None:
             return
+        from esecure.launcher.tray import run_action  # noqa: PLC0415 - the session's
+
         if name == "remove":
             self._page("busy", say("session.removing", self.lang))
         run_action(actions, name)
