@@ -317,3 +317,12 @@ def test_attack_a_forged_certificate_record_is_ignored(tmp_path, est_server, cus
     later, _ = _steps(key, key.product, clock=lambda: end + dt.timedelta(days=1))
     assert later.check_certificate().status == "missing"  # the real end, not the record's
     assert json.loads(record.read_text())["not_after"] == end.isoformat()  # recorded again
+
+
+def test_the_report_hook_makes_the_support_report(tmp_path, demo_project):
+    """FlowOptions.report (the diagnostics' zip) replaces the small built-in report."""
+    key = make_key(tmp_path, ca_pem=(demo_project / "trust/ca.pem").read_bytes())
+    made = []
+    steps, _ = _steps(key, key.product, report=lambda error: made.append(error.code) or tmp_path)
+    assert steps.save_report(EsecureError("x", code="ES107")) == tmp_path
+    assert made == ["ES107"] and not (key.data / "reports").exists()

@@ -93,7 +93,8 @@ class FlowOptions:
     firefox_output: Path | None = None  # where Firefox's stdout/stderr go (default: nowhere)
     restart_argv: Sequence[str] | None = None  # default: update_step.restart_argv()
     execv: Callable[[str, Sequence[str], Mapping[str, str]], None] = field(default=_execve)
-    diagnostics: Callable[[], None] | None = None
+    diagnostics: Callable[[], None] | None = None  # the tray's "diagnostics"
+    report: Callable[[EsecureError], Path | None] | None = None  # a support report's maker
     clock: Callable[[], dt.datetime] = field(default=_now)
 
 
@@ -561,7 +562,11 @@ class KeySteps:
             problem(exc)
 
     def save_report(self, error: EsecureError) -> Path | None:
-        """A small report in reports/ (code, detail, versions; never a secret)."""
+        """The support report of ``error`` (:attr:`FlowOptions.report` when given: the
+        diagnostics' zip), else a small one in reports/ (code, detail, versions; never a
+        secret); its path, or None."""
+        if self.options.report is not None:
+            return self.options.report(error)
         if self.choice.data_dir is None:
             return None
         now = self.options.clock()
