@@ -57,6 +57,9 @@ from esecure.trust import load_private_key
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys, publish
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from image import extract_iso
+
 EPOCH = 1_700_000_000
 SERIAL = "BENCH-0001"
 MB = 1_000_000
@@ -77,22 +80,7 @@ def build_cd(base: Path) -> tuple[Path, Path]:
     build_image(
         project, BuildOptions(out=base / "out", launcher_dirs={"linux": launcher}, epoch=EPOCH)
     )
-    cd = base / "cd"
-    subprocess.run(
-        [
-            "xorriso",
-            "-osirrox",
-            "on",
-            "-indev",
-            str(base / "out" / "cdrom.iso"),
-            "-extract",
-            "/",
-            str(cd),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    cd = extract_iso(base / "out" / "cdrom.iso", base / "cd")
     for directory, _dirs, _files in os.walk(cd):
         Path(directory).chmod(0o755)
     shutil.rmtree(base / "out")
