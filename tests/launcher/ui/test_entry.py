@@ -66,3 +66,54 @@ def test_importing_the_ui_imports_nothing_heavy():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert "heavy: []" in done.stdout, done.stdout
+
+
+class _Event:
+    def __init__(self):
+        self.handlers = []
+
+    def __iadd__(self, handler):
+        self.handlers.append(handler)
+        return self
+
+    def wait(self, _timeout=None):
+        return False
+
+
+class _Window:
+    def __init__(self):
+        self.events = type("Events", (), {})()
+        for name in ("closing", "closed", "shown"):
+            setattr(self.events, name, _Event())
+
+
+class _BrokenWebview:
+    """A pywebview whose GUI cannot start (WebKit missing at run time, say)."""
+
+    @staticmethod
+    def create_window(*_args, **_kwargs):
+        return _Window()
+
+    @staticmethod
+    def start(*_args, **_kwargs):
+        raise RuntimeError("WebKit2 could not be loaded")
+
+
+def test_windows_that_cannot_start_leave_the_flow_in_the_terminal(monkeypatch, capsys):
+    """webview.start raises before any window: said on stderr, then the same flow with
+    the terminal's presenter; its exit code is returned."""
+    from esecure.launcher.flow.console import ConsolePresenter  # noqa: PLC0415
+    from esecure.launcher.flow.presenter import PresenterContext  # noqa: PLC0415
+    from esecure.launcher.ui import gui  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "webview", _BrokenWebview)
+    seen = []
+
+    def flow(presenter):
+        seen.append(type(presenter))
+        return 7
+
+    assert gui.run(flow, PresenterContext({}, "en", None)) == 7
+    assert seen == [ConsolePresenter]
+    err = capsys.readouterr().err
+    assert err.startswith("e-secure: the windows are not available here (RuntimeError: WebKit2")

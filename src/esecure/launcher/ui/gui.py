@@ -135,6 +135,37 @@ def _saver(context: PresenterContext) -> ReportSaver:
     return save
 
 
+def _open(
+    webview: Any,  # noqa: ANN401 - the pywebview module
+    context: PresenterContext,
+    save_report: ReportSaver | None,
+    ejector: Ejector | None,
+) -> tuple[Gui, Api]:
+    """The window (shown by ``webview.start``), its presenter and the page's Api."""
+    brand = branding_from(context.product, context.support_phone, context.branding)
+    surface = _Surface()
+    presenter = WindowPresenter(
+        surface,
+        lang=context.lang,
+        support_phone=context.support_phone,
+        save_report=save_report or _saver(context),
+    )
+    api = Api(presenter)
+    surface.window = webview.create_window(
+        brand.title,
+        html=build_page(brand, context.lang, say("starting", context.lang)),
+        js_api=api,
+        width=WIDTH,
+        height=HEIGHT,
+        min_size=(480, 420),
+        background_color=brand.secondary,
+    )
+    gui = Gui(surface.window, presenter, brand)
+    presenter.set_tray_starter(_tray_starter(gui, context))
+    presenter.set_removal(_removal(ejector))
+    return gui, api
+
+
 def run(
     flow: Callable[[Presenter], int],
     context: PresenterContext,
@@ -156,29 +187,11 @@ def run(
         os.environ.setdefault("NO_AT_BRIDGE", "1")  # no accessibility-bus noise
     import webview  # noqa: PLC0415 - the first heavy import, right before the window
 
-    brand = branding_from(context.product, context.support_phone, context.branding)
-    surface = _Surface()
-    presenter = WindowPresenter(
-        surface,
-        lang=context.lang,
-        support_phone=context.support_phone,
-        save_report=save_report or _saver(context),
-    )
-    api = Api(presenter)
-    window: Any = webview.create_window(
-        brand.title,
-        html=build_page(brand, context.lang, say("starting", context.lang)),
-        js_api=api,
-        width=WIDTH,
-        height=HEIGHT,
-        min_size=(480, 420),
-        background_color=brand.secondary,
-    )
-    surface.window = window
-    gui = Gui(window, presenter, brand)
-    presenter.set_tray_starter(_tray_starter(gui, context))
-    presenter.set_removal(_removal(ejector))
+    gui, api = _open(webview, context, save_report, ejector)
+    window, presenter = gui.window, gui.presenter
     finishing = threading.Event()
+    failed = threading.Event()  # webview.start raised: the windows never came
+    started = threading.Event()  # the flow has begun in the windows
     result: list[int] = []
 
     def closing() -> bool:
@@ -194,6 +207,9 @@ def run(
         try:
             if not window.events.shown.wait(SHOWN_WAIT):
                 log.warning("the first window was not shown within %s s", SHOWN_WAIT)
+            if failed.is_set():
+                return  # the flow runs in the terminal instead
+            started.set()
             if observe is not None:
                 observe(gui)
             result.append(flow(presenter))
@@ -207,6 +223,24 @@ def run(
             finishing.set()
             window.destroy()
 
-    webview.start(body, gui=_BACKENDS.get(sys.platform), private_mode=True)
+    try:
+        webview.start(body, gui=_BACKENDS.get(sys.platform), private_mode=True)
+    except Exception as exc:  # GTK or WebKit would not start: the terminal, said once
+        failed.set()
+        presenter.stop()
+        if started.is_set():
+            log.exception("the windows stopped")
+            return result[0] if result else 1
+        log.exception("the windows could not start")
+        return _in_terminal(flow, context, f"{type(exc).__name__}: {exc}")
     presenter.stop()
     return result[0] if result else 1
+
+
+def _in_terminal(flow: Callable[[Presenter], int], context: PresenterContext, why: str) -> int:
+    """The flow in the terminal, as when the windows are not importable (said on stderr)."""
+    from esecure.launcher.flow.console import ConsolePresenter  # noqa: PLC0415
+    from esecure.launcher.flow.texts import text  # noqa: PLC0415
+
+    print(text("no-windows", context.lang, reason=why), file=sys.stderr)  # noqa: T201
+    return flow(ConsolePresenter(lang=context.lang, support_phone=context.support_phone))
