@@ -626,6 +626,113 @@ _ENTRIES: tuple[Entry, ...] = (
         detection="Every portal request is bounded in time; the page shows this error "
         "instead of an endless hourglass.",
     ),
+    Entry(
+        code="ES410",
+        name="portal-certificate-refused",
+        audience="user",
+        seed_row="E8",
+        title=_t("The certificate was not accepted", "Le certificat n'a pas été accepté"),
+        message=_t(
+            "No certificate was presented, or the one presented cannot open the portal.",
+            "Aucun certificat n'a été présenté, ou celui présenté ne peut pas ouvrir le portail.",
+        ),
+        cause=_t(
+            "The site was opened in another browser than the key's (it holds no certificate), "
+            "or the key's certificate is revoked (key reported lost), expired or suspended by "
+            "the bank.",
+            "Le site a été ouvert dans un autre navigateur que celui de la clé (il ne contient "
+            "pas de certificat), ou le certificat de la clé est révoqué (clé déclarée perdue), "
+            "expiré ou suspendu par la banque.",
+        ),
+        action=_t(
+            "Open the site from the e-secure key (its icon near the clock); an expired "
+            "certificate is renewed by starting the key again; otherwise call support.",
+            "Ouvrez le site depuis la clé e-secure (son icône près de l'horloge) ; un "
+            "certificat expiré est renouvelé en relançant la clé ; sinon appelez "
+            "l'assistance.",
+        ),
+        call_support=True,
+        detection="The portal's login finds no TLS client certificate, or one that is not "
+        "recorded as issued by the EST service, revoked, expired, or of a disabled customer.",
+    ),
+    Entry(
+        code="ES411",
+        name="portal-access-locked",
+        audience="user",
+        title=_t("Your access is locked", "Votre accès est bloqué"),
+        message=_t(
+            "Three wrong secret codes were typed: the access is locked.",
+            "Trois codes secrets erronés ont été saisis : l'accès est bloqué.",
+        ),
+        cause=_t(
+            "The secret code was mistyped three times in a row (or the code received by mail "
+            "has expired).",
+            "Le code secret a été mal saisi trois fois de suite (ou le code reçu par courrier a "
+            "expiré).",
+        ),
+        action=_t(
+            "Call support: after checking who you are, they unlock the access (esecure admin "
+            "unlock) or send a new code by mail (esecure admin mail-code).",
+            "Appelez l'assistance : après vérification de votre identité, elle débloque l'accès "
+            "(esecure admin unlock) ou envoie un nouveau code par courrier (esecure admin "
+            "mail-code).",
+        ),
+        call_support=True,
+        detection="The portal counts wrong codes per customer; the third locks until an "
+        "operator unlocks it.",
+    ),
+    Entry(
+        code="ES412",
+        name="portal-login-refused",
+        audience="user",
+        title=_t("Access refused", "Accès refusé"),
+        message=_t(
+            "The identifier, the certificate or the secret code is not right.",
+            "L'identifiant, le certificat ou le code secret n'est pas correct.",
+        ),
+        cause=_t(
+            "A mistyped identifier or secret code, or the certificate of another customer's "
+            "key. The portal does not say which, so that nobody can find out which "
+            "identifiers exist.",
+            "Un identifiant ou un code secret mal saisi, ou le certificat de la clé d'un autre "
+            "client. Le portail ne dit pas lequel, pour que personne ne puisse découvrir quels "
+            "identifiants existent.",
+        ),
+        action=_t(
+            "Check the identifier, use your own key's browser and type the code again; after "
+            "three wrong codes the access is locked.",
+            "Vérifiez l'identifiant, utilisez le navigateur de votre propre clé et saisissez de "
+            "nouveau le code ; après trois codes erronés, l'accès est bloqué.",
+        ),
+        call_support=False,
+        detection="The identifier typed is not the certificate's, or the keypad code is wrong.",
+    ),
+    Entry(
+        code="ES413",
+        name="portal-request-refused",
+        audience="user",
+        title=_t("The page could not be used", "La page n'a pas pu être utilisée"),
+        message=_t(
+            "The portal refused a form: expired, altered, malformed or too large.",
+            "Le portail a refusé un formulaire : expiré, modifié, mal formé ou trop volumineux.",
+        ),
+        cause=_t(
+            "The form's security token was missing or belonged to another session (a page "
+            "left open, or a forged request), the keypad sent keys it does not have, or the "
+            "request was malformed. Nothing was changed.",
+            "Le jeton de sécurité du formulaire manquait ou appartenait à une autre session "
+            "(page laissée ouverte, ou requête falsifiée), le clavier a envoyé des touches qu'il "
+            "n'a pas, ou la requête était mal formée. Rien n'a été modifié.",
+        ),
+        action=_t(
+            "Go back to the login page and start again; if it happens again, call support.",
+            "Revenez à la page de connexion et recommencez ; si cela se reproduit, appelez "
+            "l'assistance.",
+        ),
+        call_support=False,
+        detection="CSRF token check on every POST, keypad positions checked against the "
+        "session's layout, form size and field caps (400, 403, 413, 415).",
+    ),
     # --- updates (ES5xx) ---------------------------------------------------------------------
     Entry(
         code="ES501",
@@ -1746,6 +1853,30 @@ _ENTRIES: tuple[Entry, ...] = (
             "Vérifiez le serveur, l'URL et les droits du rôle (CREATE sur la base pour la "
             "première connexion, qui crée les tables) ; mettez e-secure à jour pour un schéma "
             "plus récent.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES937",
+        name="portal-pepper-unusable",
+        audience="operator",
+        title=_t("The portal's pepper is unusable", "Le poivre du portail est inutilisable"),
+        message=_t(
+            "The key that protects the portal's secret codes cannot be read or created.",
+            "La clé qui protège les codes secrets du portail ne peut être ni lue ni créée.",
+        ),
+        cause=_t(
+            "ESECURE_PORTAL_PEPPER is not 64 hex digits or more, or keys/portal-pepper cannot "
+            "be read or written (permissions, damaged file).",
+            "ESECURE_PORTAL_PEPPER n'a pas au moins 64 chiffres hexadécimaux, ou "
+            "keys/portal-pepper ne peut être ni lu ni écrit (droits, fichier endommagé).",
+        ),
+        action=_t(
+            "Restore keys/portal-pepper from the backup of the keys (a new pepper makes every "
+            "secret code unusable: then issue new mail codes), or fix the variable.",
+            "Restaurez keys/portal-pepper depuis la sauvegarde des clés (un nouveau poivre rend "
+            "tous les codes secrets inutilisables : envoyez alors de nouveaux codes par "
+            "courrier), ou corrigez la variable.",
         ),
         call_support=False,
     ),

@@ -14,6 +14,7 @@ import click
 from esecure.est_protocol import EST_PATH
 
 if TYPE_CHECKING:  # imported lazily at run time: `esecure --help` stays fast
+    from esecure.config import Project
     from esecure.server.registry import Registry
     from esecure.trust import Passphrase
 
@@ -90,6 +91,7 @@ _DB = click.option(
     show_default=True,
     help="Server processes sharing the port (SO_REUSEPORT; Linux).",
 )
+@click.option("--demo", is_flag=True, help="Add the demo customers, codes and accounts first.")
 def serve(  # noqa: PLR0917 - click passes every option by position
     project: Path,
     host: str,
@@ -97,6 +99,7 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     db_url: str | None,
     trusted_proxy: str | None,
     workers: int,
+    demo: bool,
 ) -> None:
     """Start the reference server (EST enrolment with the project's CA) for PROJECT.
 
@@ -110,6 +113,8 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     from esecure.server.serve import ServeOptions, serve_forever  # noqa: PLC0415
 
     loaded = load_project(project)
+    if demo:
+        _seed_demo(loaded, db_url)
 
     def announce(url: str) -> None:
         click.echo(f"EST: {url.rstrip('/')}{EST_PATH}/", err=True)
@@ -121,6 +126,19 @@ def serve(  # noqa: PLR0917 - click passes every option by position
     )
     serve_forever(loaded, options, passphrase=_passphrase(loaded.product.id), announce=announce)
     click.echo("Stopped.", err=True)
+
+
+def _seed_demo(project: Project, db_url: str | None) -> None:
+    from esecure.server.portal.demo import seed  # noqa: PLC0415
+    from esecure.server.registry import Registry  # noqa: PLC0415
+    from esecure.server.serve import default_db_url  # noqa: PLC0415
+
+    registry = Registry.open(db_url or default_db_url(project))
+    try:
+        for line in seed(registry, project):
+            click.echo(f"demo: {line}", err=True)
+    finally:
+        registry.close()
 
 
 class _Admin:
@@ -151,6 +169,11 @@ class _Admin:
         except ConfigError:
             return "Your bank"
 
+    def loaded(self) -> Project:
+        from esecure.config import load_project  # noqa: PLC0415
+
+        return load_project(self.project)
+
 
 @click.group()
 @click.option(
@@ -164,7 +187,7 @@ class _Admin:
 @_DB
 @click.pass_context
 def admin(ctx: click.Context, project: Path, db_url: str | None) -> None:
-    """Manage the enrolment registry: users, key serials, activation codes, lost keys."""
+    """Manage the registry: users, key serials, activation codes, lost keys, portal access."""
     ctx.obj = _Admin(project, db_url)
 
 
@@ -257,6 +280,40 @@ def lost(state: _Admin, serial: str, replacement: str | None) -> None:
     click.echo(f"Key {serial} blocked; {report.revoked} certificate(s) revoked.")
     if replacement:
         click.echo(f"Replacement key {replacement} bound to the same customer.")
+
+
+@admin.command()
+@click.argument("identifier")
+@_pass_admin
+def unlock(state: _Admin, identifier: str) -> None:
+    """Unlock IDENTIFIER's portal access after three wrong secret codes (audited)."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+
+    ops.unlock(state.registry(), identifier, time.time())
+    click.echo(f"Portal access of {identifier} unlocked.")
+
+
+@admin.command("mail-code")
+@click.argument("identifier")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 365),
+    default=30,
+    show_default=True,
+    help="How long the code is valid.",
+)
+@_pass_admin
+def mail_code(state: _Admin, identifier: str, days: int) -> None:
+    """A new portal secret code for IDENTIFIER to send by mail (a lost or forgotten code):
+    their personal code is forgotten, the next login is a first connection (audited)."""
+    from esecure.server import admin as ops  # noqa: PLC0415
+    from esecure.server.portal.codes import CodeHasher  # noqa: PLC0415
+    from esecure.server.portal.pepper import load_pepper  # noqa: PLC0415
+
+    project = state.loaded()
+    hasher = CodeHasher(load_pepper(project))
+    issued = ops.new_mail_code(state.registry(), hasher, identifier, time.time(), days)
+    click.echo(issued.letter(project.product.bank_name, project.product.portal_name), nl=False)
 
 
 @admin.command("list")

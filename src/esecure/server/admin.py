@@ -2,7 +2,8 @@
 
 Each operation checks its preconditions and raises a catalogue error naming the culprit:
 ES932 when something named is not in the registry, ES933 when the change conflicts with
-the registry's state, ES931 for an unusable key registry file.
+the registry's state, ES931 for an unusable key registry file. The portal's operations
+(a new mail code, unlocking after three wrong codes) are written to the audit log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esecure.errors import OperationError, UsageError
+from esecure.server.portal.codes import CodeHasher, make_mail_code
+from esecure.server.portal.store import PortalStore
 from esecure.server.registry import Registry
 
 __all__ = [
@@ -24,14 +27,17 @@ __all__ = [
     "SERIAL_PATTERN",
     "IssuedCode",
     "LostReport",
+    "MailCode",
     "add_user",
     "assign",
     "import_keys",
     "issue_code",
     "make_code",
+    "new_mail_code",
     "parse_key_registry",
     "report_lost",
     "set_user_state",
+    "unlock",
 ]
 
 # Serials are opaque: upper-case letters, digits and '-', at most 32 characters.
@@ -230,3 +236,60 @@ def report_lost(
         if new is not None and key.identifier is not None:
             registry.bind(new.serial, key.identifier)
     return LostReport(serial, revoked, replacement)
+
+
+# --- the portal ------------------------------------------------------------------------------
+
+DEFAULT_MAIL_CODE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class MailCode:
+    """A new mail code for the portal's first connection (printed once, never stored)."""
+
+    identifier: str
+    code: str
+    expires: dt.datetime
+
+    def letter(self, bank_name: str, portal_name: str) -> str:
+        """The text that goes by mail."""
+        return (
+            f"{bank_name} — your {portal_name} secret code\n\n"
+            f"Identifier:  {self.identifier}\n"
+            f"Secret code: {self.code}\n"
+            f"Valid until: {self.expires:%Y-%m-%d %H:%M} UTC\n\n"
+            "At your first connection, type it on the keypad, then choose your personal "
+            "code. It is not the activation code of your key.\n"
+        )
+
+
+def new_mail_code(
+    registry: Registry,
+    hasher: CodeHasher,
+    identifier: str,
+    now: float,
+    days: int = DEFAULT_MAIL_CODE_DAYS,
+) -> MailCode:
+    """A new six-digit mail code for ``identifier``: their personal code is forgotten, the
+    lock and the wrong-code count cleared, their portal sessions ended; the next login is a
+    first connection. Audited."""
+    if registry.user(identifier) is None:
+        raise _not_found(f"user {identifier!r}")
+    if not 1 <= days <= 365:
+        raise UsageError(f"--days {days}: expected 1 to 365", code="ES933")
+    code = make_mail_code()
+    expires = now + days * 86400
+    store = PortalStore(registry)
+    with registry.transaction():
+        store.set_mail_code(identifier, hasher.hash(identifier, code), expires)
+        store.delete_sessions_of(identifier, keep="")
+        registry.audit("admin/mail-code", 200, "new mail code", identifier=identifier, now=now)
+    return MailCode(identifier, code, dt.datetime.fromtimestamp(expires, dt.UTC))
+
+
+def unlock(registry: Registry, identifier: str, now: float) -> None:
+    """Unlock ``identifier``'s portal access after three wrong codes. Audited."""
+    with registry.transaction():
+        if not PortalStore(registry).unlock(identifier):
+            raise _not_found(f"portal user {identifier!r} (no mail code was ever issued)")
+        registry.audit("admin/unlock", 200, "unlocked", identifier=identifier, now=now)

@@ -9,6 +9,12 @@ database): codes are short-lived and guarded by a lockout, so a slow password ha
 only cost throughput. A stolen database therefore yields neither the codes nor, without
 the HMAC key it also holds, anything useful once the codes have expired.
 
+The portal's tables (schema version 2) sit beside them: ``portal_users`` (secret and mail
+code hashes, state, wrong-code count, contact details), ``portal_sessions`` (keyed by the
+SHA-256 of the session id, never the id itself), ``portal_accounts`` and
+``portal_operations`` (the demo bank's data). :mod:`esecure.server.portal.store` reads
+and writes them through :attr:`Registry.database`.
+
 Schema: the first connection creates the tables (``CREATE TABLE IF NOT EXISTS``, inside a
 serialised transaction, so two servers starting at once do not race) and records
 ``schema_version`` in ``meta``; later connections apply, in that same transaction, the
@@ -41,7 +47,7 @@ __all__ = [
 
 MAX_WRONG_CODES = 5
 COOL_DOWN_SECONDS = 300
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Written once for both dialects: {serial_key}, {blob} and {real} are the dialect's types.
 _SCHEMA = """
@@ -94,8 +100,53 @@ CREATE TABLE IF NOT EXISTS audit (
     peer TEXT
 )
 """
-# Migrations: _MIGRATIONS[v] takes a database from version v to v + 1 (none yet).
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+# Migrations: _MIGRATIONS[v] takes a database from version v to v + 1.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the portal. Secret and mail codes are scrypt(HMAC(pepper, ...)) strings whose
+    # pepper is held outside the database (esecure.server.portal.pepper).
+    1: (
+        """CREATE TABLE IF NOT EXISTS portal_users (
+            identifier TEXT PRIMARY KEY REFERENCES users(identifier),
+            state TEXT NOT NULL,
+            mail_hash TEXT,
+            mail_expires {real},
+            code_hash TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            email TEXT,
+            phone TEXT,
+            registered {real},
+            cert_serial TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS portal_sessions (
+            id_hash TEXT PRIMARY KEY,
+            identifier TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            cert_serial TEXT NOT NULL,
+            created {real} NOT NULL,
+            seen {real} NOT NULL,
+            layout TEXT,
+            pending TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS portal_sessions_by_user ON portal_sessions(identifier)",
+        """CREATE TABLE IF NOT EXISTS portal_accounts (
+            number TEXT PRIMARY KEY,
+            identifier TEXT NOT NULL REFERENCES users(identifier),
+            label TEXT NOT NULL,
+            balance_cents BIGINT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS portal_accounts_by_user ON portal_accounts(identifier)",
+        """CREATE TABLE IF NOT EXISTS portal_operations (
+            id {serial_key},
+            number TEXT NOT NULL REFERENCES portal_accounts(number),
+            day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL,
+            amount_cents BIGINT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS portal_operations_by_account ON portal_operations(number)",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +215,11 @@ class Registry:
     def open(cls, url: str) -> Registry:
         """Open (creating or migrating the schema if needed) the registry at ``url``."""
         return cls(connect(url))
+
+    @property
+    def database(self) -> Database:
+        """The connection itself, for the portal's tables (:mod:`esecure.server.portal.store`)."""
+        return self._db
 
     @property
     def dialect(self) -> str:

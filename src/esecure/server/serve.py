@@ -24,6 +24,7 @@ from aiohttp import web
 
 from esecure.config import Project
 from esecure.errors import OperationError
+from esecure.server import portal
 from esecure.server.ca import Issuer
 from esecure.server.est import make_app
 from esecure.server.registry import Registry
@@ -103,6 +104,7 @@ async def start(
         app = app_factory(issuer, registry)
     else:
         app = make_app(issuer, registry, trusted_proxy=trusted_proxy)
+        portal.install(app, project=project, registry=registry)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(
