@@ -411,6 +411,17 @@ class Browser:
             return self.url
         return str(result.get("url", url))
 
+    def back(self, *, timeout: float = LOAD_TIMEOUT) -> None:
+        """The browser's Back button: the previous page of the tab's history, shown and
+        complete (from the network or the back-forward cache: no load event there)."""
+        mark = f"m{next(self._ids)}"
+        self.evaluate(f"window.__bidiMark = {mark!r}")
+        self.command("browsingContext.traverseHistory", {"context": self.context, "delta": -1})
+        self.wait_until(
+            f"window.__bidiMark !== {mark!r} && document.readyState === 'complete'",
+            timeout=timeout,
+        )
+
     @contextlib.contextmanager
     def expect_load(self, *, timeout: float = LOAD_TIMEOUT) -> Iterator[None]:
         """The block (a click, a key press) makes the current tab load a new document: wait
@@ -515,11 +526,11 @@ class Browser:
         return None if value is None else str(value)
 
     def visible(self, css: str) -> bool:
-        """Whether the one element matching ``css`` is rendered (has a box, not hidden)."""
+        """Whether the one element matching ``css`` is rendered: it has a box and no
+        ancestor hides it (``display``, ``visibility``, a closed ``<details>``)."""
         return bool(
             self.call(
-                "e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length)"
-                " && getComputedStyle(e).visibility !== 'hidden'",
+                "e => e.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true})",
                 self.find(css),
             )
         )
