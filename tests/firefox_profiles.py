@@ -32,10 +32,13 @@ from esecure.config import load_project
 from esecure.launcher.certificate import prepare_profile
 from esecure.launcher.enrol import EstSettings
 from esecure.scaffold import InitOptions, init_project
+from tests.firefox_bidi import firefox_available
+from tests.launcher.est_fixtures import make_data_area
 from tests.server.est_support import ServerThread, add_customer
 
 __all__ = [
     "FIREFOX_DIR",
+    "FIREFOX_TEST",
     "EnrolledProfile",
     "alice_profile",
     "ca_only_profile",
@@ -49,6 +52,12 @@ __all__ = [
 
 FIREFOX_DIR = Path("/usr/lib/firefox-esr")  # Debian's firefox-esr, with its own NSS
 _TOOL_TIMEOUT = 30
+
+# The marks of a test module that starts Firefox: ``pytestmark = FIREFOX_TEST``.
+FIREFOX_TEST = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not firefox_available(), reason="make system-deps installs firefox-esr"),
+]
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,7 @@ def enrolled_profile(
     way the launcher does; the profile (``directory / "profile"``) holds its certificate
     and trusts the server's CA. ``directory`` also receives the key's data area."""
     customer = add_customer(server.db_url, identifier, serial)
-    data_area = directory / "data"
-    data_area.mkdir(parents=True, exist_ok=True)
-    (data_area / "identity.json").write_text(f'{{"serial": "{serial}"}}', encoding="utf-8")
+    data_area = make_data_area(directory / "data", serial)
     profile = write_user_js(directory / "profile")
     settings = EstSettings(base_url=server.est_url, ca_file=server.project.trust.ca_certificate)
     prepared = prepare_profile(

@@ -22,18 +22,15 @@ from cryptography import x509
 from esecure.config import load_project
 from esecure.server.serve import server_context
 from tests import firefox_profiles
-from tests.firefox_bidi import Browser, firefox_available
-from tests.firefox_profiles import EnrolledProfile, live_copy
+from tests.firefox_bidi import Browser
+from tests.firefox_profiles import FIREFOX_TEST, EnrolledProfile, live_copy
 
 firefox_project = firefox_profiles.firefox_project
 firefox_server = firefox_profiles.firefox_server
 alice_profile = firefox_profiles.alice_profile
 no_cert_profile = firefox_profiles.no_cert_profile
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not firefox_available(), reason="make system-deps installs firefox-esr"),
-]
+pytestmark = FIREFOX_TEST
 
 PAGE = """<!doctype html><html lang="en"><head><title>{title}</title></head><body>
 <h1 id="subject">{subject}</h1>

@@ -22,8 +22,8 @@ from esecure.server.portal.codes import CodeHasher
 from esecure.server.portal.pepper import load_pepper
 from esecure.server.portal.store import PortalStore
 from tests import firefox_profiles
-from tests.firefox_bidi import Browser, firefox_available
-from tests.firefox_profiles import EnrolledProfile, enrolled_profile, live_copy
+from tests.firefox_bidi import Browser
+from tests.firefox_profiles import FIREFOX_TEST, EnrolledProfile, enrolled_profile, live_copy
 from tests.server.est_support import ServerThread
 
 firefox_project = firefox_profiles.firefox_project
@@ -31,10 +31,7 @@ firefox_server = firefox_profiles.firefox_server
 alice_profile = firefox_profiles.alice_profile
 no_cert_profile = firefox_profiles.no_cert_profile
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not firefox_available(), reason="make system-deps installs firefox-esr"),
-]
+pytestmark = FIREFOX_TEST
 
 PERSONAL_CODE = "480951"
 
