@@ -103,3 +103,15 @@ def test_the_mail_code_works_once(make_user, browser_for):
     browser.submit_code(confirm, "409217")
     assert login(browser_for(user), user, user.mail_code).name == "refused"
     assert login(browser_for(user), user, "409217").name == "session-choice"  # first is live
+
+
+def test_an_expired_mail_code_is_refused_with_what_to_do(make_user, browser_for, portal_server):
+    """A mail code past its date: even typed right, the page says to ask for a new one."""
+    user = make_user()
+    registry = portal_server.registry()
+    registry.database.execute(
+        "UPDATE portal_users SET mail_expires=1 WHERE identifier=?", (user.identifier,)
+    )
+    page = login(browser_for(user), user, user.mail_code)
+    assert (page.status, page.name) == (403, "mail-expired")
+    assert "new code by mail" in page.text

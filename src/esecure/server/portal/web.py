@@ -71,6 +71,7 @@ _STATIC_TYPES = {"portal.css": "text/css", "keypad.js": "text/javascript"}
 _LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # secrets.token_urlsafe's alphabet
 _AMOUNT = re.compile(r"([0-9]{1,9})(?:[.,]([0-9]{1,2}))?")
 
 # What a client can make a read raise (gone, too slow, broken framing): not a portal bug.
@@ -368,11 +369,15 @@ async def _read_form(request: web.Request) -> dict[str, str]:
     return form
 
 
+def _token(request: web.Request, name: str) -> str | None:
+    """A cookie holding one of our tokens, if well formed (anything else is no cookie)."""
+    value = request.cookies.get(name)
+    return value if value is not None and _TOKEN.fullmatch(value) else None
+
+
 def _session_of(request: web.Request) -> Session | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token or len(token) > 128:
-        return None
-    return _portal(request).store.session(hash_id(token))
+    token = _token(request, SESSION_COOKIE)
+    return _portal(request).store.session(hash_id(token)) if token else None
 
 
 def _require(request: web.Request, *stages: str) -> Session:
@@ -431,11 +436,10 @@ def _login_page(
     request: web.Request, *, status: int = 200, error: str | None = None, identifier: str = ""
 ) -> web.Response:
     portal = _portal(request)
-    pre = request.cookies.get(PRE_COOKIE)
-    fresh = not pre or len(pre) > 128
-    if fresh:
+    pre = _token(request, PRE_COOKIE)
+    fresh = pre is None
+    if pre is None:
         pre = new_csrf()
-    assert pre is not None  # noqa: S101 - narrowing for mypy
     notice = None
     if request.query.get("expired") == "1":
         notice = "login.expired"
@@ -464,7 +468,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     """Identify by identifier + TLS client certificate; then the keypad."""
     portal = _portal(request)
     form = await _read_form(request)
-    pre = request.cookies.get(PRE_COOKIE)
+    pre = _token(request, PRE_COOKIE)
     if not pre or not csrf_matches(portal.hasher.token("login", pre), form.get("csrf")):
         portal.audit(request, "csrf", 403, "refused (login form)")
         raise _Page(403, "csrf")
@@ -1130,3 +1134,5 @@ def install(
             slug = re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "root"
             resources[path] = app.router.add_resource(path, name=f"portal.{slug}")
         resources[path].add_route(method, handler)
+        if method == "GET":
+            resources[path].add_route("HEAD", handler)
