@@ -53,7 +53,12 @@ START_TIMEOUT = 60.0  # Firefox to print its BiDi address
 COMMAND_TIMEOUT = 30.0  # one BiDi command's answer
 LOAD_TIMEOUT = 30.0  # a navigation to finish loading
 STOP_TIMEOUT = 15.0  # each step of the shutdown
-_POLL = 0.05
+# A document that has finished loading: complete, or a network / certificate error page
+# (those stay "interactive" for good).
+_SETTLED = (
+    "document.readyState === 'complete' || (document.readyState === 'interactive'"
+    " && /^about:(neterror|certerror)/.test(document.documentURI))"
+)
 _LISTENING = re.compile(r"WebDriver BiDi listening on (ws://\S+)")
 
 # WebDriver key codes of the keys a test presses by name.
@@ -402,7 +407,7 @@ class Browser:
             # its error page: that page is where the navigation ended (error pages stay
             # "interactive": their readyState never reaches "complete").
             try:
-                self.wait_until("document.readyState !== 'loading'", timeout=min(timeout, 10))
+                self.wait_ready(timeout=min(timeout, 10))
                 reached = self.document_uri()
             except BidiError:
                 raise failed from None
@@ -412,34 +417,27 @@ class Browser:
         return str(result.get("url", url))
 
     def back(self, *, timeout: float = LOAD_TIMEOUT) -> None:
-        """The browser's Back button: the previous page of the tab's history, shown and
-        complete (from the network or the back-forward cache: no load event there)."""
-        mark = f"m{next(self._ids)}"
-        self.evaluate(f"window.__bidiMark = {mark!r}")
-        self.command("browsingContext.traverseHistory", {"context": self.context, "delta": -1})
-        self.wait_until(
-            f"window.__bidiMark !== {mark!r} && document.readyState === 'complete'",
-            timeout=timeout,
-        )
+        """The browser's Back button: the previous page of the tab's history, shown."""
+        with self.expect_load(timeout=timeout):
+            self.command("browsingContext.traverseHistory", {"context": self.context, "delta": -1})
 
     @contextlib.contextmanager
     def expect_load(self, *, timeout: float = LOAD_TIMEOUT) -> Iterator[None]:
-        """The block (a click, a key press) makes the current tab load a new document: wait
-        for its load event and a complete ``document.readyState``."""
-        mark = len(self.events)
-        context = self.context
+        """The block (a click, a key press, a history move) makes the current tab show
+        another document: wait until it is there and settled.
+
+        The document before the block is marked with a script property; the wait ends
+        when the document in the tab lacks that mark (a new one, from the network or the
+        back-forward cache, which fires no load event) and is complete (an error page:
+        past "loading", since error pages never reach "complete")."""
+        mark = f"m{next(self._ids)}"
+        self.evaluate(f"window.__bidiMark = {mark!r}")
         yield
-        self.wait_event(
-            "browsingContext.load",
-            lambda p: p.get("context") == context,
-            since=mark,
-            timeout=timeout,
-        )
-        self.wait_ready(timeout=timeout)
+        self.wait_until(f"window.__bidiMark !== {mark!r} && ({_SETTLED})", timeout=timeout)
 
     def wait_ready(self, *, timeout: float = LOAD_TIMEOUT) -> None:
-        """Wait until the current document's readyState is ``complete``."""
-        self.wait_until("document.readyState === 'complete'", timeout=timeout)
+        """Wait until the current document is settled: ``complete``, or an error page."""
+        self.wait_until(_SETTLED, timeout=timeout)
 
     def wait_until(
         self, expression: str, *, timeout: float = LOAD_TIMEOUT, interval: float = 0.1
