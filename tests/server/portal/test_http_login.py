@@ -267,6 +267,7 @@ def test_a_malformed_identifier_is_named_on_the_login_page(make_user, browser_fo
     page = _identify(browser_for(user), "a b<script>")
     assert (page.status, page.name) == (400, "login")
     assert "identifier-error" in page.parsed.ids
+    assert 'value="a b&lt;script&gt;"' in page.text  # shown back, autoescaped
     assert "<script>" not in page.text
 
 

@@ -298,5 +298,6 @@ def test_brand_colours_keep_aa_contrast():
     for _ in range(300):
         colour = f"#{rng.randrange(2**24):06x}"
         assert theme.contrast(colour, theme.text_colour_on(colour)) >= 4.5
-        assert theme.contrast(theme.readable_on_white(colour), "#ffffff") >= 4.5
+        for background in theme.LIGHT_BACKGROUNDS:
+            assert theme.contrast(theme.readable_on_light(colour), background) >= 4.5
     assert round(theme.contrast("#000000", "#ffffff"), 1) == 21.0

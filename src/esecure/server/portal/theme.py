@@ -2,14 +2,16 @@
 
 A release engineer picks the brand colours; the portal must stay readable whatever they
 are. Text on a coloured bar or button is black or white, whichever contrasts more; a colour
-used for text or links on white is darkened until it reaches 4.5:1.
+used for text or links is darkened until it reaches 4.5:1 on the pages' lightest
+backgrounds (white, and the light grey of the footer and the menu bar).
 """
 
 from __future__ import annotations
 
-__all__ = ["brand_css", "contrast", "readable_on_white", "text_colour_on"]
+__all__ = ["LIGHT_BACKGROUNDS", "brand_css", "contrast", "readable_on_light", "text_colour_on"]
 
 _AA = 4.5
+LIGHT_BACKGROUNDS = ("#ffffff", "#f2f2f2")  # portal.css: pages; footer and menu bar
 
 
 def _channels(colour: str) -> tuple[float, float, float]:
@@ -43,12 +45,12 @@ def text_colour_on(background: str) -> str:
     )
 
 
-def readable_on_white(colour: str) -> str:
-    """``colour``, darkened in steps until it reaches 4.5:1 on white."""
+def readable_on_light(colour: str) -> str:
+    """``colour``, darkened in steps until it reaches 4.5:1 on every light background."""
     r, g, b = _channels(colour)
     for _ in range(100):
         candidate = "#" + "".join(f"{round(c * 255):02x}" for c in (r, g, b))
-        if contrast(candidate, "#ffffff") >= _AA:
+        if all(contrast(candidate, bg) >= _AA for bg in LIGHT_BACKGROUNDS):
             return candidate
         r, g, b = r * 0.95, g * 0.95, b * 0.95
     return "#000000"
@@ -62,6 +64,6 @@ def brand_css(primary: str, secondary: str) -> str:
         f"  --on-brand: {text_colour_on(primary)};\n"
         f"  --brand-2: {secondary};\n"
         f"  --on-brand-2: {text_colour_on(secondary)};\n"
-        f"  --link: {readable_on_white(primary)};\n"
+        f"  --link: {readable_on_light(primary)};\n"
         "}\n"
     )

@@ -346,7 +346,10 @@ async def _read_form(request: web.Request) -> dict[str, str]:
         raise _Page(413, "too-large")
     body = bytearray()
     for _ in range(settings.max_form_bytes + 2):  # bounded: each read returns >= 1 byte
-        chunk = await request.content.read(settings.max_form_bytes + 1 - len(body))
+        try:
+            chunk = await request.content.read(settings.max_form_bytes + 1 - len(body))
+        except ValueError:  # the body's framing broke (a bad chunk): the client's fault
+            raise _Page(400, "bad-request") from None
         if not chunk:
             break
         body += chunk
@@ -474,7 +477,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         raise _Page(403, "csrf")
     identifier = form.get("identifier", "").strip()
     if not IDENTIFIER_PATTERN.fullmatch(identifier):
-        return _login_page(request, status=400, error="login.identifier.invalid")
+        shown = form.get("identifier", "")[:64]  # shown back (autoescaped) to be corrected
+        return _login_page(request, status=400, error="login.identifier.invalid", identifier=shown)
     cert = _peer_certificate(request)
     registry = portal.registry
     row = registry.certificate(format(cert.serial_number, "x")) if cert is not None else None
