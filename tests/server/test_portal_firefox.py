@@ -11,7 +11,6 @@ for the session.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +128,10 @@ def bob_profile(
 
 
 @pytest.fixture
-def julie(firefox_server: ServerThread, tmp_path: Path) -> Iterator[tuple[EnrolledProfile, str]]:
+def julie(firefox_server: ServerThread, tmp_path: Path) -> tuple[EnrolledProfile, str]:
     """A new customer, julie, her key enrolled and her mail code posted."""
     profile = enrolled_profile(tmp_path / "julie", firefox_server, "julie", "KEY-0009")
-    yield profile, mail_code(firefox_server, "julie")
+    return profile, mail_code(firefox_server, "julie")
 
 
 def _first_connection(t: Tour, identifier: str, mail: str) -> None:
