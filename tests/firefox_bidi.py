@@ -53,6 +53,7 @@ START_TIMEOUT = 60.0  # Firefox to print its BiDi address
 COMMAND_TIMEOUT = 30.0  # one BiDi command's answer
 LOAD_TIMEOUT = 30.0  # a navigation to finish loading
 STOP_TIMEOUT = 15.0  # each step of the shutdown
+SCREENSHOT_RETRY = 5.0  # a screenshot taken while the parent catches up with a navigation
 # A document that has finished loading: complete, or a network / certificate error page
 # (those stay "interactive" for good).
 _SETTLED = (
@@ -417,23 +418,36 @@ class Browser:
         return str(result.get("url", url))
 
     def back(self, *, timeout: float = LOAD_TIMEOUT) -> None:
-        """The browser's Back button: the previous page of the tab's history, shown."""
-        with self.expect_load(timeout=timeout):
+        """The browser's Back button: the previous page of the tab's history, shown (from
+        the network, or from the back-forward cache, which fires no load event)."""
+        with self.expect_load(timeout=timeout, load_event=False):
             self.command("browsingContext.traverseHistory", {"context": self.context, "delta": -1})
 
     @contextlib.contextmanager
-    def expect_load(self, *, timeout: float = LOAD_TIMEOUT) -> Iterator[None]:
-        """The block (a click, a key press, a history move) makes the current tab show
-        another document: wait until it is there and settled.
+    def expect_load(
+        self, *, timeout: float = LOAD_TIMEOUT, load_event: bool = True
+    ) -> Iterator[None]:
+        """The block (a click, a key press) makes the current tab show another document:
+        wait until it is there and settled.
 
         The document before the block is marked with a script property; the wait ends
-        when the document in the tab lacks that mark (a new one, from the network or the
-        back-forward cache, which fires no load event) and is complete (an error page:
-        past "loading", since error pages never reach "complete")."""
+        when the document in the tab lacks that mark and is complete (or is an error page,
+        which never gets past "interactive"), then, unless ``load_event`` is False or it
+        is an error page (neither fires one), when Firefox has reported its load: only
+        then does the parent process (screenshots) know the new document too."""
         mark = f"m{next(self._ids)}"
+        seen = len(self.events)
+        context = self.context
         self.evaluate(f"window.__bidiMark = {mark!r}")
         yield
         self.wait_until(f"window.__bidiMark !== {mark!r} && ({_SETTLED})", timeout=timeout)
+        if load_event and self.evaluate("document.readyState") == "complete":
+            self.wait_event(
+                "browsingContext.load",
+                lambda p: p.get("context") == context,
+                since=seen,
+                timeout=timeout,
+            )
 
     def wait_ready(self, *, timeout: float = LOAD_TIMEOUT) -> None:
         """Wait until the current document is settled: ``complete``, or an error page."""
@@ -607,11 +621,25 @@ class Browser:
         return int(pages), str(text)
 
     def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
-        """The current tab as a PNG file at ``path`` (the whole document by default)."""
-        answer = self.command(
-            "browsingContext.captureScreenshot",
-            {"context": self.context, "origin": "document" if full_page else "viewport"},
-        )
+        """The current tab as a PNG file at ``path`` (the whole document by default).
+
+        Until Firefox has reported a new document's load, the parent process may still
+        hold the previous one: captureScreenshot then fails on a null ``documentElement``
+        or a 0 x 0 size (one time in three when taken as soon as the content side was
+        ready). :meth:`expect_load` waits for that report; after :meth:`back` (no load
+        event from the back-forward cache) such failures are retried for up to
+        ``SCREENSHOT_RETRY`` s."""
+        params = {"context": self.context, "origin": "document" if full_page else "viewport"}
+        deadline = time.monotonic() + SCREENSHOT_RETRY
+        while True:
+            try:
+                answer = self.command("browsingContext.captureScreenshot", params)
+                break
+            except BidiError as exc:
+                transient = "documentElement is null" in str(exc) or "width: 0" in str(exc)
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(answer["data"]))
