@@ -36,6 +36,7 @@ class Session:
         close_timeout: float = CLOSE_TIMEOUT,
         profile: Path | None = None,
         data_dir: Path | None = None,
+        raise_window: Callable[[int], bool] | None = None,
     ) -> None:
         self.profile = profile
         """The live Firefox profile (what the tray's wipe cleans)."""
@@ -45,6 +46,7 @@ class Session:
         self._firefox = firefox
         self._diagnostics = diagnostics
         self._close_timeout = close_timeout
+        self._raise_window = raise_window
         self._ended = threading.Event()
         self._lock = threading.Lock()
         self.end_hooks: list[Callable[[], None]] = []
@@ -61,13 +63,18 @@ class Session:
         return self._firefox.poll() is None
 
     def open_site(self) -> None:
-        """Start Firefox on the site again when it was closed; when it runs, nothing here
-        raises its window (the tray's own adapter may)."""
+        """Start Firefox on the site again when it was closed; when it runs, bring its
+        window to the front (the host's window raiser, when there is one)."""
         with self._lock:
             if self._ended.is_set():
                 return
             if self.firefox_running():
-                log.info("open the site: Firefox (pid %s) is already running", self._firefox.pid)
+                raised = self._raise_window is not None and self._raise_window(self._firefox.pid)
+                log.info(
+                    "open the site: Firefox (pid %s) is already running; brought forward: %s",
+                    self._firefox.pid,
+                    raised,
+                )
                 return
             self._firefox = self._start()
             log.info("open the site: Firefox started again (pid %s)", self._firefox.pid)

@@ -35,6 +35,7 @@ from esecure.launcher.flow import machine as m
 from esecure.launcher.flow.presenter import Enrolment, Step, UpdateOffer
 from esecure.launcher.flow.session import Session
 from esecure.launcher.host import Host
+from esecure.launcher.host.windowing import raiser_for
 from esecure.launcher.identity import read_serial
 from esecure.launcher.instance import RAISE, Acquired, SessionLock
 from esecure_onkey.boot import Choice
@@ -514,6 +515,7 @@ class KeySteps:
             diagnostics=self.options.diagnostics,
             profile=self.profile,
             data_dir=self.choice.data_dir,
+            raise_window=raiser_for(self.choice.platform),
         )
         return m.BrowserStarted(firefox.pid)
 
