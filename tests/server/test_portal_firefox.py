@@ -198,14 +198,12 @@ def _services(t: Tour, identifier: str) -> None:
     assert pages >= 1
     assert account in text and identifier in text and "EUR" in text, text
 
-    # The guide page shows no logout button even to a logged-in user (it is rendered
-    # without the session): back to a page that has one.
+    # The guide, from a logged-in page: it keeps the logout button, which ends the session.
     browser.back()
     assert t.page() == "statements"
     t.follow("#guide-link", "guide")
     assert browser.exists("#guide-login")
-    browser.back()
-    assert t.page() == "statements"
+    assert browser.exists("#logout")
     t.follow("#logout", "logged-out")
 
 

@@ -1,7 +1,8 @@
 """A statement as a small, valid PDF (ISO 32000-1), written by hand: no dependency.
 
-One A4 page per 40 lines: a catalogue, a page tree, pages, one standard font (Helvetica,
-WinAnsiEncoding: the accented letters of French fit), one content stream per page, and a
+One A4 page per 40 lines: a catalogue, a page tree, pages, one standard font (Courier,
+fixed width so that padded columns line up; WinAnsiEncoding: the accented letters of
+French fit), one content stream per page, and a
 cross-reference table with the exact byte offset of every object (7.5.4), so that any
 reader — Firefox's built-in viewer first — opens it without repair. Served inline
 (``application/pdf``), it is how seed rows E11 and E12 (an outdated external PDF reader)
@@ -58,8 +59,8 @@ def statement_pdf(lines: Sequence[Line], *, title: str) -> bytes:
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier-Bold /Encoding /WinAnsiEncoding >>",
         b"<< /Title " + _literal(title) + b" /Producer (e-secure) >>",
     ]
     for index, page_lines in enumerate(pages):

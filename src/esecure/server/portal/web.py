@@ -1034,8 +1034,15 @@ async def statement_pdf_view(request: web.Request) -> web.StreamResponse:
 
 
 async def guide(request: web.Request) -> web.StreamResponse:
-    """The online user guide (no session needed)."""
-    return _render(request, "guide.html")
+    """The online user guide (no session needed; with a live one, the page keeps its
+    logout button and menu, and the visit counts as activity)."""
+    portal = _portal(request)
+    session = _session_of(request)
+    if session is not None and not is_expired(session, portal.now(), portal.settings.sessions):
+        session = _require(request, session.stage)
+    else:
+        session = None
+    return _render(request, "guide.html", session=session)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
