@@ -212,11 +212,24 @@ class _Firefox:
             self.process.stderr.close()
 
 
+class _Attached:
+    """A Firefox this module did not start: its output is the starter's, its process too."""
+
+    def __init__(self, tail: Callable[[], str]) -> None:
+        self.tail = tail
+
+    def stop(self, *, graceful: bool = True, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ARG002 - _Firefox's signature
+        return None
+
+
 class Browser:
     """A BiDi session on one Firefox; commands act on :attr:`context` (the current tab)."""
 
     def __init__(
-        self, firefox: _Firefox, socket: ClientConnection, connection: contextlib.ExitStack
+        self,
+        firefox: _Firefox | _Attached,
+        socket: ClientConnection,
+        connection: contextlib.ExitStack,
     ) -> None:
         self._firefox = firefox
         self._socket = socket
@@ -243,6 +256,33 @@ class Browser:
         firefox = _Firefox(Path(profile), Path(home), extra_args or [])
         try:
             address = firefox.address(timeout)
+        except BaseException:
+            firefox.stop(graceful=False)
+            raise
+        return cls._open(firefox, address, width, height, timeout)
+
+    @classmethod
+    def attach(
+        cls,
+        address: str,
+        *,
+        tail: Callable[[], str] = str,
+        width: int = 1280,
+        height: int = 900,
+        timeout: float = START_TIMEOUT,
+    ) -> Browser:
+        """Open a BiDi session on a Firefox another program started with
+        ``--remote-debugging-port`` (``address``: ``ws://127.0.0.1:PORT``); :meth:`close`
+        asks it to close (``browser.close``) and never signals its process, which is the
+        other program's. ``tail()``: what to show when something fails (that program's
+        output)."""
+        return cls._open(_Attached(tail), address, width, height, timeout)
+
+    @classmethod
+    def _open(
+        cls, firefox: _Firefox | _Attached, address: str, width: int, height: int, timeout: float
+    ) -> Browser:
+        try:
             connection = contextlib.ExitStack()
             socket = connection.enter_context(
                 connect(

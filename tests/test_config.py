@@ -395,3 +395,16 @@ def test_toml_syntax_error(demo_project):
 def test_path_to_the_toml_file_itself_is_accepted(demo_project):
     """`esecure check path/to/esecure.toml` works like the directory."""
     assert load_project(demo_project / "esecure.toml").root == demo_project.resolve()
+
+
+def test_firefox_automation_is_off_unless_set(demo_project):
+    """[firefox] automation: false when absent (every customer image); true when set;
+    anything else is named."""
+    assert load_project(demo_project).firefox.automation is False
+    policy = 'host_policies = "warn"'
+    _edit(demo_project, policy, policy + "\nautomation = true")
+    assert load_project(demo_project).firefox.automation is True
+    path = _edit(demo_project, "automation = true", 'automation = "yes"')
+    (problem,) = _problems(demo_project)
+    assert "[firefox] automation: expected true or false" in problem, problem
+    assert f":{_line_of(path, 'automation')}:" in problem

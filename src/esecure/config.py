@@ -98,6 +98,7 @@ class FirefoxConfig:
     linux: Path | None
     windows: Path | None
     host_policies: str
+    automation: bool = False  # test images only: Firefox's Remote Agent may be asked for
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "linux": _OPT_PATH,
         "windows": _OPT_PATH,
         "host_policies": _Field(str, "a string", _one_of("warn", "refuse")),
+        "automation": _Field(bool, "true or false", required=False, default=False),
     },
     "certificates": {
         "key_algorithm": _Field(str, "a string", _one_of("ec-p256", "rsa-3072")),
@@ -795,7 +797,10 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             guide=_resolve(root, b["guide"]),
         ),
         firefox=FirefoxConfig(
-            linux=opt(f["linux"]), windows=opt(f["windows"]), host_policies=f["host_policies"]
+            linux=opt(f["linux"]),
+            windows=opt(f["windows"]),
+            host_policies=f["host_policies"],
+            automation=f["automation"],
         ),
         certificates=CertificatesConfig(
             key_algorithm=c["key_algorithm"],

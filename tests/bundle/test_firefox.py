@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -110,3 +111,27 @@ def test_missing_firefox_is_es910(tmp_path):
         copy_firefox(tmp_path, tmp_path / "out", "linux")
     assert info.value.code == "ES910"
     assert not (tmp_path / "out").exists()
+
+
+def test_customer_policies_block_firefoxs_remote_agent():
+    """Without [firefox] automation, DisableDeveloperTools stays: Firefox then refuses
+    --remote-debugging-port and --marionette (checked on Firefox ESR 153), so
+    ESECURE_FIREFOX_ARGS cannot open a customer key's Firefox to automation."""
+    p = policies(SETTINGS)
+    assert p["DisableDeveloperTools"] is True
+    assert "devtools.policy.disabled" not in p["Preferences"]
+
+
+def test_automation_images_keep_the_developer_tools_off_but_not_the_remote_agent():
+    """[firefox] automation (test images): the developer tools' preference is locked off,
+    the policy that also blocks the Remote Agent is left out; nothing else changes."""
+    automated = policies(replace(SETTINGS, automation=True))
+    assert "DisableDeveloperTools" not in automated
+    assert automated["Preferences"]["devtools.policy.disabled"] == {
+        "Value": True,
+        "Status": "locked",
+    }
+    customer = policies(SETTINGS)
+    del customer["DisableDeveloperTools"]
+    del automated["Preferences"]["devtools.policy.disabled"]
+    assert automated == customer

@@ -18,9 +18,8 @@ from esecure_onkey.browser import prepare_firefox
 from esecure_onkey.components import mount
 from esecure_onkey.layout import CD
 from esecure_onkey.store import resolve
+from tests.images import copy_project
 from tests.updater.conftest import http_dir  # noqa: F401 - the fixture, served over HTTP
-
-from .conftest import copy_project
 
 # Increasing, each a form the grammar accepts: pre-releases a/b/rc, two to six numbers,
 # trailing zeros, a single number.

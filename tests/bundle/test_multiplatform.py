@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from esecure.bundle.manifest import MANIFEST_NAME
 from esecure.cli import cli
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE
-
-from .conftest import copy_project, extract, run_build
+from tests.images import copy_project, extract, run_build
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,7 @@ import pytest
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from esecure.bundle.tree import walk_files
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE, CD_RELEASE_SIG
-
-from .conftest import copy_project, extract, run_build
+from tests.images import copy_project, extract, run_build
 
 pytestmark = pytest.mark.slow
 

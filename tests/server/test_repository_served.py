@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from esecure.config import load_project
+from esecure.errors import UpdateError
+from esecure.scaffold import InitOptions, init_project
 from tests.server.est_support import ServerThread
 from tests.server.serve_process import raw_exchange, request, status_of
 from tests.updater.conftest import make_repo
@@ -139,3 +142,31 @@ def test_no_repository_yet_is_a_404(demo_project):
             server.url + "updates/metadata/root.json", server.project.trust.ca_certificate
         )
     assert status == 404
+
+
+def test_update_client_trusts_the_keys_own_ca(published, tmp_path, monkeypatch):
+    """No SSL_CERT_FILE: the key's update client verifies the server against the CA it
+    is given (the key's trust/ca.pem, the launcher's choice), beside the system store."""
+    repo, server = published
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    client = repo.client(tmp_path / "data", ca_file=server.project.trust.ca_certificate)
+    offer = client.check("0.9.0")
+    assert offer is not None
+    assert offer.version == "1.0.0"
+
+
+def test_a_server_neither_public_nor_the_keys_ca_is_refused(published, tmp_path, monkeypatch):
+    """Attack: a server whose chain is neither the key's CA nor a public one (another
+    project's CA: an intercepting proxy, a spoofed host) is refused at the TLS layer —
+    ES520, nothing trusted written beyond the CD-ROM's root."""
+    repo, _server = published
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    other = tmp_path / "other"
+    init_project(other, InitOptions(demo=True), passphrase=None)
+    client = repo.client(tmp_path / "data", ca_file=load_project(other).trust.ca_certificate)
+    with pytest.raises(UpdateError) as caught:
+        client.check("0.9.0")
+    assert caught.value.code == "ES520"
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+    trusted = tmp_path / "data" / "updates" / "metadata"
+    assert sorted(p.name for p in trusted.iterdir()) == ["root.json"]

@@ -347,7 +347,11 @@ def _lay_out(
 
 
 def _settings(project: Project) -> firefox.BrowserSettings:
-    return firefox.BrowserSettings(site=project.urls.site, allowed_hosts=project.urls.allowed_hosts)
+    return firefox.BrowserSettings(
+        site=project.urls.site,
+        allowed_hosts=project.urls.allowed_hosts,
+        automation=project.firefox.automation,
+    )
 
 
 def _copy_browser(

@@ -43,6 +43,16 @@ class BrowserSettings:
 
     site: str
     allowed_hosts: tuple[str, ...] = ()
+    automation: bool = False
+    """``[firefox] automation`` (test and demo images only, never a customer's): the
+    developer tools stay off for the user (their locked preference), but Firefox's Remote
+    Agent (WebDriver BiDi) is not blocked by policy; it still opens only when the
+    launcher's own environment asks (ESECURE_FIREFOX_ARGS), never from the key."""
+
+
+DEVTOOLS_PREF = "devtools.policy.disabled"
+"""What DisableDeveloperTools sets for the user interface; locked alone (automation
+images), it hides the developer tools without blocking the Remote Agent."""
 
 
 def _patterns(settings: BrowserSettings) -> list[str]:
@@ -89,7 +99,7 @@ def policies(settings: BrowserSettings) -> dict[str, Any]:
         # No way around the lock-down from inside.
         "BlockAboutConfig": True,
         "BlockAboutProfiles": True,
-        "DisableDeveloperTools": True,
+        **({} if settings.automation else {"DisableDeveloperTools": True}),
         "DisableSecurityBypass": {"InvalidCertificate": True, "SafeBrowsing": True},
         # No saved passwords.
         "PasswordManagerEnabled": False,
@@ -106,7 +116,10 @@ def policies(settings: BrowserSettings) -> dict[str, Any]:
         "WebsiteFilter": {"Block": ["<all_urls>"], "Exceptions": _patterns(settings)},
         "CaptivePortal": False,
         "NetworkPrediction": False,
-        "Preferences": {CLIENT_CERT_PREF: {"Value": CLIENT_CERT_VALUE, "Status": "locked"}},
+        "Preferences": {
+            CLIENT_CERT_PREF: {"Value": CLIENT_CERT_VALUE, "Status": "locked"},
+            **({DEVTOOLS_PREF: {"Value": True, "Status": "locked"}} if settings.automation else {}),
+        },
     }
 
 

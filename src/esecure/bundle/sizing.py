@@ -46,7 +46,9 @@ def source_budget(project: Project) -> Budget:
     from esecure.bundle.build import TUF_ROOT, product_json  # noqa: PLC0415 - build imports us
 
     settings = firefox.BrowserSettings(
-        site=project.urls.site, allowed_hosts=project.urls.allowed_hosts
+        site=project.urls.site,
+        allowed_hosts=project.urls.allowed_hosts,
+        automation=project.firefox.automation,
     )
     ca = _size(project.trust.ca_certificate)
     files: list[tuple[str, int]] = [

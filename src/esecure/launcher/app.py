@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esecure import __version__
 from esecure_onkey.boot import Choice, cd_choice, cd_root
 from esecure_onkey.discovery import DataArea, find_data_area
 from esecure_onkey.layout import PRODUCT_FILE
 
-__all__ = ["data_area", "main", "read_product"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from esecure.errors import EsecureError
+    from esecure.launcher.flow.steps import FlowOptions
+    from esecure.launcher.logs import LogSetup
+
+__all__ = ["FIREFOX_ARGS_ENV", "data_area", "firefox_args_from", "main", "read_product"]
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,24 +160,82 @@ def _without_bootstrap() -> Choice:
     return replace(choice, data_dir=area.path, data_kind=area.kind, data_reason=area.reason)
 
 
+FIREFOX_ARGS_ENV = "ESECURE_FIREFOX_ARGS"
+"""Extra Firefox arguments for automation (e.g. ``--headless --remote-debugging-port=9222``
+in the end-to-end test), split like a POSIX shell line; read only from the launcher's own
+environment, never from the key: a key cannot open a debugging port in a user's Firefox."""
+
+
+def firefox_args_from(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The extra Firefox arguments ``ESECURE_FIREFOX_ARGS`` asks for (none when unset);
+    ValueError names an unbalanced quote."""
+    import shlex  # noqa: PLC0415
+
+    value = environ.get(FIREFOX_ARGS_ENV, "")
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as exc:
+        raise ValueError(f"{FIREFOX_ARGS_ENV}: {exc} in {value!r}") from None
+
+
+def _options(
+    choice: Choice, product: dict[str, Any], setup: LogSetup, environ: Mapping[str, str]
+) -> FlowOptions:
+    """The flow's options for a real start: the extra Firefox arguments, and the
+    diagnostics' support report and table (the tray's "diagnostics")."""
+    from esecure.launcher.diagnostics import Subject, doctor, run_diagnostics, write_report  # noqa: PLC0415
+    from esecure.launcher.flow.steps import FlowOptions  # noqa: PLC0415
+
+    lang = str(product.get("default_language", "en"))
+
+    def report(error: EsecureError) -> Path | None:
+        log.error("the flow failed: %s %s", error.code, error.detail)
+        diagnosis = run_diagnostics(Subject.from_choice(choice, product))
+        try:
+            return write_report(
+                diagnosis, data_dir=choice.data_dir, lang=lang, redactor=setup.redactor
+            )
+        except EsecureError:
+            log.exception("could not save the support report")
+            return None
+
+    def diagnostics() -> None:
+        doctor(Subject.from_choice(choice, product), lang=lang, redactor=setup.redactor)
+
+    return FlowOptions(
+        firefox_args=firefox_args_from(environ),
+        report=report,
+        diagnostics=diagnostics,
+        secret=setup.redactor.add,
+    )
+
+
 def _flow(
     args: argparse.Namespace, product: dict[str, Any], choice: Choice, boot: Choice | None
 ) -> int:
-    """The start-up flow: in the windows, or in this terminal (``--no-gui``)."""
-    import logging  # noqa: PLC0415
+    """The start-up flow: in the windows, or in this terminal (``--no-gui``); logged into
+    the data area (redacted: the activation code is registered as a secret)."""
     import os  # noqa: PLC0415
 
     from esecure.launcher.flow.console import answers_from  # noqa: PLC0415
     from esecure.launcher.flow.launch import run_console, run_gui  # noqa: PLC0415
+    from esecure.launcher.logs import setup_logging  # noqa: PLC0415
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    else:  # no traceback on the user's screen: the log handlers are the diagnostics' own
+    else:  # no traceback on the user's screen: the log file is the support report's
         logging.getLogger("esecure").addHandler(logging.NullHandler())
     try:
         answers = answers_from(args.update, args.identifier, args.activation_code, os.environ)
+        firefox_args_from(os.environ)
     except ValueError as exc:
         _out(f"e-secure: {exc}", err=True)
         return 2
-    run = run_console if args.no_gui else run_gui
-    return run(choice, product, boot=boot, answers=answers)
+    secrets = (answers.activation_code,) if answers.activation_code else ()
+    setup = setup_logging(choice.data_dir, secrets=secrets)
+    try:
+        options = _options(choice, product, setup, os.environ)
+        run = run_console if args.no_gui else run_gui
+        return run(choice, product, boot=boot, answers=answers, options=options)
+    finally:
+        setup.close()

@@ -161,6 +161,7 @@ def check_updates(
     cd: Path | None = None,
     policy: Policy,
     clock: Callable[[], dt.datetime] | None = None,
+    ca_file: Path | None = None,
 ) -> Checked:
     """The check half of the step: ``outcome`` "up-to-date", "offline", "security-alert"
     or "failed" (its ``error`` not yet shown), or an offer. Shows only what the bootstrap
@@ -169,7 +170,8 @@ def check_updates(
 
     The release that runs (``boot.release``: the CD-ROM's or one in the data area) is the
     base of the patches; ``cd`` is the CD-ROM root (default: the boot choice's, else the
-    one holding ``image_key``).
+    one holding ``image_key``). ``ca_file``: the running release's CA, trusted for TLS
+    beside the system's store (default: the CD-ROM's trust/ca.pem).
     """
     from esecure.updater.client import UpdateClient  # noqa: PLC0415 - tuf is slow to import
     from esecure_onkey.layout import CD  # noqa: PLC0415
@@ -193,6 +195,7 @@ def check_updates(
         image_key=image_key,
         timeout=policy.check_timeout_seconds,
         clock=clock,
+        ca_file=ca_file,
     )
     try:
         offer = client.check(current_version, running=boot.release if boot else CD)

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from tuf.api import exceptions
 from tuf.ngclient.fetcher import FetcherInterface
 
-__all__ = ["Fetcher"]
+__all__ = ["Fetcher", "tls_context"]
 
 CHUNK = 64 * 1024
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """TLS for the update host: the system's trust store, plus the key's own CA (the one
+    pinned in the image's trust/) when ``ca_file`` is given; verification always on.
+
+    Both, not the key's CA alone: a bank may serve its repository from a CDN with a public
+    chain, or from its own host under the project CA (`esecure serve`). TLS is the outer
+    layer only: every byte installed is checked against the TUF signatures anyway. An
+    unreadable ``ca_file`` is ignored here (the system store still applies; the
+    self-check and the diagnostics name a damaged trust/)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        with contextlib.suppress(OSError, ssl.SSLError, ValueError):
+            context.load_verify_locations(cafile=str(ca_file))
+    return context
 
 
 class Fetcher(FetcherInterface):
@@ -26,14 +45,19 @@ class Fetcher(FetcherInterface):
     ``declared_length`` keeps the last Content-Length (None when the server sent none): it
     tells a file longer than signed from an endless stream.
 
+    ``ca_file``: the key's own CA, trusted beside the system's (:func:`tls_context`).
+
     ``before_request()``, when set, runs before each request python-tuf makes. python-tuf
     writes each metadata file it verified to its directory before it requests the next
     one (or ends its refresh), and offers no public hook there: the client uses this one
     to keep what was verified, durably, before anything more is read from the network.
     """
 
-    def __init__(self, *, timeout: float, deadline: float | None = None) -> None:
+    def __init__(
+        self, *, timeout: float, deadline: float | None = None, ca_file: Path | None = None
+    ) -> None:
         self.timeout = timeout
+        self.context = tls_context(ca_file)
         self.deadline = deadline
         self.progress: Callable[[int], None] | None = None
         self.before_request: Callable[[], None] | None = None
@@ -59,7 +83,7 @@ class Fetcher(FetcherInterface):
         self._check_deadline(url)
         self.declared_length = None
         try:
-            response = urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - checked above
+            response = urllib.request.urlopen(url, timeout=self.timeout, context=self.context)  # noqa: S310 - checked above
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the connection: a 404 must not leave it open
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc

@@ -222,6 +222,7 @@ class UpdateClient:
         disk: Disk | None = None,
         checkpoints: Checkpoints | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.url = repository_url.rstrip("/") + "/"
@@ -229,6 +230,8 @@ class UpdateClient:
         self.cd = cd  # the CD-ROM root: its release, components, image key, initial root
         self.initial_root = initial_root or cd / "trust" / "root.json"
         self.image_key = image_key or cd / IMAGE_KEY
+        default_ca = cd / "trust" / "ca.pem"  # the key's CA, trusted beside the system's
+        self.ca_file = ca_file or (default_ca if default_ca.is_file() else None)
         self.platform = platform or platform_name()
         self.download_dir = download_dir  # None: a private temporary directory of the host
         self.timeout = timeout
@@ -330,7 +333,9 @@ class UpdateClient:
         with _storage("preparing the update metadata"):
             self.disk.make_dirs(self.updates)
         self._prepare_work()
-        fetcher = Fetcher(timeout=self.timeout, deadline=time.monotonic() + self.timeout)
+        fetcher = Fetcher(
+            timeout=self.timeout, deadline=time.monotonic() + self.timeout, ca_file=self.ca_file
+        )
         self._fetcher = fetcher
         try:
             updater = self._refresh(fetcher)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -63,3 +64,40 @@ def test_version_imports_nothing_of_the_flow(key):
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert "heavy: []" in result.stdout, result.stdout
+
+
+def test_firefox_args_come_only_from_the_environment():
+    """ESECURE_FIREFOX_ARGS, split like a shell line; unset: no extra argument."""
+    assert app.firefox_args_from({}) == ()
+    env = {"ESECURE_FIREFOX_ARGS": "--headless --remote-debugging-port=9222 'a b'"}
+    assert app.firefox_args_from(env) == ("--headless", "--remote-debugging-port=9222", "a b")
+
+
+def test_a_bad_firefox_args_value_is_a_usage_error(key, capsys, monkeypatch):
+    """An unbalanced quote in ESECURE_FIREFOX_ARGS: exit 2 naming the variable, no flow."""
+    monkeypatch.setenv("ESECURE_FIREFOX_ARGS", "--headless 'oops")
+    assert app.main(["--no-gui"]) == 2
+    out, err = capsys.readouterr()
+    assert "e-secure: ESECURE_FIREFOX_ARGS: No closing quotation in" in err
+    assert out == ""
+    assert not (key.data / "logs").exists()
+
+
+def test_a_failed_start_is_logged_in_the_data_area_and_reported(key, capsys, monkeypatch):
+    """The flow logs into the data area's logs/ with the activation code redacted, and an
+    error's support report is the diagnostics' zip (with those logs), its path shown."""
+    code = "SECRET-CODE-4242"
+    monkeypatch.setenv("ESECURE_ACTIVATION_CODE", code)
+    (key.cd / "trust" / "ca.pem").write_bytes(b"short")
+    assert app.main(["--no-gui", "--identifier", "alice"]) == 1
+    err = capsys.readouterr().err
+    log = (key.data / "logs" / "e-secure.log").read_text()
+    assert "ES101" in log
+    assert code not in log
+    (report,) = (key.data / "reports").glob("e-secure-report-*.zip")
+    assert str(report) in err
+    with zipfile.ZipFile(report) as archive:
+        assert "summary.txt" in archive.namelist()
+        logged = archive.read("logs/e-secure.log").decode()
+    assert "ES101" in logged
+    assert code not in logged

@@ -97,6 +97,7 @@ class FlowOptions:
     diagnostics: Callable[[], None] | None = None  # the tray's "diagnostics"
     report: Callable[[EsecureError], Path | None] | None = None  # a support report's maker
     clock: Callable[[], dt.datetime] = field(default=_now)
+    secret: Callable[[str], None] | None = None  # told each activation code (log redaction)
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ class KeySteps:
                 max_offline_days=int(limits.get("max_offline_days", 30)),
             ),
             clock=self.options.clock,
+            ca_file=self.choice.component("trust") / "ca.pem",
         )
         if checked.offer is not None:
             self._checked = checked
@@ -419,6 +421,8 @@ class KeySteps:
         """First enrolment; a refusal the user may answer (ES202-ES207) asks again."""
         from esecure.launcher.enrol import enrol  # noqa: PLC0415
 
+        if self.options.secret is not None:  # typed in a form: never in the logs either
+            self.options.secret(enrolment.activation_code)
         try:
             credential = enrol(
                 self.data_dir, enrolment.identifier, enrolment.activation_code, self._settings()

@@ -1,0 +1,204 @@
+"""The end-to-end test's key and launcher (shared with benchmarks/bench_start_to_site.py):
+a personalised key for the session's served image, and the frozen `e-secure` of its CD
+tree started as a user would, with its Firefox reachable over WebDriver BiDi."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from esecure.cli import cli
+from tests.firefox_bidi import Browser
+from tests.images import Served
+
+__all__ = [
+    "EXIT_TIMEOUT",
+    "IDENTIFIER",
+    "Key",
+    "Launcher",
+    "free_port",
+    "key_env",
+    "personalised_key",
+    "tree_digest",
+]
+
+IDENTIFIER = "alice.martin"
+SITE_TIMEOUT = 240.0  # update, restart, enrolment and Firefox's start, on a loaded machine
+EXIT_TIMEOUT = 60.0
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file and directory under ``root``: SHA-256 of a file, "dir" or a link's target."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[rel] = "link:" + str(path.readlink())
+        elif path.is_dir():
+            found[rel] = "dir"
+        else:
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _cli(*args: str) -> str:
+    result = CliRunner().invoke(cli, ["--lang", "en", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@dataclass(frozen=True)
+class Key:
+    """The key: its CD tree, data area, serial, customer and the environment it runs in."""
+
+    served: Served
+    cd: Path
+    data: Path
+    serial: str
+    code: str
+    home: Path
+    runtime: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def key_env(key: Key, port: int) -> dict[str, str]:
+    """The environment of a start: a private HOME and runtime directory, the data area,
+    headless Firefox with its WebDriver BiDi port (ESECURE_FIREFOX_ARGS)."""
+    key.home.mkdir(exist_ok=True)
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(key.home),
+        "LANG": "C.UTF-8",
+        "ESECURE_DATA_DIR": str(key.data),
+        "XDG_RUNTIME_DIR": str(key.runtime),
+        "XDG_CACHE_HOME": str(key.home / "cache"),
+        "MOZ_HEADLESS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+        "ESECURE_FIREFOX_ARGS": f"--headless --remote-debugging-port={port}",
+    }
+
+
+class Launcher:
+    """The frozen bootstrap of the CD tree, started as a user would (``--no-gui`` and
+    ``args``), output collected; ``program(port)``: another command line in its place
+    (the benchmark's Firefox alone)."""
+
+    def __init__(
+        self, key: Key, *args: str, program: Callable[[int], list[str]] | None = None
+    ) -> None:
+        self.port = free_port()
+        env = key_env(key, self.port)
+        own = [str(key.cd / "e-secure"), "--no-gui", *args]
+        argv = own if program is None else program(self.port)
+        self.lines: collections.deque[str] = collections.deque(maxlen=400)
+        self.process = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def firefox(self) -> Browser:
+        """A BiDi session on the launcher's Firefox, once its port answers (bounded)."""
+        deadline = time.monotonic() + SITE_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"the launcher ended:\n{self.output}"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                time.sleep(0.25)
+                continue
+            return Browser.attach(f"ws://127.0.0.1:{self.port}", tail=lambda: self.output)
+        raise AssertionError(f"no Firefox within {SITE_TIMEOUT:.0f} s:\n{self.output}")
+
+    def wait(self) -> int:
+        """The launcher's exit code once the session ended (Firefox closed)."""
+        try:
+            code = self.process.wait(timeout=EXIT_TIMEOUT)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=EXIT_TIMEOUT)
+            self._reader.join(timeout=EXIT_TIMEOUT)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        return code
+
+    def stop(self) -> None:
+        """End whatever is left (after a failure): the launcher's whole process group."""
+        if self.process.poll() is None:
+            with_group = self.process.pid
+            try:
+                os.killpg(with_group, signal.SIGTERM)  # the launcher closes its Firefox
+                self.process.wait(timeout=EXIT_TIMEOUT)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(with_group, signal.SIGKILL)
+
+
+def personalised_key(served: Served, base: Path) -> Key:
+    """One key for the served image in ``base``: its data area made by `esecure personalize
+    --data-images` (the FAT image's files copied out with mtools), its customer registered
+    by `esecure admin` with a fresh activation code."""
+    image_dir = base / "image"
+    image_dir.mkdir()
+    (image_dir / "build-report.json").write_bytes(served.build_report.read_bytes())
+    out = base / "personalized"
+    project = str(served.project)
+    _cli("personalize", project, "--out", str(out), "--count", "1", "--data-images",
+         "--image-dir", str(image_dir))  # fmt: skip
+    (registry,) = sorted((out / "registry").glob("*.csv"))
+    (image,) = sorted(out.glob("data-*.img"))
+    serial = image.name.removeprefix("data-").removesuffix(".img")
+    data = base / "data"  # the FAT volume's files, as the mounted key shows them
+    data.mkdir()
+    subprocess.run(
+        ["mcopy", "-s", "-n", "-i", str(image), "::/*", str(data)],
+        check=True,
+        timeout=60,
+        env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"},
+    )
+    image.unlink()  # the data partition's size
+    assert json.loads((data / "identity.json").read_text())["serial"] == serial
+    _cli("admin", "--project", project, "add-user", IDENTIFIER)
+    _cli("admin", "--project", project, "import-keys", str(registry))
+    _cli("admin", "--project", project, "assign", serial, IDENTIFIER)
+    letter = _cli("admin", "--project", project, "issue-code", IDENTIFIER)
+    code = next(
+        line.split(":", 1)[1].strip()
+        for line in letter.splitlines()
+        if line.startswith("Activation code:")
+    )
+    runtime = Path(tempfile.mkdtemp(prefix="e2e-", dir="/tmp"))  # short: a Unix socket's path
+    return Key(served, served.cd, data, serial, code, base / "home", runtime)
