@@ -239,6 +239,10 @@ def _run_pyinstaller(
         "ESECURE_FREEZE_NAME": name,
         "ESECURE_FREEZE_CONTENTS": contents_dir(platform),
         "TZ": "UTC",
+        # PyInstaller's binary cache (where it strips libraries) is per user and shared,
+        # and --clean empties it: two freezes at once (two builds, a build beside the
+        # tests) would strip into each other's cache. Each freeze gets its own.
+        "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-config"),
     }
     args = [
         str(spec),
