@@ -185,6 +185,7 @@ def served_image(project: Path, launcher: Path, base: Path) -> Iterator[Served]:
         assert "automation = true" in text  # Firefox may be driven over WebDriver BiDi
         toml.write_text(text)
         built = run_build(project, base / "out", base, args=("--launcher-dir", f"linux={launcher}"))
+        assert "warning: [firefox] automation = true" in built.stderr  # the engineer is told
         cd = extract(built.cdrom, base / "cd")
         report = base / "build-report.json"
         shutil.copyfile(built.out / "build-report.json", report)

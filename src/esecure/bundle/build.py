@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
+    "AUTOMATION_WARNING",
     "TUF_ROOT",
     "BuildOptions",
     "BuildResult",
@@ -346,6 +347,13 @@ def _lay_out(
         return _profile_and_trust(project, dest, settings, steps.report)
 
 
+AUTOMATION_WARNING = (
+    "[firefox] automation = true: this image's Firefox accepts WebDriver automation when "
+    "started with a remote-debugging argument (its developer tools stay locked off). For "
+    "test and demo images only: never ship it on a customer's key"
+)
+
+
 def _settings(project: Project) -> firefox.BrowserSettings:
     return firefox.BrowserSettings(
         site=project.urls.site,
@@ -457,6 +465,8 @@ def _profile_and_trust(
     """profile/user.js and trust/ of an application root."""
     (stage / "profile").mkdir()
     (stage / "profile" / "user.js").write_bytes(firefox.user_js(settings))
+    if settings.automation:
+        report(f"warning: {AUTOMATION_WARNING}")
     trust = stage / "trust"
     trust.mkdir()
     shutil.copyfile(project.trust.ca_certificate, trust / "ca.pem")
