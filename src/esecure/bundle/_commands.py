@@ -8,14 +8,31 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from esecure.config import Project
     from esecure.trust import Passphrase
 
 __all__ = ["build", "personalize", "verify"]
+
+
+def _registry_signer(loaded: Project, project: Path) -> Callable[[bytes], bytes]:
+    """Signs registry files with the image-signing key (loaded, and its passphrase asked,
+    once, at the first batch)."""
+    from esecure.bundle.build import signing_key  # noqa: PLC0415
+    from esecure.bundle.manifest import sign_manifest  # noqa: PLC0415
+
+    keys: list[Any] = []
+
+    def sign(data: bytes) -> bytes:
+        if not keys:
+            keys.append(signing_key(loaded, _passphrase(project)))
+        return sign_manifest(data, keys[0])
+
+    return sign
 
 
 def _say(message: str) -> None:
@@ -206,6 +223,7 @@ def personalize(  # noqa: PLR0917 - click passes every option by position
         ),
         data_image=data_image,
         report=_say,
+        sign=_registry_signer(loaded, project),
     )
     verb = "resumed and finished" if result.resumed else "finished"
     click.echo(
