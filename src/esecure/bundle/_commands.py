@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,17 +20,15 @@ __all__ = ["build", "personalize", "verify"]
 
 
 def _registry_signer(loaded: Project, project: Path) -> Callable[[bytes], bytes]:
-    """Signs registry files with the image-signing key (loaded, and its passphrase asked,
-    once, at the first batch)."""
+    """Signs registry files with the image-signing key, loaded (its passphrase asked) before
+    any serial is reserved: a missing passphrase stops the run before it starts."""
     from esecure.bundle.build import signing_key  # noqa: PLC0415
     from esecure.bundle.manifest import sign_manifest  # noqa: PLC0415
 
-    keys: list[Any] = []
+    key = signing_key(loaded, _passphrase(project))
 
     def sign(data: bytes) -> bytes:
-        if not keys:
-            keys.append(signing_key(loaded, _passphrase(project)))
-        return sign_manifest(data, keys[0])
+        return sign_manifest(data, key)
 
     return sign
 
