@@ -7,6 +7,8 @@ every room. Changed from issue 8's starting table, and why:
 * ``launcher`` may also use ``bundle.manifest`` and ``bundle.tree``: the self-check makes
   the same decisions over the image's signed file list as ``esecure verify`` (one
   implementation, pure functions over bytes and file sizes); nothing else of ``bundle``.
+* ``server`` may also use ``bundle.serials`` (pure functions): `esecure admin import-keys`
+  checks every serial's check character with the same code that made it.
 * ``trust`` uses ``config`` (it checks the trust material a project names) and
   ``scaffold`` uses ``config``, ``trust`` and ``_assets`` (it writes a whole project).
 """
@@ -39,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "bundle": {"config", "autorun"},
     "updater": {"config", "bundle"},
     "launcher": {"updater", WIRE, "bundle"},
-    "server": {"config", WIRE},
+    "server": {"config", WIRE, "bundle"},
     "cli": {"*"},
     "__main__": {"*"},
 }
@@ -56,6 +58,7 @@ UPDATER_CLIENT = {
     "__init__",
 }
 LAUNCHER_MAY_USE_BUNDLE = {"esecure.bundle.manifest", "esecure.bundle.tree"}
+SERVER_MAY_USE_BUNDLE = {"esecure.bundle", "esecure.bundle.serials"}
 
 
 def _module_name(path: Path) -> str:
@@ -118,7 +121,8 @@ def _violation(module: str, name: str) -> str | None:
         return None
     if target not in allowed:
         return name
-    if room == "launcher" and target == "bundle" and name not in LAUNCHER_MAY_USE_BUNDLE:
+    may_use_bundle = {"launcher": LAUNCHER_MAY_USE_BUNDLE, "server": SERVER_MAY_USE_BUNDLE}
+    if target == "bundle" and room in may_use_bundle and name not in may_use_bundle[room]:
         return name
     client = module.rpartition(".")[2] in UPDATER_CLIENT
     if room == "updater" and target == "bundle" and client:

@@ -1879,12 +1879,13 @@ _ENTRIES: tuple[Entry, ...] = (
             "Le registre de personnalisation ne peut pas être importé.",
         ),
         cause=_t(
-            "The file is not CSV with the header serial,batch,created nor a JSON list of "
-            "objects with those keys, or a serial is malformed (at most 32 characters A-Z, "
-            "0-9 and '-').",
-            "Le fichier n'est ni un CSV d'en-tête serial,batch,created ni une liste JSON "
-            "d'objets ayant ces clés, ou un numéro de série est mal formé (32 caractères au "
-            "plus parmi A-Z, 0-9 et '-').",
+            "The file is not CSV with the header serial,batch,created,product nor a JSON list "
+            "of objects with those keys, a line names another product, or a serial is not a "
+            "key serial (14 characters whose check character is right) or is repeated.",
+            "Le fichier n'est ni un CSV d'en-tête serial,batch,created,product ni une liste "
+            "JSON d'objets ayant ces clés, une ligne nomme un autre produit, ou un numéro de "
+            "série n'en est pas un (14 caractères dont le caractère de contrôle est juste) ou "
+            "est répété.",
         ),
         action=_t(
             "Import the registry written by `esecure personalize` unchanged; fix the line named.",
@@ -2040,6 +2041,38 @@ _ENTRIES: tuple[Entry, ...] = (
             "Restaurez keys/portal-pepper depuis la sauvegarde des clés (un nouveau poivre rend "
             "tous les codes secrets inutilisables : envoyez alors de nouveaux codes par "
             "courrier), ou corrigez la variable.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES938",
+        name="key-registry-signature",
+        audience="operator",
+        title=_t(
+            "The key registry's signature is missing or wrong",
+            "La signature du registre de clés est absente ou fausse",
+        ),
+        message=_t(
+            "The personalisation registry is not the one the project signed: nothing is imported.",
+            "Le registre de personnalisation n'est pas celui que le projet a signé : rien "
+            "n'est importé.",
+        ),
+        cause=_t(
+            "The file's .sig is missing, or does not match the file's exact bytes under the "
+            "project's image-signing public key: the file was changed (a serial, a line "
+            "added), made before registries were signed, or signed by another project.",
+            "Le .sig du fichier est absent, ou ne correspond pas aux octets exacts du fichier "
+            "avec la clé publique de signature des images du projet : le fichier a été modifié "
+            "(un numéro, une ligne ajoutée), fait avant la signature des registres, ou signé "
+            "par un autre projet.",
+        ),
+        action=_t(
+            "Import the registry and its .sig exactly as `esecure personalize` wrote them "
+            "(re-run personalize for an old registry); give --public-key when the bank's "
+            "server holds the key elsewhere.",
+            "Importez le registre et son .sig tels que `esecure personalize` les a écrits "
+            "(relancez personalize pour un ancien registre) ; donnez --public-key si le "
+            "serveur de la banque range la clé ailleurs.",
         ),
         call_support=False,
     ),

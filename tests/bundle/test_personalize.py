@@ -18,6 +18,8 @@ from click.testing import CliRunner
 from esecure.bundle import personalize as p
 from esecure.bundle.serials import check_character, is_valid
 from esecure.cli import cli
+from esecure.config import load_project
+from esecure.server.admin import verify_registry_signature
 
 
 def _run(project: Path, out: Path, *args: str):
@@ -54,17 +56,23 @@ def test_ten_thousand_keys_two_runs(demo_project, tmp_path):
 
 
 def test_registry_is_what_enrolment_imports(demo_project, tmp_path):
-    """CSV with header serial,batch,created and a JSON list of the same objects, per batch."""
+    """CSV with header serial,batch,created,product and a JSON list of the same objects, per
+    batch, each with its Ed25519 signature by the image-signing key beside it."""
     assert _run(demo_project, tmp_path / "o", "--count", "25", "--batch-size", "10").exit_code == 0
     registry = tmp_path / "o" / "registry"
     csvs = sorted(registry.glob("*.csv"))
     assert len(csvs) == 3
+    public = load_project(demo_project).trust.image_signing_public_key.read_bytes()
     for path in csvs:
         text = path.read_text()
-        assert text.splitlines()[0] == "serial,batch,created"
+        assert text.splitlines()[0] == "serial,batch,created,product"
         rows = list(csv.DictReader(io.StringIO(text)))
         assert json.loads(path.with_suffix(".json").read_text()) == rows
         assert {r["batch"] for r in rows} == {path.stem}
+        assert {r["product"] for r in rows} == {load_project(demo_project).product.id}
+        for signed in (path, path.with_suffix(".json")):
+            sig = signed.with_name(signed.name + ".sig").read_bytes()
+            verify_registry_signature(str(signed), signed.read_bytes(), sig, public)
 
 
 def test_given_serials_are_checked(demo_project, tmp_path):

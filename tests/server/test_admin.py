@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from esecure.bundle import serials
+from esecure.bundle.manifest import sign_manifest
 from esecure.errors import EsecureError
 from esecure.server import admin as ops
 from esecure.server.registry import CertificateRow, Registry
@@ -32,49 +37,183 @@ def test_duplicate_user_is_a_conflict(registry):
     assert _code(ops.add_user, registry, "alice", NOW) == "ES933"
 
 
-def test_import_csv_registry(tmp_path, open_registry):
-    """The image builder's CSV registry (serial,batch,created) imports; re-import adds none."""
+PRODUCT = "demo-bank-key"
+S1, S2, S3 = (
+    b + serials.check_character(b) for b in ("2222222222222", "ABCDEFGHJKMNP", "XYZ23456789AB")
+)
+
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def _public_pem(key):
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture(scope="module")
+def public_pem(signing_key):
+    return _public_pem(signing_key)
+
+
+def _csv(*rows: str) -> str:
+    return "serial,batch,created,product\n" + "".join(f"{r}\n" for r in rows)
+
+
+def _row(serial: str, product: str = PRODUCT) -> str:
+    return f"{serial},R-00001,2026-11-27T10:00:00Z,{product}"
+
+
+def _signed(path, text, key):
+    """The registry file and its .sig, as `esecure personalize` writes them."""
+    path.write_text(text)
+    path.with_name(path.name + ".sig").write_bytes(sign_manifest(path.read_bytes(), key))
+    return path
+
+
+def _import(reg, path, public_pem):
+    return ops.import_keys(reg, path, product=PRODUCT, public_key_pem=public_pem)
+
+
+def _refused(reg, path, public_pem) -> EsecureError:
+    with pytest.raises(EsecureError) as info:
+        _import(reg, path, public_pem)
+    assert reg.list_keys() == []  # nothing imported from a refused file
+    return info.value
+
+
+def test_import_csv_registry(tmp_path, open_registry, signing_key, public_pem):
+    """The signed CSV registry (serial,batch,created,product) imports; re-import adds none."""
+    reg = open_registry()
+    path = _signed(tmp_path / "keys.csv", _csv(_row(S1), _row(S2)), signing_key)
+    assert _import(reg, path, public_pem) == (2, 0)
+    assert _import(reg, path, public_pem) == (0, 2)
+    assert [k.serial for k in reg.list_keys()] == sorted([S1, S2])
+
+
+def test_import_json_registry(tmp_path, open_registry, signing_key, public_pem):
+    """The signed JSON form (list of objects) imports the same way."""
+    reg = open_registry()
+    rows = [{"serial": S1, "batch": "B", "created": "2026-11-27", "product": PRODUCT}]
+    path = _signed(tmp_path / "keys.json", json.dumps(rows), signing_key)
+    assert _import(reg, path, public_pem) == (1, 0)
+
+
+def _one_character_changed(serial: str) -> str:
+    alphabet = serials.ALPHABET
+    return serial[:-1] + alphabet[(alphabet.index(serial[-1]) + 1) % len(alphabet)]
+
+
+def test_attack_changed_check_character_is_refused(
+    tmp_path, open_registry, public_pem, signing_key
+):
+    """One check character changed in a signed file: the signature no longer matches (ES938)."""
+    reg = open_registry()
+    path = _signed(tmp_path / "keys.csv", _csv(_row(S1), _row(S2)), signing_key)
+    path.write_text(path.read_text().replace(S2, _one_character_changed(S2)))
+    error = _refused(reg, path, public_pem)
+    assert error.code == "ES938"
+    assert "does not match" in error.detail
+
+
+def test_attack_wrong_check_character_even_if_signed_names_the_line(
+    tmp_path, open_registry, public_pem, signing_key
+):
+    """A wrong check character is caught on its own too (signed by mistake): ES931, FILE:3."""
     reg = open_registry()
     path = tmp_path / "keys.csv"
-    path.write_text("serial,batch,created\nAB12-0001,B7,2026-11-27\nAB12-0002,B7,2026-11-27\n")
-    assert ops.import_keys(reg, path) == (2, 0)
-    assert ops.import_keys(reg, path) == (0, 2)
-    assert [k.serial for k in reg.list_keys()] == ["AB12-0001", "AB12-0002"]
+    _signed(path, _csv(_row(S1), _row(_one_character_changed(S2)), _row(S3)), signing_key)
+    error = _refused(reg, path, public_pem)
+    assert error.code == "ES931"
+    assert f"{path}:3: serial" in error.detail
+    assert "check character" in error.detail
 
 
-def test_import_json_registry(tmp_path, open_registry):
-    """The JSON form (list of objects) imports the same way."""
+def test_attack_added_line_is_refused(tmp_path, open_registry, public_pem, signing_key):
+    """A line added to a signed file (re-signing needs the private key): ES938."""
     reg = open_registry()
-    path = tmp_path / "keys.json"
-    rows = [{"serial": "X1", "batch": "B", "created": "2026-11-27"}]
+    path = _signed(tmp_path / "keys.csv", _csv(_row(S1)), signing_key)
+    with path.open("a") as handle:
+        handle.write(_row(S3) + "\n")
+    assert _refused(reg, path, public_pem).code == "ES938"
+
+
+def test_attack_made_up_serial_with_a_valid_shape_is_refused(
+    tmp_path, open_registry, public_pem, signing_key
+):
+    """A made-up serial of the right shape and a right check character, added: ES938."""
+    reg = open_registry()
+    path = _signed(tmp_path / "keys.json", json.dumps([]), signing_key)
+    rows = [{"serial": S3, "batch": "R-00001", "created": "2026-11-27", "product": PRODUCT}]
     path.write_text(json.dumps(rows))
-    assert ops.import_keys(reg, path) == (1, 0)
+    assert _refused(reg, path, public_pem).code == "ES938"
+
+
+def test_attack_broken_signature_is_refused(tmp_path, open_registry, public_pem, signing_key):
+    """A signature file damaged (one byte) or not base64: ES938."""
+    reg = open_registry()
+    path = _signed(tmp_path / "keys.csv", _csv(_row(S1)), signing_key)
+    sig = path.with_name("keys.csv.sig")
+    raw = bytearray(base64.b64decode(sig.read_bytes()))
+    raw[0] ^= 1
+    sig.write_bytes(base64.b64encode(bytes(raw)))
+    assert _refused(reg, path, public_pem).code == "ES938"
+    sig.write_text("not base64!")
+    assert _refused(reg, path, public_pem).code == "ES938"
+
+
+def test_attack_missing_signature_is_refused(tmp_path, open_registry, public_pem):
+    """An unsigned file (an old registry, or one made by hand): ES938 saying how to get one."""
+    reg = open_registry()
+    path = tmp_path / "keys.csv"
+    path.write_text(_csv(_row(S1)))
+    error = _refused(reg, path, public_pem)
+    assert error.code == "ES938"
+    assert "re-run personalize" in error.detail
+
+
+def test_attack_signed_by_another_key_is_refused(tmp_path, open_registry, public_pem):
+    """A file signed by someone else's key: ES938."""
+    reg = open_registry()
+    path = _signed(tmp_path / "keys.csv", _csv(_row(S1)), ed25519.Ed25519PrivateKey.generate())
+    assert _refused(reg, path, public_pem).code == "ES938"
+
+
+def test_attack_another_products_file_is_refused(tmp_path, open_registry, public_pem, signing_key):
+    """Keys made for another product (same signing key): ES931 naming the line."""
+    reg = open_registry()
+    path = tmp_path / "keys.csv"
+    _signed(path, _csv(_row(S1), _row(S2, "other-bank-key")), signing_key)
+    error = _refused(reg, path, public_pem)
+    assert error.code == "ES931"
+    assert f"{path}:3: product 'other-bank-key'" in error.detail
 
 
 @pytest.mark.parametrize(
     ("content", "culprit"),
     [
-        ("serial,batch\nA,B\n", "header"),
-        ("serial,batch,created\nbad serial,B,C\n", "line 2"),
-        ("serial,batch,created\nA,B,C\nA,B,C\n", "repeated"),
-        ("serial,batch,created\n" + "A" * 33 + ",B,C\n", "line 2"),
-        ('[{"serial": 1, "batch": "B", "created": "C"}]', "item 1"),
+        ("serial,batch,created\nA,B,C\n", "header"),
+        (_csv("bad serial,B,C," + PRODUCT), ":2: serial"),
+        (_csv(_row(S1), _row(S1)), ":3: serial " + S1 + " repeated"),
+        (_csv(_row(S1) + ",extra"), ":2: more than four fields"),
+        (_csv(f"{S1},bad batch,C,{PRODUCT}"), ":2: batch"),
+        ('[{"serial": 1, "batch": "B", "created": "C", "product": "P"}]', ":item 1:"),
         ("[1, 2]", "list of objects"),
         ("[", "invalid JSON"),
     ],
 )
 def test_bad_registry_names_the_culprit_and_imports_nothing(
-    tmp_path, open_registry, content, culprit
+    tmp_path, open_registry, signing_key, content, culprit
 ):
-    """A bad registry file is ES931 naming the row, and nothing is imported."""
+    """A bad (but signed) registry file is ES931 naming the row, and nothing is imported."""
     reg = open_registry()
-    path = tmp_path / "keys.csv"
-    path.write_text(content)
-    with pytest.raises(EsecureError) as info:
-        ops.import_keys(reg, path)
-    assert info.value.code == "ES931"
-    assert culprit in info.value.detail
-    assert reg.list_keys() == []
+    path = _signed(tmp_path / "keys.csv", content, signing_key)
+    error = _refused(reg, path, _public_pem(signing_key))
+    assert error.code == "ES931"
+    assert culprit in error.detail
 
 
 def test_assign_binds_a_serial_to_one_identifier(registry):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from esecure.cli import cli
 from tests.server.est_support import est_request
@@ -57,27 +59,66 @@ def test_serve_without_ca_key_is_es934(tmp_path, demo_project):
     assert "ES934" in result.output
 
 
+def _personalized(project: Path, out: Path, count: int) -> tuple[Path, list[str]]:
+    """`esecure personalize`'s signed CSV registry for ``count`` keys, and their serials."""
+    result = CliRunner().invoke(cli, ["personalize", str(project), "--out", str(out),
+                                      "--count", str(count)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (registry,) = sorted((out / "registry").glob("*.csv"))
+    assert registry.with_name(registry.name + ".sig").is_file()
+    rows = registry.read_text().splitlines()[1:]
+    return registry, sorted(row.split(",")[0] for row in rows)
+
+
 def test_admin_walkthrough(demo_project, tmp_path):
-    """add-user, import-keys, assign, issue-code (prints the letter), list, lost."""
-    keys = tmp_path / "keys.csv"
-    keys.write_text("serial,batch,created\nK-1,B1,2026-11-27\nK-2,B1,2026-11-27\n")
+    """add-user, import-keys (personalize's signed registry), assign, issue-code (prints the
+    letter), list, lost."""
+    keys, (k1, k2) = _personalized(demo_project, tmp_path / "p", 2)
+    batch = keys.stem
     assert _admin(demo_project, "add-user", "alice") == (0, "Added user alice.\n")
     assert _admin(demo_project, "import-keys", str(keys))[1].startswith("Imported 2 new")
-    assert _admin(demo_project, "assign", "K-1", "alice")[0] == 0
+    assert _admin(demo_project, "assign", k1, "alice")[0] == 0
     code, letter = _admin(demo_project, "issue-code", "alice", "--hours", "24")
     assert code == 0
     assert "Activation code: " in letter
     assert "Demo Bank" in letter
     code, listing = _admin(demo_project, "list", "keys")
-    assert listing.splitlines() == ["K-1\tB1\tbound\talice", "K-2\tB1\tfree\t-"]
-    code, out = _admin(demo_project, "lost", "K-1", "--replacement", "K-2")
+    assert listing.splitlines() == [f"{k1}\t{batch}\tbound\talice", f"{k2}\t{batch}\tfree\t-"]
+    code, out = _admin(demo_project, "lost", k1, "--replacement", k2)
     assert code == 0
     assert "0 certificate(s) revoked" in out
     listing = _admin(demo_project, "list", "keys")[1].splitlines()
-    assert listing == ["K-1\tB1\tblocked\talice\treplaced by K-2", "K-2\tB1\tbound\talice"]
+    assert listing == [
+        f"{k1}\t{batch}\tblocked\talice\treplaced by {k2}",
+        f"{k2}\t{batch}\tbound\talice",
+    ]
     assert _admin(demo_project, "disable-user", "alice") == (0, "User alice disabled.\n")
     assert _admin(demo_project, "list", "users")[1] == "alice\tdisabled\n"
     assert _admin(demo_project, "enable-user", "alice")[0] == 0
+
+
+def test_attack_import_keys_refuses_a_tampered_registry(demo_project, tmp_path):
+    """`esecure admin import-keys` on personalize's registry with one line added: ES938,
+    exit 1, no traceback, no key imported; a wrong --public-key is refused the same way."""
+    keys, _ = _personalized(demo_project, tmp_path / "p", 1)
+    text = keys.read_text()
+    keys.write_text(text + text.splitlines()[1].replace(text.splitlines()[1][:14], "2" * 14) + "\n")
+    code, out = _admin(demo_project, "import-keys", str(keys))
+    assert code == 1
+    assert "ES938" in out
+    assert "Traceback" not in out
+    keys.write_text(text)
+    other = tmp_path / "other.pem"
+    other.write_bytes(
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    code, out = _admin(demo_project, "import-keys", "--public-key", str(other), str(keys))
+    assert code == 1
+    assert "ES938" in out
+    assert _admin(demo_project, "list", "keys")[1] == ""
+    assert _admin(demo_project, "import-keys", str(keys))[1].startswith("Imported 1 new")
 
 
 def test_admin_errors_have_codes_and_exit_status(demo_project):
@@ -192,11 +233,10 @@ def test_serve_on_postgresql_end_to_end(demo_project, pg_cluster, tmp_path):
     from tests.server.est_support import PKCS10, basic, enrol_body, make_csr  # noqa: PLC0415
 
     db = pg_cluster.new_database()
-    keys = tmp_path / "keys.csv"
-    keys.write_text("serial,batch,created\nKEY-0001,B1,2026-11-27\n")
+    keys, (serial,) = _personalized(demo_project, tmp_path / "p", 1)
     assert _admin(demo_project, "--db", db, "add-user", "alice")[0] == 0
     assert _admin(demo_project, "--db", db, "import-keys", str(keys))[0] == 0
-    assert _admin(demo_project, "--db", db, "assign", "KEY-0001", "alice")[0] == 0
+    assert _admin(demo_project, "--db", db, "assign", serial, "alice")[0] == 0
     letter = _admin(demo_project, "--db", db, "issue-code", "alice")[1]
     code = letter.split("Activation code: ")[1].split()[0]
     with subprocess.Popen(
@@ -210,7 +250,7 @@ def test_serve_on_postgresql_end_to_end(demo_project, pg_cluster, tmp_path):
             assert line.startswith("Listening on https://"), proc.stderr.read()
             url = line.split()[-1] + ".well-known/est/simpleenroll"
             ca = demo_project / "trust/ca.pem"
-            csr = enrol_body(make_csr("alice", "KEY-0001"))
+            csr = enrol_body(make_csr("alice", serial))
             auth = {**PKCS10, "Authorization": basic("alice", code)}
             # One code raced by eight parallel requests (SO_REUSEPORT spreads them on workers).
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -226,11 +266,11 @@ def test_serve_on_postgresql_end_to_end(demo_project, pg_cluster, tmp_path):
         certs = conn.execute("SELECT identifier, key_serial, revoked FROM certificates").fetchall()
         used = conn.execute("SELECT count(*) FROM codes WHERE used IS NOT NULL").fetchone()
         audit = conn.execute("SELECT status, outcome FROM audit ORDER BY id").fetchall()
-    assert certs == [("alice", "KEY-0001", None)]
+    assert certs == [("alice", serial, None)]
     assert used == (1,)
     assert sorted(row[0] for row in audit) == [200] + [401] * 7
     listing = _admin(demo_project, "--db", db, "list", "certificates")[1]
-    assert "KEY-0001" in listing
+    assert serial in listing
 
 
 def test_cli_import_stays_light():

@@ -13,9 +13,24 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from esecure.config import Project
     from esecure.trust import Passphrase
 
 __all__ = ["build", "personalize", "verify"]
+
+
+def _registry_signer(loaded: Project, project: Path) -> Callable[[bytes], bytes]:
+    """Signs registry files with the image-signing key, loaded (its passphrase asked) before
+    any serial is reserved: a missing passphrase stops the run before it starts."""
+    from esecure.bundle.build import signing_key  # noqa: PLC0415
+    from esecure.bundle.manifest import sign_manifest  # noqa: PLC0415
+
+    key = signing_key(loaded, _passphrase(project))
+
+    def sign(data: bytes) -> bytes:
+        return sign_manifest(data, key)
+
+    return sign
 
 
 def _say(message: str) -> None:
@@ -206,6 +221,7 @@ def personalize(  # noqa: PLR0917 - click passes every option by position
         ),
         data_image=data_image,
         report=_say,
+        sign=_registry_signer(loaded, project),
     )
     verb = "resumed and finished" if result.resumed else "finished"
     click.echo(

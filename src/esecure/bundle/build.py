@@ -64,6 +64,7 @@ __all__ = [
     "build_image",
     "plan_launchers",
     "product_json",
+    "signing_key",
     "source_date_epoch",
 ]
 
@@ -484,7 +485,8 @@ def _profile_and_trust(
     return updates
 
 
-def _signing_key(project: Project, passphrase: Any) -> Ed25519PrivateKey:  # noqa: ANN401 - see build_image
+def signing_key(project: Project, passphrase: Any) -> Ed25519PrivateKey:  # noqa: ANN401 - see build_image
+    """The project's image-signing key (it signs the manifest and the key registry)."""
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
 
     from esecure.trust import load_private_key  # noqa: PLC0415
@@ -511,7 +513,7 @@ def _sign(
     """Sign the release (each component's list, the release record) and the manifest of
     every file, hashing each file of the image once. Returns the manifest's entries and
     the release's component ids."""
-    key = _signing_key(project, passphrase)
+    key = signing_key(project, passphrase)
     files = entries(stage, walk_files(stage))
     extra = release.release_files(
         project.product.id,

@@ -5,6 +5,7 @@ Output directory::
     identities/<serial>.json        the key's identity file: identity.json on its data partition
     data-<serial>.img               (--data-images) the data partition with it inside
     registry/<batch>.csv, .json     what the bank imports into its enrolment service
+    registry/<batch>.csv.sig, …     their Ed25519 signatures (the image-signing key)
     personalize-state.json          the run: its count and the batches done (to resume)
 
 The project keeps ``personalization/ledger.csv`` (``serial,batch,created``): a serial
@@ -13,6 +14,12 @@ crash. A batch is made durable as a whole (files written, one ``os.sync()``, the
 registry files atomically, then the state file): no fsync per file. A killed run resumed
 with the same ``--out`` redoes its unfinished batch with the serials the ledger reserved
 for it, then goes on.
+
+The registry files name the product and batch on every line and each has a detached
+signature beside it (``<file>.sig``: base64 Ed25519 over the exact bytes, made with the
+project's image-signing key, the key whose public half the bank already holds to trust the
+image). `esecure admin import-keys` refuses a file whose signature does not verify, so a
+changed check character or an added serial cannot be slipped into the bank's registry.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from esecure.errors import StorageError, UsageError
 
 __all__ = [
     "LEDGER",
+    "REGISTRY_HEADER",
+    "SIGNATURE_SUFFIX",
     "PersonalizeOptions",
     "PersonalizeResult",
     "identity_json",
@@ -45,6 +54,8 @@ __all__ = [
 LEDGER = Path("personalization/ledger.csv")
 STATE = "personalize-state.json"
 HEADER = "serial,batch,created"
+REGISTRY_HEADER = "serial,batch,created,product"
+SIGNATURE_SUFFIX = ".sig"
 
 
 @dataclass(frozen=True)
@@ -92,15 +103,18 @@ def identity_json(record: Record, product: str) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
-def registry_csv(records: list[Record]) -> bytes:
-    """``serial,batch,created`` with a header, CRLF-free, one key per line."""
-    lines = [HEADER, *(f"{r.serial},{r.batch},{r.created}" for r in records)]
+def registry_csv(records: list[Record], product: str) -> bytes:
+    """``serial,batch,created,product`` with a header, CRLF-free, one key per line."""
+    lines = [REGISTRY_HEADER, *(f"{r.serial},{r.batch},{r.created},{product}" for r in records)]
     return ("\n".join(lines) + "\n").encode()
 
 
-def registry_json(records: list[Record]) -> bytes:
-    """A JSON list of ``{"serial", "batch", "created"}`` objects."""
-    doc = [{"serial": r.serial, "batch": r.batch, "created": r.created} for r in records]
+def registry_json(records: list[Record], product: str) -> bytes:
+    """A JSON list of ``{"serial", "batch", "created", "product"}`` objects."""
+    doc = [
+        {"serial": r.serial, "batch": r.batch, "created": r.created, "product": product}
+        for r in records
+    ]
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
@@ -199,7 +213,11 @@ def _load_state(out: Path) -> dict[str, Any] | None:
 
 
 def _write_batch(
-    out: Path, records: list[Record], product: str, data_images: Callable[[Record], None] | None
+    out: Path,
+    records: list[Record],
+    product: str,
+    data_images: Callable[[Record], None] | None,
+    sign: Callable[[bytes], bytes] | None,
 ) -> None:
     directory = out / "identities"
     directory.mkdir(parents=True, exist_ok=True)
@@ -212,8 +230,13 @@ def _write_batch(
     if hasattr(os, "sync"):
         os.sync()  # one flush for the whole batch
     batch = records[0].batch
-    atomic_write(out / "registry" / f"{batch}.csv", registry_csv(records))
-    atomic_write(out / "registry" / f"{batch}.json", registry_json(records))
+    for name, data in (
+        (f"{batch}.csv", registry_csv(records, product)),
+        (f"{batch}.json", registry_json(records, product)),
+    ):
+        if sign is not None:  # the signature first: a registry file never lacks its own
+            atomic_write(out / "registry" / (name + SIGNATURE_SUFFIX), sign(data))
+        atomic_write(out / "registry" / name, data)
 
 
 def personalize(
@@ -223,8 +246,10 @@ def personalize(
     *,
     data_image: Callable[[Path, Record], None] | None = None,
     report: Callable[[str], None] = lambda _m: None,
+    sign: Callable[[bytes], bytes] | None = None,
 ) -> PersonalizeResult:
-    """Run (or resume) a personalisation into ``options.out``."""
+    """Run (or resume) a personalisation into ``options.out``; ``sign`` gives each registry
+    file's signature file (the command line signs with the image-signing key)."""
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out)
@@ -257,7 +282,7 @@ def personalize(
         for batch in pending:  # reserved by a killed run: redo with the same serials
             records = [r for r in mine if r.batch == batch]
             report(f"resuming batch {batch} ({len(records)} keys)")
-            _write_batch(out, records, product, hook)
+            _write_batch(out, records, product, hook, sign)
             done.append(batch)
             keys_done += len(records)
             _save(out, state, done)
@@ -269,7 +294,7 @@ def personalize(
             chosen = given[keys_done : keys_done + size] if given else _draw(size, issued_set)
             records = [Record(s, batch, created) for s in chosen]
             _append(ledger, records)  # reserved before any file exists
-            _write_batch(out, records, product, hook)
+            _write_batch(out, records, product, hook, sign)
             done.append(batch)
             keys_done += size
             _save(out, state, done)

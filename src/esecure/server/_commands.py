@@ -285,12 +285,33 @@ def enable_user(state: _Admin, identifier: str) -> None:
 
 @admin.command("import-keys")
 @click.argument("registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The image-signing public key (PEM) that signed the file (default: the "
+    "project's [trust] image_signing_public_key).",
+)
 @_pass_admin
-def import_keys(state: _Admin, registry_file: Path) -> None:
-    """Import the personalisation registry REGISTRY_FILE (CSV or JSON of serials)."""
+def import_keys(state: _Admin, registry_file: Path, public_key: Path | None) -> None:
+    """Import the signed personalisation registry REGISTRY_FILE (CSV or JSON of serials,
+    with REGISTRY_FILE.sig beside it): all of it, or nothing when one line is wrong."""
     from esecure.server import admin as ops  # noqa: PLC0415
 
-    added, known = ops.import_keys(state.registry(), registry_file)
+    project = state.loaded()
+    key_path = public_key or project.trust.image_signing_public_key
+    try:
+        pem = key_path.read_bytes()
+    except OSError as exc:
+        from esecure.errors import IntegrityError  # noqa: PLC0415
+
+        raise IntegrityError(
+            f"cannot read the image-signing public key {key_path}: {exc.strerror}; give "
+            "--public-key PEM",
+            code="ES938",
+        ) from None
+    added, known = ops.import_keys(
+        state.registry(), registry_file, product=project.product.id, public_key_pem=pem
+    )
     click.echo(f"Imported {added} new key serials ({known} already known).")
 
 

@@ -2,12 +2,15 @@
 
 Each operation checks its preconditions and raises a catalogue error naming the culprit:
 ES932 when something named is not in the registry, ES933 when the change conflicts with
-the registry's state, ES931 for an unusable key registry file. The portal's operations
-(a new mail code, unlocking after three wrong codes) are written to the audit log.
+the registry's state, ES931 for an unusable key registry file, ES938 for one whose
+signature (the image-signing key's, see `esecure personalize`) is missing or wrong. The
+portal's operations (a new mail code, unlocking after three wrong codes) are audited.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import datetime as dt
 import io
@@ -17,14 +20,17 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from esecure.errors import OperationError, UsageError
+from esecure.bundle import serials
+from esecure.errors import IntegrityError, OperationError, UsageError
 from esecure.server.portal.codes import CodeHasher, make_mail_code
 from esecure.server.portal.store import PortalStore
 from esecure.server.registry import Registry
 
 __all__ = [
     "IDENTIFIER_PATTERN",
+    "REGISTRY_FIELDS",
     "SERIAL_PATTERN",
+    "SIGNATURE_SUFFIX",
     "IssuedCode",
     "LostReport",
     "MailCode",
@@ -38,6 +44,7 @@ __all__ = [
     "report_lost",
     "set_user_state",
     "unlock",
+    "verify_registry_signature",
 ]
 
 # Serials are opaque: upper-case letters, digits and '-', at most 32 characters.
@@ -47,6 +54,7 @@ IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # Activation codes: 16 characters from an alphabet without look-alikes (80 bits).
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 DEFAULT_CODE_HOURS = 72
+SIGNATURE_SUFFIX = ".sig"  # beside each registry file, as `esecure personalize` writes it
 
 
 def _not_found(what: str) -> OperationError:
@@ -80,17 +88,20 @@ def set_user_state(registry: Registry, identifier: str, *, active: bool) -> None
         raise _not_found(f"user {identifier!r}")
 
 
-def parse_key_registry(name: str, data: bytes) -> list[tuple[str, str, str]]:
-    """(serial, batch, created) rows of a personalisation registry, CSV or JSON.
+REGISTRY_FIELDS = ("serial", "batch", "created", "product")
+_BATCH_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HOW_TO_SIGN = (
+    "import the file exactly as `esecure personalize` wrote it, with its .sig beside it "
+    "(re-run personalize for a registry from before signatures)"
+)
 
-    CSV needs the header ``serial,batch,created``; JSON is a list of objects with those
-    keys. Every problem names the row; nothing is imported from a file with one bad row.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: not UTF-8 text", code="ES931") from None
-    records: list[dict[str, object]]
+
+def _bad(name: str, where: str, problem: str, fix: str) -> UsageError:
+    return UsageError(f"{name}:{where}: {problem}; {fix}. Nothing was imported", code="ES931")
+
+
+def _registry_records(name: str, text: str) -> list[tuple[str, dict[str, object]]]:
+    """(where, record) for each row: ``N`` (the line) for CSV, ``item N`` for JSON."""
     if text.lstrip().startswith("["):
         try:
             loaded = json.loads(text)
@@ -98,51 +109,118 @@ def parse_key_registry(name: str, data: bytes) -> list[tuple[str, str, str]]:
             raise UsageError(f"{name}: invalid JSON ({exc})", code="ES931") from None
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
             raise UsageError(f"{name}: expected a JSON list of objects", code="ES931")
-        records = loaded
-        where = "item"
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != [
-            "serial",
-            "batch",
-            "created",
-        ]:
-            raise UsageError(
-                f"{name}: expected the CSV header 'serial,batch,created', found "
-                f"{','.join(reader.fieldnames or [])!r}",
-                code="ES931",
-            )
-        records = [dict(r) for r in reader]
-        where = "line"
+        return [(f"item {i}", r) for i, r in enumerate(loaded, start=1)]
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or tuple(f.strip() for f in reader.fieldnames) != REGISTRY_FIELDS:
+        raise UsageError(
+            f"{name}:1: expected the CSV header {','.join(REGISTRY_FIELDS)!r}, found "
+            f"{','.join(reader.fieldnames or [])!r}; {_HOW_TO_SIGN}",
+            code="ES931",
+        )
+    out: list[tuple[str, dict[str, object]]] = []
+    for record in reader:
+        extra = record.pop(None, None)
+        if extra:
+            raise _bad(name, str(reader.line_num), "more than four fields", "remove the line")
+        out.append((str(reader.line_num), dict(record)))
+    return out
+
+
+def parse_key_registry(name: str, data: bytes, product: str) -> list[tuple[str, str, str]]:
+    """(serial, batch, created) rows of a personalisation registry, CSV or JSON.
+
+    CSV needs the header ``serial,batch,created,product``; JSON is a list of objects with
+    those keys. Every row must name ``product``, a batch, and a serial whose check
+    character is right. The first problem is raised naming its line (``FILE:LINE``); nothing
+    is imported from a file with one bad row.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not UTF-8 text", code="ES931") from None
     rows = []
     seen: set[str] = set()
-    for index, record in enumerate(records, start=2 if where == "line" else 1):
-        serial, batch, created = (record.get(k) for k in ("serial", "batch", "created"))
-        if not all(isinstance(v, str) for v in (serial, batch, created)):
-            raise UsageError(
-                f"{name} {where} {index}: serial, batch and created must be strings",
-                code="ES931",
+    for where, record in _registry_records(name, text):
+        values = [record.get(k) for k in REGISTRY_FIELDS]
+        if not all(isinstance(v, str) for v in values):
+            raise _bad(name, where, f"{', '.join(REGISTRY_FIELDS)} must be strings", "fix it")
+        serial, batch, created, owner = (str(v) for v in values)
+        if owner != product:
+            raise _bad(
+                name,
+                where,
+                f"product {owner!r} is not this project's {product!r}",
+                "import the registry of keys made for this product",
             )
-        assert isinstance(serial, str) and isinstance(batch, str) and isinstance(created, str)  # noqa: S101 - narrowing for mypy
-        if not SERIAL_PATTERN.fullmatch(serial):
-            raise UsageError(
-                f"{name} {where} {index}: serial {serial!r} is not 1-32 characters A-Z, 0-9, '-'",
-                code="ES931",
+        if not _BATCH_PATTERN.fullmatch(batch):
+            raise _bad(name, where, f"batch {batch!r} is malformed", "use the file as written")
+        if not serials.is_valid(serial):
+            raise _bad(
+                name,
+                where,
+                f"serial {serial!r} is not a valid key serial (wrong check character or "
+                f"not {serials.LENGTH} characters of {serials.ALPHABET})",
+                "use the file exactly as `esecure personalize` wrote it",
             )
         if serial in seen:
-            raise UsageError(f"{name} {where} {index}: serial {serial} repeated", code="ES931")
+            raise _bad(name, where, f"serial {serial} repeated", "remove the repeated line")
         seen.add(serial)
         rows.append((serial, batch, created))
     return rows
 
 
-def import_keys(registry: Registry, path: Path) -> tuple[int, int]:
-    """Import a personalisation registry file: (new serials, serials already known)."""
+def verify_registry_signature(
+    name: str, data: bytes, signature: bytes | None, public_key_pem: bytes
+) -> None:
+    """ES938 unless ``signature`` is the image-signing key's Ed25519 signature of ``data``."""
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    def refuse(problem: str) -> IntegrityError:
+        return IntegrityError(f"{name}: {problem}; nothing was imported", code="ES938")
+
+    if signature is None:
+        raise refuse(f"no signature file {name}{SIGNATURE_SUFFIX}; {_HOW_TO_SIGN}")
     try:
-        data = Path(path).read_bytes()
+        key = serialization.load_pem_public_key(public_key_pem)
+    except ValueError as exc:
+        raise refuse(f"the image-signing public key is unusable ({exc})") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise refuse("the image-signing public key is not an Ed25519 key")
+    try:
+        key.verify(base64.b64decode(signature.strip(), validate=True), data)
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise refuse(
+            f"the signature {name}{SIGNATURE_SUFFIX} does not match the file and the "
+            "project's image-signing public key (the file was changed, or made for another "
+            "product)"
+        ) from None
+
+
+def import_keys(
+    registry: Registry, path: Path, *, product: str, public_key_pem: bytes
+) -> tuple[int, int]:
+    """Import a signed personalisation registry file: (new serials, serials already known).
+
+    The signature (``<path>.sig``) is checked over the exact bytes first, then every row;
+    the rows go in one transaction only when all are good.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}", code="ES931") from None
-    rows = parse_key_registry(str(path), data)
+    try:
+        signature: bytes | None = path.with_name(path.name + SIGNATURE_SUFFIX).read_bytes()
+    except FileNotFoundError:
+        signature = None
+    except OSError as exc:
+        raise IntegrityError(
+            f"cannot read {path}{SIGNATURE_SUFFIX}: {exc.strerror}", code="ES938"
+        ) from None
+    verify_registry_signature(str(path), data, signature, public_key_pem)
+    rows = parse_key_registry(str(path), data, product)
     added = registry.add_keys(rows)
     return added, len(rows) - added
 
