@@ -1753,22 +1753,36 @@ _ENTRIES: tuple[Entry, ...] = (
         code="ES916",
         name="launcher-dir-invalid",
         audience="operator",
-        title=_t("A frozen launcher is incomplete", "Un lanceur figé est incomplet"),
+        title=_t(
+            "A frozen launcher is missing or incomplete",
+            "Un lanceur figé manque ou est incomplet",
+        ),
         message=_t(
-            "The directory given with --launcher-dir does not hold a complete frozen launcher.",
-            "Le répertoire donné avec --launcher-dir ne contient pas un lanceur figé complet.",
+            "A platform the key carries has no frozen launcher, or the directory given with "
+            "--launcher-dir does not hold a complete one.",
+            "Une plateforme que la clé porte n'a pas de lanceur figé, ou le répertoire donné "
+            "avec --launcher-dir n'en contient pas un complet.",
         ),
         cause=_t(
-            "It must hold the bootstrap executable, its runtime-<platform>/ directory and "
-            "lib/<platform>/ (see docs/architecture.md, The key image).",
-            "Il doit contenir l'exécutable d'amorçage, son répertoire runtime-<plateforme>/ "
-            "et lib/<plateforme>/ (voir docs/architecture.md, The key image).",
+            "This machine freezes only its own platform's launcher; any other platform of "
+            "[image] platforms needs --launcher-dir PLATFORM=DIR. That directory must hold "
+            "the bootstrap executable, its runtime-<platform>/ directory and lib/<platform>/ "
+            "(see docs/architecture.md, The key image). Nothing is written: an image never "
+            "plans a launcher (or an autorun.inf naming one) it does not hold.",
+            "Cette machine ne fige que le lanceur de sa propre plateforme ; toute autre "
+            "plateforme de [image] platforms demande --launcher-dir PLATEFORME=RÉP. Ce "
+            "répertoire doit contenir l'exécutable d'amorçage, son répertoire "
+            "runtime-<plateforme>/ et lib/<plateforme>/ (voir docs/architecture.md, The key "
+            "image). Rien n'est écrit : une image ne prévoit jamais un lanceur (ni un "
+            "autorun.inf qui le nomme) qu'elle ne contient pas.",
         ),
         action=_t(
             "Freeze the launcher on that platform with build_scripts/freeze-launcher.py and "
-            "pass its output directory.",
+            "pass its output directory with --launcher-dir, or leave that platform out of "
+            "[image] platforms.",
             "Figez le lanceur sur cette plateforme avec build_scripts/freeze-launcher.py et "
-            "passez son répertoire de sortie.",
+            "passez son répertoire de sortie avec --launcher-dir, ou retirez cette plateforme "
+            "de [image] platforms.",
         ),
         call_support=False,
     ),

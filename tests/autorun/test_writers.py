@@ -43,6 +43,17 @@ def test_inf_keys_parse_back():
     }
 
 
+def test_inf_without_an_icon_has_no_icon_line():
+    """An image without the icon gets no icon= line (autorun.inf names only what exists)."""
+    spec = AutorunSpec(launcher="e-secure.exe", icon=None, label="x", action="y")
+    assert dict(_parse(autorun_inf(spec))) == {
+        "open": "e-secure.exe",
+        "label": "x",
+        "action": "y",
+        "UseAutoPlay": "1",
+    }
+
+
 def test_inf_uses_backslashes_for_subdirectories():
     """A launcher in a folder is written the Windows way."""
     spec = AutorunSpec(launcher="bin/e-secure.exe", icon="e.ico", label="x", action="y")

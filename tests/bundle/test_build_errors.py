@@ -68,6 +68,27 @@ def test_incomplete_launcher_dir_is_es916(demo_project, tmp_path):
     assert "bootstrap executable" in result.output
 
 
+def test_windows_planned_without_its_launcher_is_refused_before_writing(demo_project, tmp_path):
+    """The config asks for Windows (its [firefox] windows is set) but no Windows launcher is
+    given: ES916 at that config line with the fix, exit 2, before any step writes: no image,
+    so never an autorun.inf naming an e-secure.exe the image does not hold."""
+    firefox = tmp_path / "firefox-win"
+    firefox.mkdir()
+    (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
+    config = demo_project / "esecure.toml"
+    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    line = next(n for n, t in enumerate(config.read_text().splitlines(), 1) if "windows = " in t)
+    out = tmp_path / "out"
+    result = _build(demo_project, out)
+    assert result.exit_code == 2, result.output
+    assert "ES916" in result.output
+    assert f"{config}:{line}: [firefox] windows" in result.output
+    assert "pass --launcher-dir windows=DIR" in result.output
+    assert "Traceback" not in result.output
+    assert "freeze the linux launcher" not in result.output  # refused before the first step
+    assert list(out.iterdir()) == []
+
+
 def test_malformed_launcher_dir_option(demo_project, tmp_path):
     """--launcher-dir without PLATFORM= is a usage error naming the value."""
     result = _build(demo_project, tmp_path / "out", "--launcher-dir", "/somewhere")

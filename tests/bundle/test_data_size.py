@@ -19,7 +19,7 @@ import pytest
 
 from esecure.bundle.build import plan_launchers
 from esecure.config import load_project
-from esecure.errors import ConfigError, UsageError
+from esecure.errors import ConfigError
 
 from .test_fat import minfo
 
@@ -247,11 +247,20 @@ def test_a_platform_of_the_plan_without_its_launcher_is_refused(demo_project, tm
     project = load_project(demo_project)
     assert project.image.platforms == ("linux", "windows")
     assert plan_launchers(project, {"windows": tmp_path}) == {"linux": None, "windows": tmp_path}
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(ConfigError) as info:
         plan_launchers(project, {})
-    assert (info.value.code, info.value.detail) == (
-        "ES916",
-        "the plan ([image] platforms) carries windows, and this linux machine can freeze only "
-        "the linux launcher: pass --launcher-dir windows=DIR (a launcher frozen on windows), "
-        "or remove windows from [image] platforms",
-    )
+    assert info.value.code == "ES916"
+    assert [p.render() for p in info.value.problems] == [
+        f"{toml}:{_line(toml, 'windows = ')}: [firefox] windows: expected a windows launcher "
+        "for the windows the plan carries (this linux machine can freeze only the linux "
+        "launcher), found no --launcher-dir windows=DIR. Fix: pass --launcher-dir windows=DIR "
+        '(a launcher frozen on windows), or set [firefox] windows = "" (the plan then leaves '
+        "windows out)"
+    ]
+    both = 'platforms = ["linux", "windows"]'
+    toml.write_text(toml.read_text().replace(f"# {both}", both))
+    with pytest.raises(ConfigError) as info:
+        plan_launchers(load_project(demo_project), {})
+    where = f"{toml}:{_line(toml, 'platforms = [')}: [image] platforms"
+    assert info.value.problems[0].where == where
+    assert info.value.problems[0].fix.endswith("or remove windows from [image] platforms")

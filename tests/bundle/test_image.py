@@ -12,7 +12,7 @@ import pycdlib
 import pytest
 
 from esecure import __version__
-from esecure.autorun import AutorunSpec, autorun_inf
+from esecure.autorun import AutorunSpec, freedesktop_autorun
 from esecure.bundle.manifest import MANIFEST_NAME
 from esecure_onkey.layout import CD_RELEASE
 from tests.onkey_child import runtime_dir
@@ -44,10 +44,9 @@ def _tree(reader, **kwargs) -> set[str]:
 
 
 def test_layout_holds_every_part(extracted):
-    """The CD-ROM root holds autorun, launcher, runtime, the release's components (app, lib,
-    Firefox, profile, trust), its release record and lists, guide and manifest."""
+    """The CD-ROM root holds autorun.sh, launcher, runtime, the release's components (app,
+    lib, Firefox, profile, trust), its release record and lists, guide and manifest."""
     for rel in (
-        "autorun.inf",
         "autorun.sh",
         "e-secure",
         "e-secure.ico",
@@ -93,9 +92,7 @@ def test_pycdlib_reads_label_joliet_and_rock_ridge(demo_image):
         joliet = _tree(reader, joliet_path="/")
         assert rr == joliet
         assert "/firefox/linux/distribution/policies.json" in rr
-        inf = _get(reader, rr_path="/autorun.inf")
-        assert inf == _get(reader, joliet_path="/autorun.inf")
-        assert inf.count(b"\r\n") == inf.count(b"\n") > 0
+        assert "/autorun.sh" in rr
         launcher = _get(reader, rr_path="/e-secure")
         assert launcher[:4] == b"\x7fELF"
         assert launcher == _get(reader, joliet_path="/e-secure")
@@ -104,10 +101,10 @@ def test_pycdlib_reads_label_joliet_and_rock_ridge(demo_image):
 
 
 def test_xorriso_agrees_with_pycdlib(demo_image, extracted):
-    """xorriso's extraction has the autorun.inf and launcher bytes pycdlib reads."""
+    """xorriso's extraction has the autorun.sh and launcher bytes pycdlib reads."""
     reader = _pycdlib(demo_image.cdrom)
     try:
-        assert (extracted / "autorun.inf").read_bytes() == _get(reader, rr_path="/autorun.inf")
+        assert (extracted / "autorun.sh").read_bytes() == _get(reader, rr_path="/autorun.sh")
         assert (extracted / "e-secure").read_bytes() == _get(reader, rr_path="/e-secure")
     finally:
         reader.close()
@@ -126,7 +123,7 @@ def test_xorriso_agrees_with_pycdlib(demo_image, extracted):
         timeout=60,
         check=True,
     )
-    for name in ("autorun.inf", "e-secure", "MANIFEST.json.sig", "runtime-linux"):
+    for name in ("autorun.sh", "e-secure", "MANIFEST.json.sig", "runtime-linux"):
         assert f"'{name}'" in joliet.stdout, name
 
 
@@ -152,16 +149,32 @@ def test_xorriso_joliet_and_rock_ridge_trees_match_pycdlibs(demo_image):
     assert _xorriso_files(demo_image.cdrom, "-rockridge", "off") == expected
 
 
-def test_autorun_inf_is_the_writers(extracted):
-    """autorun.inf on the image is exactly what the writer makes for the demo project."""
-    spec = AutorunSpec(
-        launcher="e-secure.exe",
-        icon="e-secure.ico",
-        label="Demo Bank e-secure",
-        action="Sogecash Net: e-secure",
-        linux_launcher="e-secure",
-    )
-    assert (extracted / "autorun.inf").read_bytes() == autorun_inf(spec)
+def test_linux_only_image_has_no_autorun_inf_and_says_why(demo_image, extracted):
+    """The demo image holds no Windows launcher: no autorun.inf in either ISO tree, nor in
+    the signed manifest or the build report, and the build's output says why and how to
+    get one; autorun.sh starts the Linux launcher the image holds."""
+    reader = _pycdlib(demo_image.cdrom)
+    try:
+        for tree in ({"rr_path": "/"}, {"joliet_path": "/"}):
+            names = {n.lower() for n in _tree(reader, **tree)}
+            assert "/autorun.inf" not in names, tree
+            assert "/e-secure.exe" not in names, tree
+    finally:
+        reader.close()
+    assert not (extracted / "autorun.inf").exists()
+    listed = {f["path"] for f in json.loads((extracted / MANIFEST_NAME).read_text())["files"]}
+    assert "autorun.inf" not in listed
+    assert "autorun.sh" in listed
+    report = json.loads((demo_image.out / "build-report.json").read_text())
+    assert report["autorun"] == ["autorun.sh"]
+    assert (
+        "  warning: no autorun.inf: this image holds no Windows launcher (e-secure.exe), so "
+        'Windows would have nothing to start on insertion. For one, add "windows" to [image] '
+        "platforms and pass --launcher-dir windows=DIR (a launcher frozen on Windows)"
+    ) in demo_image.stderr.splitlines()
+    spec = AutorunSpec(launcher="e-secure.exe", icon=None, label="x", action="y")
+    assert (extracted / "autorun.sh").read_bytes() == freedesktop_autorun(spec)
+    assert (extracted / spec.linux_launcher).is_file()
 
 
 def test_data_image_is_clean_fat(demo_image):

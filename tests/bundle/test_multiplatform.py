@@ -12,6 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from esecure.autorun import AutorunSpec, autorun_inf
 from esecure.bundle.manifest import MANIFEST_NAME
 from esecure.cli import cli
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE
@@ -77,4 +78,20 @@ def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
     assert {"e-secure.exe", "runtime-windows/python311.dll"} <= listed
     report = json.loads((built.out / "build-report.json").read_text())
     assert sorted(report["platforms"]) == ["linux", "windows"]
+    assert report["autorun"] == ["autorun.inf", "autorun.sh"]
+    assert "no autorun.inf" not in built.stderr
+    # autorun.inf names exactly the Windows launcher and icon this image holds
+    inf = (cd / "autorun.inf").read_bytes()
+    assert inf == autorun_inf(
+        AutorunSpec(
+            launcher="e-secure.exe",
+            icon="e-secure.ico",
+            label="Demo Bank e-secure",
+            action="Sogecash Net: e-secure",
+        )
+    )
+    named = dict(line.split("=", 1) for line in inf.decode("ascii").splitlines()[1:])
+    assert (cd / named["open"]).read_bytes() == b"MZ stand-in"
+    assert (cd / named["icon"]).is_file()
+    assert {"autorun.inf", "e-secure.ico"} <= listed
     assert "freeze" not in " ".join(s["step"] for s in report["steps"])

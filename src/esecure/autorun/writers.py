@@ -4,9 +4,11 @@
   (seed step 3a), ``action=``/``label=``/``icon=`` brand the AutoPlay dialog (step 3b),
   ``UseAutoPlay=1`` asks Windows to show that dialog. Windows reads it as an INI file in
   the ANSI code page, so it is written in CRLF lines and ASCII only (non-ASCII would be
-  shown as mojibake): names are transliterated, never dropped silently.
+  shown as mojibake): names are transliterated, never dropped silently. It is written
+  only onto an image that holds the Windows launcher it names (see bundle/build.py).
 * ``autorun.sh`` (freedesktop "autorun on mount", the `autostart` specification): desktops
-  that honour it ask the user before running it; it starts the Linux launcher beside it.
+  that honour it ask the user before running it; it starts the Linux launcher beside it
+  (written only onto an image that holds that launcher).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ __all__ = ["AutorunSpec", "autorun_inf", "freedesktop_autorun"]
 class AutorunSpec:
     """What the autorun files point at (paths relative to the CD-ROM root)."""
 
-    launcher: str  # e.g. "e-secure.exe"
-    icon: str  # e.g. "e-secure.ico"
+    launcher: str  # e.g. "e-secure.exe": the Windows launcher the image holds
+    icon: str | None  # e.g. "e-secure.ico"; None: the image holds none, no icon= line
     label: str  # drive label shown by Explorer, e.g. "Demo Bank e-secure"
     action: str  # AutoPlay action, e.g. "Connect to Sogecash Net"
     linux_launcher: str = "e-secure"
@@ -43,11 +45,12 @@ def _inf_path(path: str, what: str) -> str:
 
 
 def autorun_inf(spec: AutorunSpec) -> bytes:
-    """The ``autorun.inf`` bytes (ASCII, CRLF line ends, final CRLF)."""
-    lines = [
-        "[autorun]",
-        f"open={_inf_path(spec.launcher, 'launcher')}",
-        f"icon={_inf_path(spec.icon, 'icon')}",
+    """The ``autorun.inf`` bytes (ASCII, CRLF line ends, final CRLF). The caller writes it
+    only onto an image that holds ``spec.launcher`` (and ``spec.icon`` when given)."""
+    lines = ["[autorun]", f"open={_inf_path(spec.launcher, 'launcher')}"]
+    if spec.icon is not None:
+        lines.append(f"icon={_inf_path(spec.icon, 'icon')}")
+    lines += [
         f"label={_ascii(spec.label, 'label')}",
         f"action={_ascii(spec.action, 'action')}",
         "UseAutoPlay=1",

@@ -181,7 +181,8 @@ def _check(project_dir: Path) -> Project:
 def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[str, Path | None]:
     """Each platform of ``[image] platforms`` and its frozen launcher directory (None: the
     host's, made here). A --launcher-dir outside the plan is ES901; a platform of the plan
-    with no launcher (not the host, no --launcher-dir) is ES916."""
+    with no launcher (not the host, no --launcher-dir) is ES916 at its config line: the
+    build refuses before writing anything (no image without the launcher it plans)."""
     plan = project.image.platforms
     extra = sorted(set(launcher_dirs) - set(plan))
     if extra:
@@ -206,13 +207,29 @@ def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[
         elif plat == host:
             out[plat] = None
         else:
-            raise UsageError(
-                f"the plan ([image] platforms) carries {plat}, and this {host} machine can "
-                f"freeze only the {host} launcher: pass --launcher-dir {plat}=DIR (a launcher "
-                f"frozen on {plat}), or remove {plat} from [image] platforms",
-                code="ES916",
-            )
+            raise _no_launcher(project, plat, host)
     return out
+
+
+def _no_launcher(project: Project, plat: str, host: str) -> ConfigError:
+    """ES916 for a platform of the plan with no launcher, at the config line that plans it
+    (``[image] platforms``, else the ``[firefox]`` installation that implies it)."""
+    where, line = locate(project, "image", "platforms")
+    drop = f"remove {plat} from [image] platforms"
+    if line is None:
+        where, line = locate(project, "firefox", plat)
+        drop = f'set [firefox] {plat} = "" (the plan then leaves {plat} out)'
+    return ConfigError(
+        Problem(
+            where,
+            f"a {plat} launcher for the {plat} the plan carries (this {host} machine can "
+            f"freeze only the {host} launcher)",
+            f"no --launcher-dir {plat}=DIR",
+            f"pass --launcher-dir {plat}=DIR (a launcher frozen on {plat}), or {drop}",
+            line=line,
+        ),
+        code="ES916",
+    )
 
 
 def _firefox_source(project: Project, platform: str) -> Path:
@@ -315,7 +332,7 @@ def _stage(
         project, stage, platforms=platforms, libs=libs, sources=sources, steps=steps
     )
     with steps.step("write autorun, branding and guide"):
-        _small_files(project, stage)
+        info["autorun"] = _small_files(project, stage, steps.report)
     return info
 
 
@@ -435,21 +452,31 @@ def _guide_files(guide: Path) -> list[str]:
     return [guide.name]
 
 
-def _small_files(project: Project, stage: Path) -> None:
+def _small_files(project: Project, stage: Path, report: Report) -> list[str]:
     """autorun, the drive icon, branding/ and guide/: the CD-ROM's files outside the
-    release (never updated)."""
+    release (never updated). Each autorun file is written only when the launcher it names
+    is on ``stage`` already: an image without the Windows launcher gets no autorun.inf
+    (and a warning saying how to get one). Returns the autorun files written."""
     name = project.product.launcher_name
+    icon = f"{name}.ico"
+    shutil.copyfile(project.branding.icon_ico, stage / icon)
     spec = AutorunSpec(
         launcher=executable_name(name, "windows"),
-        icon=f"{name}.ico",
+        icon=icon if (stage / icon).is_file() else None,
         label=f"{project.product.bank_name} {project.product.name}",
         action=f"{project.product.portal_name}: {project.product.name}",
         linux_launcher=executable_name(name, "linux"),
     )
-    (stage / "autorun.inf").write_bytes(autorun_inf(spec))
-    (stage / "autorun.sh").write_bytes(freedesktop_autorun(spec))
-    (stage / "autorun.sh").chmod(0o755)
-    shutil.copyfile(project.branding.icon_ico, stage / f"{name}.ico")
+    written = []
+    if (stage / spec.launcher).is_file():
+        (stage / "autorun.inf").write_bytes(autorun_inf(spec))
+        written.append("autorun.inf")
+    else:
+        report(f"warning: {_no_autorun_inf(spec.launcher)}")
+    if (stage / spec.linux_launcher).is_file():
+        (stage / "autorun.sh").write_bytes(freedesktop_autorun(spec))
+        (stage / "autorun.sh").chmod(0o755)
+        written.append("autorun.sh")
     (stage / "branding").mkdir()
     shutil.copyfile(project.branding.icon_png, stage / "branding" / "icon.png")
     shutil.copyfile(project.branding.logo, stage / "branding" / "logo.png")
@@ -458,6 +485,16 @@ def _small_files(project: Project, stage: Path) -> None:
         target = stage / "guide" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(guide.parent / rel, target)
+    return written
+
+
+def _no_autorun_inf(launcher: str) -> str:
+    """Why an image has no autorun.inf, and how to get one."""
+    return (
+        f"no autorun.inf: this image holds no Windows launcher ({launcher}), so Windows "
+        'would have nothing to start on insertion. For one, add "windows" to [image] '
+        "platforms and pass --launcher-dir windows=DIR (a launcher frozen on Windows)"
+    )
 
 
 def _profile_and_trust(
