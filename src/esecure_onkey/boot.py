@@ -54,6 +54,7 @@ __all__ = [
     "choose",
     "data_dir_from_env",
     "failed_starts",
+    "fsync_file",
     "main",
     "read_pointer",
     "run",
@@ -122,6 +123,16 @@ class FileOps(Protocol):
         """Make the entries of ``directory`` (created, removed, renamed) durable."""
 
 
+def fsync_file(path: Path) -> None:
+    """Make the contents of the file ``path`` durable (opened for writing: Windows'
+    FlushFileBuffers refuses a read-only handle)."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_all(path: Path, mode: int, data: bytes) -> None:
     """Open ``path`` for writing (created if missing; ``mode`` O_TRUNC or O_APPEND) and
     write all of ``data``."""
@@ -151,13 +162,8 @@ class OsFileOps:
         _write_all(path, os.O_APPEND, data)
 
     def sync(self, path: Path) -> None:
-        """Make the contents of the file ``path`` durable (opened for writing: Windows'
-        FlushFileBuffers refuses a read-only handle)."""
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Make the contents of the file ``path`` durable."""
+        fsync_file(path)
 
     def sync_dir(self, directory: Path) -> None:
         """Make the entries of ``directory`` durable (nothing to do where a directory cannot

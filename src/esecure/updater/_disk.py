@@ -21,6 +21,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from esecure._fs import fsync_dir
+from esecure_onkey.boot import fsync_file
 
 __all__ = ["CHECKPOINTS", "CRASH_ENV", "DEFAULT_CLUSTER", "Checkpoints", "Disk"]
 
@@ -114,13 +115,8 @@ class Disk:
         return size
 
     def sync(self, path: Path) -> None:
-        """Make the content of ``path`` durable (opened for writing: Windows'
-        FlushFileBuffers refuses a read-only handle)."""
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Make the content of ``path`` durable."""
+        fsync_file(path)
 
     def sync_dir(self, directory: Path) -> None:
         """Make renames, creations and removals in ``directory`` durable."""
