@@ -2304,6 +2304,65 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES960",
+        name="key-readback-differs",
+        audience="operator",
+        title=_t(
+            "The key's data partition is not its image",
+            "La partition de données de la clé n'est pas son image",
+        ),
+        message=_t(
+            "The data partition read back from the key differs from the data image it was "
+            "programmed with.",
+            "La partition de données relue sur la clé diffère de l'image de données avec "
+            "laquelle elle a été programmée.",
+        ),
+        cause=_t(
+            "The vendor's tool wrote another image or a truncated one, the partition is "
+            "smaller than the image, an unpersonalised data.img went onto a key that should "
+            "carry its data-<serial>.img, or the flash lost data.",
+            "L'outil du fabricant a écrit une autre image ou une image tronquée, la partition "
+            "est plus petite que l'image, un data.img non personnalisé a été écrit sur une clé "
+            "qui devait porter son data-<serial>.img, ou la mémoire flash a perdu des données.",
+        ),
+        action=_t(
+            "Program the key again with the image the message names and read it back; set "
+            "the key aside if it differs again, and have the vendor check the partition size.",
+            "Reprogrammez la clé avec l'image que nomme le message et relisez-la ; écartez la "
+            "clé si elle diffère encore, et faites vérifier la taille de partition par le "
+            "fabricant.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES961",
+        name="key-readback-unreadable",
+        audience="operator",
+        title=_t(
+            "The key's read-back cannot be checked",
+            "La relecture de la clé ne peut pas être vérifiée",
+        ),
+        message=_t(
+            "The data partition read back from the key is not a FAT volume, or its data "
+            "image is not at hand.",
+            "La partition de données relue sur la clé n'est pas un volume FAT, ou son image "
+            "de données n'est pas disponible.",
+        ),
+        cause=_t(
+            "The read-back is of the wrong partition or incomplete, or the personalisation "
+            "output given is not the one that made this key.",
+            "La relecture porte sur la mauvaise partition ou est incomplète, ou le dossier "
+            "de personnalisation donné n'est pas celui qui a fait cette clé.",
+        ),
+        action=_t(
+            "Read the key's second (data) partition back whole, and pass the `esecure "
+            "personalize --data-images --out` directory of its batch.",
+            "Relisez en entier la seconde partition (données) de la clé, et donnez le "
+            "dossier `esecure personalize --data-images --out` de son lot.",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

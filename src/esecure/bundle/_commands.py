@@ -109,18 +109,43 @@ def build(project: Path, out: Path, launcher_dirs: tuple[str, ...]) -> None:
     required=True,
     help="The key project whose image-signing public key must have signed IMAGE.",
 )
-def verify(image: Path, project: Path) -> None:
-    """Check IMAGE (cdrom.iso or an extracted tree) against PROJECT's signing key: the
-    signature, every file's SHA-256, and no file the manifest does not list."""
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A fresh key's data partition, read back: checked byte for byte against --data-image.",
+)
+@click.option(
+    "--data-image",
+    type=click.Path(exists=True, path_type=Path),
+    help="The data image the key was programmed with (data.img), or the `esecure "
+    "personalize --data-images --out` directory (its data-<serial>.img is chosen by the "
+    "serial on the key).",
+)
+def verify(image: Path, project: Path, data: Path | None, data_image: Path | None) -> None:
+    """Check IMAGE (cdrom.iso, an extracted tree, or a key's CD-ROM partition read back)
+    against PROJECT's signing key: the signature, every file's SHA-256, and no file the
+    manifest does not list. With --data, also a fresh key's data partition read back."""
     from esecure.bundle.verify import verify_image  # noqa: PLC0415
     from esecure.config import load_project  # noqa: PLC0415
 
+    if (data is None) != (data_image is None):
+        raise click.UsageError("--data and --data-image go together: pass both or neither")
     loaded = load_project(project)
     result = verify_image(image, loaded.trust.image_signing_public_key.read_bytes())
     click.echo(
         f"ok: {image} — {result.product} {result.version}, {result.files} files, "
         f"{result.bytes:,} bytes hashed, signed by the project's key"
     )
+    if data is not None and data_image is not None:
+        from esecure.bundle.readback import check_data_readback  # noqa: PLC0415
+
+        checked = check_data_readback(data, data_image)
+        key = f"key {checked.serial}" if checked.serial else "an unpersonalised key"
+        click.echo(
+            f"ok: {data} — {key}, {checked.compared:,} bytes equal to {checked.expected}"
+            + (f" ({checked.beyond:,} bytes of partition beyond it)" if checked.beyond else "")
+        )
 
 
 def _data_size(configured: int | None, image_dir: Path | None) -> int:
