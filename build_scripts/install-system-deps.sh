@@ -23,6 +23,7 @@ packages=(
   gcc
   dbus             # dbus-run-session: pystray's GTK tray needs a session bus
   xdotool          # real clicks in the GUI tests
+  debootstrap      # the Debian 13 root of the portability test (tests/bundle/test_portability.py)
 )
 
 missing=()
