@@ -24,6 +24,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -36,19 +37,8 @@ from esecure_onkey.browser import LIBRARY_PATH, prepare_firefox
 DEBIAN = Path("/usr/lib/firefox-esr")
 ROOT = Path.home() / ".cache" / "e-secure" / "debian13-root"
 
-
-class Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><html><body><h1>e-secure</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from firefox_shadow import Page  # noqa: E402 - a sibling script, as bench_start_bytes does
 
 Start = Callable[[list[str], Mapping[str, str]], tuple[list[str], Mapping[str, str]]]
 

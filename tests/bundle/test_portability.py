@@ -19,14 +19,11 @@ LD_LIBRARY_PATH): it must fail in the same root, with the loader's error.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import shutil
 import signal
-import ssl
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -37,6 +34,7 @@ from esecure.bundle.elfdeps import read_dynamic
 from esecure_onkey.browser import LIBRARY_PATH, firefox_environment, prepare_firefox
 from esecure_onkey.layout import BUNDLED_LIBS_DIR
 from tests.bundle.debian_root import debian13_root
+from tests.bundle.test_image_firefox import _Server
 
 pytestmark = pytest.mark.slow
 
@@ -91,47 +89,20 @@ def _run(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> tuple[i
     return proc.returncode, out.decode(errors="replace")
 
 
-class _Page:
-    """The one-colour page over HTTPS on 127.0.0.1, with the requests it saw."""
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.seen: list[str] = []
-        seen = self.seen
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(PAGE)))
-                self.end_headers()
-                self.wfile.write(PAGE)
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/portable"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def page(demo_image) -> Iterator[_Page]:
-    server = _Page(
+def page(demo_image) -> Iterator[_Server]:
+    """The one-colour page over HTTPS on 127.0.0.1 (the project's server certificate)."""
+    server = _Server(
         demo_image.project / "server" / "tls.pem",
         demo_image.project / "keys" / "server-tls.key.pem",
+        PAGE,
     )
     yield server
     server.close()
+
+
+def _url(server: _Server) -> str:
+    return f"https://127.0.0.1:{server.port}/portable"
 
 
 def _firefox_in_root(
@@ -163,9 +134,9 @@ def _firefox_in_root(
 def test_image_firefox_renders_a_page_in_debian13(debian13, extracted, page, tmp_path):
     """Started the launcher's way in Debian 13, the image's Firefox loads the page over
     HTTPS on 127.0.0.1 and its screenshot is the page's colour."""
-    status, output, shot = _firefox_in_root(debian13, extracted, tmp_path, page.url, bundled=True)
+    status, output, shot = _firefox_in_root(debian13, extracted, tmp_path, _url(page), bundled=True)
     assert status == 0, output[-3000:]
-    assert page.seen == ["/portable"], output[-3000:]
+    assert page.paths == ["/portable"], output[-3000:]
     with Image.open(shot) as image:
         rgb = image.convert("RGB")
         width, height = rgb.size
@@ -177,11 +148,13 @@ def test_image_firefox_without_its_libraries_fails_in_debian13(debian13, extract
     """Honesty check of the test above: the same Firefox as today's image has it (without
     bundled-libs/ and its LD_LIBRARY_PATH) cannot start in Debian 13: the loader finds no
     Debian 12 NSPR there. No request, no screenshot."""
-    status, output, shot = _firefox_in_root(debian13, extracted, tmp_path, page.url, bundled=False)
+    status, output, shot = _firefox_in_root(
+        debian13, extracted, tmp_path, _url(page), bundled=False
+    )
     assert status != 0
     assert "libnspr4.so: cannot open shared object file" in output, output[-3000:]
     assert "Couldn't load XPCOM." in output
-    assert page.seen == []
+    assert page.paths == []
     assert not shot.exists()
 
 
