@@ -17,7 +17,7 @@ The CD-ROM (its components at their mounts, see :mod:`esecure_onkey.components`)
 
     app/                 the esecure package and product.json (names, URLs, data label)
     lib/<platform>/      its third-party packages
-    firefox/<platform>/  the portable Firefox
+    firefox/<platform>/  the portable Firefox (Linux: with bundled-libs/, BUNDLED_LIBS_DIR)
     profile/user.js      the profile template
     trust/               CA certificate, image-signing public key, TUF root
     release.json(.sig)   the CD-ROM's own release record
