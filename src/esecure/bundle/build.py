@@ -296,6 +296,8 @@ def _stage(
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
+        if plat == "linux":  # ES927 before freezing: every library it needs can be found
+            elfdeps.check_libraries(source, image_prefix=f"firefox/{plat}")
     for plat, directory in planned.items():
         if directory is not None:
             freeze.check_launcher_dir(directory, plat, name)

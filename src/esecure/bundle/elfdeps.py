@@ -51,6 +51,7 @@ __all__ = [
     "LibraryPlan",
     "MinimumHost",
     "bundle_libraries",
+    "check_libraries",
     "elf_files",
     "host_family",
     "host_search_dirs",
@@ -497,12 +498,11 @@ def plan_libraries(
     )
 
 
-def bundle_libraries(
+def check_libraries(
     firefox_dir: Path, *, image_prefix: str, search: Sequence[Path] | None = None
 ) -> LibraryPlan:
-    """:func:`plan_libraries`, then copy each library into ``firefox_dir/bundled-libs/``
-    (0644). ES927 names every library found nowhere (and what needs it) before anything is
-    copied."""
+    """:func:`plan_libraries`; ES927 naming every library found nowhere and the files that
+    need it (the build's pre-flight runs it on the source before the long steps)."""
     plan = plan_libraries(firefox_dir, image_prefix=image_prefix, search=search)
     if plan.unresolved:
         named = "; ".join(
@@ -510,13 +510,23 @@ def bundle_libraries(
         )
         raise UsageError(
             f"{firefox_dir}: no {', '.join(plan.unresolved)} on this build machine, and "
-            f"Firefox needs them: {named}. Install the packages that provide them, then "
-            "build again",
+            f"Firefox needs them: {named}. Install the packages that provide them (or point "
+            "[firefox] linux at a complete installation), then build again",
             code="ES927",
         )
+    return plan
+
+
+def bundle_libraries(
+    firefox_dir: Path, *, image_prefix: str, search: Sequence[Path] | None = None
+) -> LibraryPlan:
+    """:func:`plan_libraries`, then copy each library into ``firefox_dir/bundled-libs/``
+    (0644). ES927 names every library found nowhere (and what needs it) before anything is
+    copied."""
+    plan = check_libraries(firefox_dir, image_prefix=image_prefix, search=search)
     if plan.bundled:
         target = firefox_dir / BUNDLED_LIBS_DIR
-        target.mkdir()
+        target.mkdir(exist_ok=True)
         for library in plan.bundled:
             shutil.copyfile(library.source, target / library.name)
             (target / library.name).chmod(0o644)
