@@ -323,12 +323,14 @@ def read_dynamic(path: Path) -> ElfDynamic | None:
 
 
 def elf_files(root: Path) -> Iterator[tuple[Path, ElfDynamic]]:
-    """Every dynamically linked ELF file under ``root`` (sorted, symlinks not followed)."""
+    """Every dynamically linked ELF file under ``root`` (sorted; a link to a file counts,
+    as the build copies its target: Debian's ``firefox-bin``; links to folders are not
+    walked)."""
     for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
             path = Path(directory) / name
-            if path.is_symlink() or not path.is_file():
+            if not path.is_file():
                 continue
             info = read_dynamic(path)
             if info is not None:
