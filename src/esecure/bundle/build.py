@@ -435,9 +435,9 @@ def _report_libraries(
         browser = elfdeps.minimum_host([root / "firefox" / plat])
         names = ", ".join(b.name for b in plan.bundled) or "none"
         report(f"  Firefox for {plat}: bundled {names} ({plan.bundled_bytes} bytes)")
-        for part, need in (("bootstrap", bootstrap), ("Firefox", browser)):
+        for part, need in (("the bootstrap", bootstrap), ("Firefox", browser)):
             gtk = ", GTK 3" if need.gtk3 else ""
-            report(f"  minimum host for the {part}: glibc {need.glibc}{gtk}")
+            report(f"  minimum host for {part}: glibc {need.glibc}{gtk}")
         entry = platforms.setdefault(plat, {})
         entry["libraries"] = {
             "bundled": [b.as_dict() for b in plan.bundled],
