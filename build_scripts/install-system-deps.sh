@@ -23,6 +23,8 @@ packages=(
   gcc
   dbus             # dbus-run-session: pystray's GTK tray needs a session bus
   xdotool          # real clicks in the GUI tests
+  debootstrap      # the Debian 13 root of the portability test (tests/bundle/test_portability.py)
+  bubblewrap       # runs programs in that root (a chroot in a private mount namespace)
 )
 
 missing=()

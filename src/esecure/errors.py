@@ -1857,6 +1857,41 @@ _ENTRIES: tuple[Entry, ...] = (
         call_support=False,
     ),
     Entry(
+        code="ES927",
+        name="firefox-libraries-unresolved",
+        audience="operator",
+        title=_t(
+            "Firefox needs libraries the build cannot find",
+            "Firefox a besoin de bibliothèques que la construction ne trouve pas",
+        ),
+        message=_t(
+            "Firefox (or a library it needs) names a shared library that is neither part of "
+            "Firefox, nor of the base a desktop Linux is assumed to have, nor installed on "
+            "this build machine.",
+            "Firefox (ou une bibliothèque dont il a besoin) nomme une bibliothèque partagée "
+            "qui n'appartient ni à Firefox, ni à la base supposée présente sur un Linux de "
+            "bureau, et qui n'est pas installée sur cette machine de construction.",
+        ),
+        cause=_t(
+            "The build copies beside Firefox every library it needs that a host cannot be "
+            "assumed to have (docs/architecture.md, Minimum host); the message names each "
+            "library it could not find and which file needs it. Nothing is written.",
+            "La construction copie à côté de Firefox chaque bibliothèque dont il a besoin et "
+            "qu'un hôte n'a pas forcément (docs/architecture.md, Minimum host) ; le message "
+            "nomme chaque bibliothèque introuvable et le fichier qui en a besoin. Rien n'est "
+            "écrit.",
+        ),
+        action=_t(
+            "Install the package that provides each library named (`apt-file search NAME` "
+            "on Debian), or point [firefox] linux at a complete Firefox installation, then "
+            "build again.",
+            "Installez le paquet qui fournit chaque bibliothèque nommée (`apt-file search "
+            "NOM` sous Debian), ou faites pointer [firefox] linux vers une installation "
+            "complète de Firefox, puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
         code="ES930",
         name="database-url-unsupported",
         audience="operator",

@@ -36,6 +36,25 @@ the source now, and its copies still hash to it; otherwise it is rebuilt under a
 temporary name and renamed into place, so no half-made shadow ever carries the final
 name. What is copied is bounded (:data:`MAX_SHADOW_BYTES`).
 
+The environment (Linux): a Firefox built on one distribution needs libraries another
+may lack or ship under other names (``libvpx.so.7``, NSPR…); the build copies them into
+``bundled-libs/`` beside it (``esecure.bundle.elfdeps``). Firefox loads its own libraries
+by absolute path, but the names *they* need are found by the dynamic loader, so
+:attr:`FirefoxStart.env` is the environment for Firefox's process alone with that
+directory first on ``LD_LIBRARY_PATH`` and whatever the host had there after it (only on
+Linux, only when the directory exists). The launcher passes it to the Firefox it starts
+and never sets it in its own process. Firefox's content, GPU and socket processes
+inherit it, as they must (they load the same libxul.so). So do host programs Firefox
+starts (``xdg-open`` for a download opened from the download panel, a file chooser's
+helpers): they find the key's NSPR, libevent, libvpx and libffi before the host's copies
+of the same names, which share the same ABI (a soname changes when it breaks) but may
+lack a symbol a newer host program needs. Accepted: the lock-down leaves little to
+start (PDFs open inside Firefox, no add-ons, no external protocol handlers are set),
+what is bundled is a short list of libraries, and the alternatives are worse (editing
+Firefox's files to carry a ``RUNPATH`` changes bytes Mozilla and Debian built; a wrapper
+that cleans the environment cannot sit between Firefox and its own children, which it
+starts through ``/proc/self/exe``).
+
 Why not the dynamic loader (``/lib64/ld-linux-x86-64.so.2 firefox-esr``), which runs a
 program without its exec bit: Firefox then finds neither its libraries nor the program of
 its child processes. Measured with Debian's firefox-esr 153: it exits at once with
@@ -55,14 +74,15 @@ import shutil
 import stat
 import struct
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from esecure_onkey.layout import PLATFORMS
+from esecure_onkey.layout import BUNDLED_LIBS_DIR, PLATFORMS
 from esecure_onkey.store import sha256_file
 
 __all__ = [
+    "LIBRARY_PATH",
     "MAX_SHADOW_BYTES",
     "RULES",
     "SHADOW_NAME",
@@ -79,6 +99,8 @@ __all__ = [
     "encode_stamp",
     "find_executable",
     "firefox_command",
+    "firefox_environment",
+    "library_path",
     "over_limit",
     "pick_executable",
     "prepare_firefox",
@@ -96,6 +118,8 @@ STAMP_NAME = ".e-secure-shadow.json"
 STAMP_FORMAT = 1
 _TEMP_PREFIX = ".firefox-shadow."  # building or being removed; never the final name
 _CHUNK = 1 << 20
+
+LIBRARY_PATH = "LD_LIBRARY_PATH"
 
 StartMode = Literal["in place", "shadow", "refuse"]
 ElfKind = Literal["program", "library", "other"]
@@ -130,6 +154,23 @@ def rule(platform: str) -> PlatformRule:
         return RULES[platform]
     except KeyError:
         raise ValueError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}") from None
+
+
+def library_path(libraries: str, current: str | None) -> str:
+    """``LD_LIBRARY_PATH`` with ``libraries`` first, then what the host had (pure)."""
+    return f"{libraries}:{current}" if current else libraries
+
+
+def firefox_environment(
+    environ: Mapping[str, str], platform: str, libraries: str | None
+) -> dict[str, str]:
+    """The environment of Firefox's process: ``environ`` with, on Linux, the key's
+    ``libraries`` directory (None: the Firefox has none) first on ``LD_LIBRARY_PATH``
+    (pure)."""
+    env = dict(environ)
+    if platform == "linux" and libraries is not None:
+        env[LIBRARY_PATH] = library_path(libraries, environ.get(LIBRARY_PATH))
+    return env
 
 
 def pick_executable(present: Collection[str], platform: str) -> str | None:
@@ -259,14 +300,16 @@ def encode_stamp(plan: ShadowPlan) -> bytes:
 # --- adapters: the file system ------------------------------------------------------------
 @dataclass(frozen=True)
 class FirefoxStart:
-    """How a Firefox directory is started: ``argv``, and whether through a shadow (which
-    this call built, or found valid and reused)."""
+    """How a Firefox directory is started: ``argv``, its process's environment ``env``
+    (the caller's own is never changed), and whether through a shadow (which this call
+    built, or found valid and reused)."""
 
     argv: tuple[str, ...]
     mode: StartMode
     shadow: Path | None = None
     built: bool = False
     copied_bytes: int = 0
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def find_executable(firefox_dir: Path, platform: str) -> Path | None:
@@ -284,6 +327,19 @@ def _runs_in_place(path: Path) -> bool:
 
 def _noexec(directory: Path) -> bool:
     return bool(os.statvfs(directory).f_flag & os.ST_NOEXEC)
+
+
+def _libraries(source: Path) -> str | None:
+    """The bundled-libraries directory of the Firefox in ``source``, when it has one."""
+    libraries = source / BUNDLED_LIBS_DIR
+    if not libraries.is_dir():
+        return None
+    if ":" in str(libraries):  # LD_LIBRARY_PATH's separator: it cannot name this path
+        raise FirefoxStartError(
+            f"{libraries}: a path with ':' cannot be put on LD_LIBRARY_PATH; mount the "
+            "key under a name without ':'"
+        )
+    return str(libraries)
 
 
 def _scan(source: Path, limit: int) -> ShadowPlan:
@@ -401,10 +457,14 @@ def prepare_firefox(
     scratch: Path,
     args: Sequence[str] = (),
     limit: int = MAX_SHADOW_BYTES,
+    environ: Mapping[str, str] | None = None,
 ) -> FirefoxStart:
     """How to start the Firefox in ``firefox_dir`` on ``platform`` with ``args``; on Linux,
     when its program cannot be executed in place, after building (or reusing) its shadow
     directory under ``scratch`` (a host-side, per-user directory; never the key).
+
+    ``environ`` is the environment Firefox's would inherit (None: this process's); the
+    result's ``env`` adds the key's bundled libraries to it (:func:`firefox_environment`).
 
     Raises FirefoxStartError when there is no Firefox there, when its directory is on a
     ``noexec`` mount, when its programs exceed ``limit`` bytes, or when ``scratch`` does not
@@ -416,10 +476,13 @@ def prepare_firefox(
             f"no Firefox for {platform} in {source}: expected one of "
             f"{', '.join(rule(platform).executables)} there; reinstall the update"
         )
+    env = firefox_environment(
+        os.environ if environ is None else environ, platform, _libraries(source)
+    )
     runs = _runs_in_place(executable) if rule(platform).shadow else True
     mode = start_mode(platform, runs_in_place=runs, noexec_mount=not runs and _noexec(source))
     if mode == "in place":
-        return FirefoxStart((str(executable), *args), mode)
+        return FirefoxStart((str(executable), *args), mode, env=env)
     if mode == "refuse":
         raise FirefoxStartError(
             f"{source} is on a file system mounted noexec: Firefox's libraries cannot be "
@@ -442,7 +505,7 @@ def prepare_firefox(
             f"{program} cannot be executed: {scratch} must be on a file system that lets "
             "programs run (not noexec, not FAT); pass another scratch directory"
         )
-    return FirefoxStart((str(program), *args), mode, shadow, built, plan.copied_bytes)
+    return FirefoxStart((str(program), *args), mode, shadow, built, plan.copied_bytes, env)
 
 
 def firefox_command(

@@ -17,7 +17,7 @@ The CD-ROM (its components at their mounts, see :mod:`esecure_onkey.components`)
 
     app/                 the esecure package and product.json (names, URLs, data label)
     lib/<platform>/      its third-party packages
-    firefox/<platform>/  the portable Firefox
+    firefox/<platform>/  the portable Firefox (Linux: with bundled-libs/, BUNDLED_LIBS_DIR)
     profile/user.js      the profile template
     trust/               CA certificate, image-signing public key, TUF root
     release.json(.sig)   the CD-ROM's own release record
@@ -33,6 +33,7 @@ from pathlib import Path
 __all__ = [
     "APP_MODULE",
     "APP_ROOT_ENV",
+    "BUNDLED_LIBS_DIR",
     "CD",
     "CD_COMPONENTS",
     "CD_PRODUCT",
@@ -56,6 +57,7 @@ __all__ = [
     "executable_name",
     "hashed_at_start",
     "launcher_loaded",
+    "nss_dependencies",
     "nss_libraries",
     "platform_name",
     "pointer_path",
@@ -125,14 +127,33 @@ _NSS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+BUNDLED_LIBS_DIR = "bundled-libs"
+"""``firefox/linux/bundled-libs/``: the shared libraries the build copied beside a Linux
+Firefox because a host cannot be assumed to have them (``esecure.bundle.elfdeps``); first
+on ``LD_LIBRARY_PATH`` for Firefox's process alone (``esecure_onkey.browser``)."""
+
+# What Debian's NSS needs by bare name and the build bundles (NSPR): the launcher loads
+# them from BUNDLED_LIBS_DIR by absolute path before NSS, when they are there.
+_NSS_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "linux": ("libnspr4.so", "libplc4.so", "libplds4.so"),
+}
+
+
 def nss_libraries(platform: str) -> tuple[tuple[str, ...], str]:
     """(libraries in load order, the library whose API is called) of ``platform``."""
     return _NSS[platform if platform in _NSS else "linux"]
 
 
+def nss_dependencies(platform: str) -> tuple[str, ...]:
+    """Paths, relative to the Firefox directory, of the bundled libraries NSS needs that the
+    launcher loads first (when present) on ``platform``."""
+    return tuple(f"{BUNDLED_LIBS_DIR}/{n}" for n in _NSS_DEPENDENCIES.get(platform, ()))
+
+
 def launcher_loaded(platform: str) -> frozenset[str]:
-    """File names of Firefox's libraries the launcher loads into its own process."""
-    return frozenset(nss_libraries(platform)[0])
+    """Paths, relative to the Firefox directory, of Firefox's libraries the launcher loads
+    into its own process: NSS, and the bundled libraries NSS needs."""
+    return frozenset((*nss_libraries(platform)[0], *nss_dependencies(platform)))
 
 
 def hashed_at_start(name: str, platform: str) -> bool:
@@ -140,13 +161,14 @@ def hashed_at_start(name: str, platform: str) -> bool:
     on the CD-ROM) in full rather than checking its size: everything that runs or is
     trusted here (the bootstrap and its runtime, lib/, product.json, trust/, profile/,
     autorun, guide, branding) and, of Firefox, its distribution/ (policies, CA) and the
-    NSS libraries the launcher loads with ctypes; not Firefox's other files (hundreds of
+    NSS libraries the launcher loads with ctypes and the bundled libraries they need
+    (NSPR, :func:`nss_dependencies`); not Firefox's other files (hundreds of
     megabytes over USB 2), nor what only another platform runs."""
     first, _, rest = name.partition("/")
     others = [p for p in PLATFORMS if p != platform]
     if first == "firefox":
         here, _, inside = rest.partition("/")
-        loaded = inside.rsplit("/", 1)[-1] in launcher_loaded(platform)
+        loaded = inside in launcher_loaded(platform)
         return here == platform and (inside.startswith("distribution/") or loaded)
     if first == "lib" and rest.partition("/")[0] in others:
         return False

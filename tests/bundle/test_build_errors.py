@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -119,4 +120,27 @@ def test_missing_pyinstaller_is_es919_naming_the_install_command(
         "  pyinstaller is not installed, and freezing the launcher needs it: install it with "
         f"`{sys.executable} -m pip install pyinstaller`"
     ) in result.output.splitlines()
+    assert _no_image(tmp_path / "out")
+
+
+def test_firefox_needing_a_library_found_nowhere_is_es927(demo_project, tmp_path):
+    """A Firefox one of whose libraries needs a library this machine does not have (a
+    same-length name patched into libnssutil3.so): ES927 names it and the file that needs
+    it, before freezing; no image."""
+    source = Path("/usr/lib/firefox-esr")
+    firefox = tmp_path / "firefox"
+    firefox.mkdir()
+    for name in ("firefox-esr", "libnssutil3.so", "application.ini"):
+        shutil.copy2(source / name, firefox / name)
+    lib = firefox / "libnssutil3.so"
+    data = lib.read_bytes()
+    assert data.count(b"libplds4.so\0") == 1
+    lib.write_bytes(data.replace(b"libplds4.so\0", b"libqqqq4.so\0"))
+    config = demo_project / "esecure.toml"
+    config.write_text(config.read_text().replace('"/usr/lib/firefox-esr"', f'"{firefox}"'))
+    result = _build(demo_project, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "ES927" in result.output
+    assert "libqqqq4.so (needed by libnssutil3.so)" in result.output
+    assert "freeze" not in result.output
     assert _no_image(tmp_path / "out")

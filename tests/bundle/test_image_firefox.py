@@ -19,14 +19,15 @@ BLOCKED_WAIT = 12  # an allowed page loads in ~3 s; a blocked one leaves Firefox
 
 
 class _Server:
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(
+        self, cert: Path, key: Path, body: bytes = b"<html><body>bank</body></html>"
+    ) -> None:
         self.paths: list[str] = []
         seen = self.paths
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 seen.append(self.path)
-                body = b"<html><body>bank</body></html>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))

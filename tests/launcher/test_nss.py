@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from esecure.errors import EsecureError, ToolError
 from esecure.launcher import enrol as est
 from esecure.launcher import nss
 from esecure.launcher.keystore import Credential
-from esecure_onkey.layout import nss_libraries
+from esecure_onkey.layout import BUNDLED_LIBS_DIR, nss_libraries
 from tests.fake_runner import FakeRunner
 from tests.launcher import est_fixtures
 
@@ -293,3 +295,41 @@ def test_failing_pk12util_is_es211_with_its_message(tmp_path):
         "ES211",
         "pk12util: pk12util: PKCS12 decode failed",
     )
+
+
+LOAD_AND_SHOW_MAPS = (
+    "import sys; from pathlib import Path; from esecure.launcher import nss; "
+    "nss._load_nss(Path(sys.argv[1])); "
+    "print('\\n'.join(sorted({l.split()[-1] for l in open('/proc/self/maps') "
+    "if 'libnspr4' in l or 'libplc4' in l or 'libplds4' in l})))"
+)
+
+
+def _nspr_mapped(firefox: Path) -> list[str]:
+    """The NSPR files a fresh launcher process maps after loading ``firefox``'s NSS."""
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SHOW_MAPS, str(firefox)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"},
+    )
+    return out.stdout.split()
+
+
+@pytest.mark.skipif(not FIREFOX.is_dir(), reason="firefox-esr is not installed")
+def test_the_launcher_loads_the_bundled_nspr_not_the_hosts(tmp_path):
+    """With bundled-libs/ beside Firefox, the launcher's process maps NSPR from there (by
+    absolute path, before NSS) and never the host's; without it (control), the host's."""
+    firefox = tmp_path / "firefox"
+    firefox.mkdir()
+    preload, _api = nss_libraries("linux")
+    for name in preload:
+        shutil.copyfile(FIREFOX / name, firefox / name)
+    assert all(p.startswith("/usr/lib/") for p in _nspr_mapped(firefox))
+    bundled = firefox / BUNDLED_LIBS_DIR
+    bundled.mkdir()
+    for name in ("libnspr4.so", "libplc4.so", "libplds4.so"):
+        shutil.copyfile(Path("/usr/lib/x86_64-linux-gnu") / name, bundled / name)
+    assert _nspr_mapped(firefox) == sorted(str(p) for p in bundled.iterdir())

@@ -125,6 +125,23 @@ def test_start_hashes_launcher_trust_and_policies_only():
     assert not hashed("firefox/linux/libnss3.so")
 
 
+def test_bundled_libraries_hashed_at_start_are_those_the_launcher_loads():
+    """On Linux the bundled NSPR (loaded into the launcher's process before NSS) is hashed
+    at start; the other bundled libraries (only Firefox's process loads them) are sized,
+    and a file of the same name elsewhere in Firefox is not taken for it."""
+
+    def hashed(path: str) -> bool:
+        return hashed_at_start(path, "linux")
+
+    for name in ("libnspr4.so", "libplc4.so", "libplds4.so"):
+        assert hashed(f"firefox/linux/{layout.BUNDLED_LIBS_DIR}/{name}")
+        assert not hashed(f"firefox/linux/browser/{name}")
+        assert not hashed_at_start(f"firefox/linux/{layout.BUNDLED_LIBS_DIR}/{name}", "windows")
+    assert hashed("firefox/linux/libnss3.so")
+    assert not hashed(f"firefox/linux/{layout.BUNDLED_LIBS_DIR}/libvpx.so.7")
+    assert layout.launcher_loaded("linux") >= set(layout.nss_dependencies("linux"))
+
+
 def test_attack_changed_unhashed_file_of_other_size(medium):
     """A Firefox file of another size is caught by the size check: ES101 naming it."""
     (medium / "firefox/linux/libxul.so").write_bytes(b"short")

@@ -21,17 +21,20 @@ import pytest
 
 from esecure_onkey import browser
 from esecure_onkey.browser import (
+    LIBRARY_PATH,
     SHADOW_NAME,
     STAMP_NAME,
     FirefoxStartError,
     elf_headers_end,
     elf_kind,
     firefox_command,
+    firefox_environment,
     pick_executable,
     prepare_firefox,
     read_elf_head,
     start_mode,
 )
+from esecure_onkey.layout import BUNDLED_LIBS_DIR
 
 DEBIAN_FIREFOX = Path("/usr/lib/firefox-esr")
 needs_firefox = pytest.mark.skipif(
@@ -393,6 +396,59 @@ def test_windows_and_macos_run_in_place_without_exec_bits(platform, program, tmp
     argv = firefox_command(directory, platform, scratch=scratch, args=["--no-remote"])
     assert argv == [str(directory / program), "--no-remote"]
     assert not scratch.exists()
+
+
+def test_bundled_libraries_go_first_on_the_library_path_of_firefox_alone(tmp_path, scratch):
+    """A Firefox with bundled-libs/: its process's environment has that directory first on
+    LD_LIBRARY_PATH, the host's value after it; the caller's environment is untouched."""
+    directory = fake_firefox(tmp_path / "cd" / "firefox" / "linux", mode=0o755)
+    (directory / BUNDLED_LIBS_DIR).mkdir()
+    environ = {"PATH": "/usr/bin", LIBRARY_PATH: "/opt/host/lib"}
+    before = dict(os.environ)
+    start = prepare_firefox(directory, "linux", scratch=scratch, environ=environ)
+    libs = str(directory.resolve() / BUNDLED_LIBS_DIR)
+    assert start.env == {"PATH": "/usr/bin", LIBRARY_PATH: f"{libs}:/opt/host/lib"}
+    assert environ == {"PATH": "/usr/bin", LIBRARY_PATH: "/opt/host/lib"}
+    assert dict(os.environ) == before
+    alone = prepare_firefox(directory, "linux", scratch=scratch, environ={"PATH": "/usr/bin"})
+    assert alone.env[LIBRARY_PATH] == libs
+
+
+def test_without_bundled_libraries_the_environment_is_the_callers(tmp_path, scratch):
+    """No bundled-libs/ (Mozilla's tarball, an older image): the environment unchanged;
+    None: this process's own."""
+    directory = fake_firefox(tmp_path / "cd" / "firefox" / "linux", mode=0o755)
+    environ = {"PATH": "/usr/bin", LIBRARY_PATH: "/opt/host/lib"}
+    start = prepare_firefox(directory, "linux", scratch=scratch, environ=environ)
+    assert start.env == environ
+    assert prepare_firefox(directory, "linux", scratch=scratch).env == dict(os.environ)
+
+
+@pytest.mark.parametrize(
+    ("platform", "libraries", "current", "expected"),
+    [
+        ("linux", "/key/libs", None, "/key/libs"),
+        ("linux", "/key/libs", "", "/key/libs"),
+        ("linux", "/key/libs", "/a:/b", "/key/libs:/a:/b"),
+        ("linux", None, "/a", "/a"),
+        ("windows", "/key/libs", "/a", "/a"),
+        ("macos", "/key/libs", None, None),
+    ],
+)
+def test_firefox_environment(platform, libraries, current, expected):
+    """Only Linux, only with a libraries directory, the key's first (pure)."""
+    environ = {"HOME": "/home/u"} | ({LIBRARY_PATH: current} if current is not None else {})
+    env = firefox_environment(environ, platform, libraries)
+    assert env.get(LIBRARY_PATH) == expected
+    assert env["HOME"] == "/home/u"
+
+
+def test_bundled_libraries_under_a_path_with_a_colon_are_refused(tmp_path, scratch):
+    """LD_LIBRARY_PATH cannot name a directory whose path holds ':': said, with the fix."""
+    directory = fake_firefox(tmp_path / "KEY:1" / "firefox" / "linux", mode=0o755)
+    (directory / BUNDLED_LIBS_DIR).mkdir()
+    with pytest.raises(FirefoxStartError, match="without ':'"):
+        prepare_firefox(directory, "linux", scratch=scratch)
 
 
 def test_no_firefox_is_an_error_naming_the_candidates(tmp_path, scratch):

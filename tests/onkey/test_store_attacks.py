@@ -36,6 +36,7 @@ from tests.onkey_child import bootstrap_command, bootstrap_env
 APP = "esecure/launcher/app.py"
 FIREFOX = f"firefox-{PLATFORM}"
 GENUINE = "'genuine', boot.version, boot.reason"
+NSPR = f"{layout.BUNDLED_LIBS_DIR}/libnspr4.so"  # bundled beside a Linux Firefox
 EVIL_CODE = (
     "import os, pathlib\n"
     "pathlib.Path(os.environ['ATTACK_MARK']).write_text('pwned')\n"
@@ -252,7 +253,7 @@ def _firefox_release(tmp_path: Path) -> tuple[dict[str, object], Path]:
     components = default_components("1.0")
     components["app"] = app_files("1.0", "'cd-app', boot.reason")
     ids = make_cd(cd, "1.0", components)
-    firefox = {**components[FIREFOX], "browser/new.js": b"1"}
+    firefox = {**components[FIREFOX], "browser/new.js": b"1", NSPR: b"nspr" * 10}
     rid = make_release(data, ids, "2.0", {FIREFOX: firefox})
     point(data, 1, rid, "cd", "2.0", good=True)
     fid = layout.release_file(data, rid, ".json").read_text().split(f'"{FIREFOX}": "')[1][:64]
@@ -273,3 +274,22 @@ def test_same_size_edit_of_a_launcher_loaded_nss_library_is_refused(tmp_path):
     nss = firefox / "libnss3.so"
     nss.write_bytes(b"x" * nss.stat().st_size)
     _refused(key, "libnss3.so differs from the signed list")
+
+
+def test_firefox_release_with_its_bundled_nspr_runs(tmp_path):
+    """Control for the next test: that release, untouched, runs."""
+    key, _firefox = _firefox_release(tmp_path)
+    proc = _start(key)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "cd-app version 2.0 from the data area\n", proc.stdout
+
+
+def test_same_size_swap_of_a_bundled_nspr_library_is_refused(tmp_path):
+    """T11: libnspr4.so, bundled beside Firefox, is loaded into the launcher's process
+    before NSS: swapped for other bytes of the same size on the data area, the release is
+    refused at start (hashed in full, not only sized), the CD-ROM's application runs and
+    the store is left as the attacker made it."""
+    key, firefox = _firefox_release(tmp_path)
+    nspr = firefox / NSPR
+    nspr.write_bytes(b"EVIL" * 10)
+    _refused(key, f"{NSPR} differs from the signed list")

@@ -30,7 +30,7 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import fat, firefox, freeze, iso, release, sizing
+from esecure.bundle import elfdeps, fat, firefox, freeze, iso, release, sizing
 from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -296,6 +296,8 @@ def _stage(
     for plat, source in sources.items():
         if firefox.firefox_executable(source, plat) is None:
             firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
+        if plat == "linux":  # ES927 before freezing: every library it needs can be found
+            elfdeps.check_libraries(source, image_prefix=f"firefox/{plat}")
     for plat, directory in planned.items():
         if directory is not None:
             freeze.check_launcher_dir(directory, plat, name)
@@ -328,9 +330,17 @@ def _stage(
             "firefox_version": _firefox_version(sources[plat]),
         }
     libs = {plat: launchers[plat] / "lib" / plat for plat in platforms}
+    bundles: dict[str, elfdeps.LibraryPlan] = {}
     info["updates"] = _lay_out(
-        project, stage, platforms=platforms, libs=libs, sources=sources, steps=steps
+        project,
+        stage,
+        platforms=platforms,
+        libs=libs,
+        sources=sources,
+        steps=steps,
+        bundles=bundles,
     )
+    _report_libraries(info["platforms"], bundles, stage, steps.report)
     with steps.step("write autorun, branding and guide"):
         info["autorun"] = _small_files(project, stage, steps.report)
     return info
@@ -344,11 +354,13 @@ def _lay_out(
     libs: Mapping[str, Path],
     sources: Mapping[str, Path],
     steps: _Steps,
+    bundles: dict[str, elfdeps.LibraryPlan] | None = None,
 ) -> str:
     """The components of a release at their mounts in ``dest``: ``app/`` (this machine's
     esecure, compiled, and product.json), then per platform ``lib/<p>/`` (``libs[p]``
     without e-secure's packages, else assembled from the installed distributions) and
-    ``firefox/<p>/``, then ``profile/`` and ``trust/``. Returns what the report says of
+    ``firefox/<p>/`` (a Linux Firefox with its bundled libraries: their plan goes into
+    ``bundles``), then ``profile/`` and ``trust/``. Returns what the report says of
     updates (trust/root.json present or not)."""
     settings = _settings(project)
     with steps.step("assemble app"):
@@ -361,6 +373,13 @@ def _lay_out(
             else:
                 freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
         _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
+        if plat == "linux":
+            with steps.step(f"bundle Firefox's libraries for {plat}"):
+                plan = elfdeps.bundle_libraries(
+                    dest / "firefox" / plat, image_prefix=f"firefox/{plat}"
+                )
+            if bundles is not None:
+                bundles[plat] = plan
     with steps.step("write profile and trust"):
         return _profile_and_trust(project, dest, settings, steps.report)
 
@@ -400,6 +419,34 @@ def _copy_browser(
         shutil.copyfile(project.trust.ca_certificate, dist / "certificates" / firefox.CA_FILE_NAME)
 
 
+def _report_libraries(
+    platforms: dict[str, Any],
+    bundles: Mapping[str, elfdeps.LibraryPlan],
+    root: Path,
+    report: Report,
+) -> None:
+    """The build report's word on each Linux platform: the libraries bundled beside Firefox
+    (source on this machine, path on the image) and the minimum host of the bootstrap and of
+    Firefox (glibc, libstdc++, GTK 3, the host's libraries), also printed."""
+    for plat, plan in bundles.items():
+        bootstrap = elfdeps.minimum_host(
+            [root / contents_dir(plat), root / "lib" / plat, root / "app"]
+        )
+        browser = elfdeps.minimum_host([root / "firefox" / plat])
+        names = ", ".join(b.name for b in plan.bundled) or "none"
+        report(f"  Firefox for {plat}: bundled {names} ({plan.bundled_bytes} bytes)")
+        for part, need in (("the bootstrap", bootstrap), ("Firefox", browser)):
+            gtk = ", GTK 3" if need.gtk3 else ""
+            report(f"  minimum host for {part}: glibc {need.glibc}{gtk}")
+        entry = platforms.setdefault(plat, {})
+        entry["libraries"] = {
+            "bundled": [b.as_dict() for b in plan.bundled],
+            "bundled_bytes": plan.bundled_bytes,
+            "from_host": {family: list(names) for family, names in plan.host.items()},
+        }
+        entry["minimum_host"] = {"bootstrap": bootstrap.as_dict(), "firefox": browser.as_dict()}
+
+
 def assemble_app_root(
     project: Project,
     dest: Path,
@@ -435,11 +482,23 @@ def assemble_app_root(
         for plat, directory in launchers.items()
         if directory is not None
     }
-    updates = _lay_out(project, dest, platforms=platforms, libs=libs, sources=sources, steps=steps)
+    bundles: dict[str, elfdeps.LibraryPlan] = {}
+    updates = _lay_out(
+        project,
+        dest,
+        platforms=platforms,
+        libs=libs,
+        sources=sources,
+        steps=steps,
+        bundles=bundles,
+    )
+    libraries: dict[str, Any] = {}
+    _report_libraries(libraries, bundles, dest, report)
     return {
         "platforms": platforms,
         "components": release.image_components(platforms),
         "updates": updates,
+        "libraries": libraries,
         "steps": steps.times,
     }
 

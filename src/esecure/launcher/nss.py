@@ -5,7 +5,9 @@ under one nickname, any older certificate of that nickname removed first):
 
 * ``ctypes``: through the NSS of the very Firefox that will be launched. Its libraries are
   loaded by absolute path with RTLD_GLOBAL, in the order that works (FINDINGS): NSS would
-  otherwise load the host's older softoken by bare name and crash. The PKCS#12 (AES, made
+  otherwise load the host's older softoken by bare name and crash. The NSPR libraries the
+  build bundled beside Firefox (``bundled-libs/``) are loaded first, the same way, so NSS
+  never binds to a host's NSPR (or fails on a host without one). The PKCS#12 (AES, made
   in memory) needs the UCS-2 conversion callback registered, or NSS dereferences NULL.
 * ``tools``: ``certutil`` / ``pk12util`` where present (Debian's libnss3-tools); the PKCS#12
   goes through a temporary file, encrypted under a one-time password.
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from esecure._tools import CERTUTIL, PK12UTIL, SYSTEM, Result, Runner, Tool
 from esecure.errors import OperationError, ToolError
-from esecure_onkey.layout import nss_libraries, platform_name
+from esecure_onkey.layout import nss_dependencies, nss_libraries, platform_name
 
 if TYPE_CHECKING:  # cryptography is imported by the functions that use it: checking
     # whether a profile is in use (every start) must not load it
@@ -234,9 +236,21 @@ def _item(data: bytes) -> tuple[_SECItem, ctypes.Array[ctypes.c_ubyte]]:
 
 
 def _load_nss(firefox_dir: Path) -> Any:  # noqa: ANN401 - a namespace of C functions
-    """Firefox's own NSS, loaded by absolute path in the order that does not crash."""
-    preload, api = nss_libraries(platform_name())
+    """Firefox's own NSS, loaded by absolute path in the order that does not crash: first
+    the bundled libraries NSS needs by bare name (NSPR, when the build bundled them: the
+    loader then takes the loaded ones, never the host's), then NSS itself. Each is hashed
+    at start (esecure_onkey.layout.launcher_loaded)."""
+    platform = platform_name()
+    preload, api = nss_libraries(platform)
     mode = getattr(os, "RTLD_GLOBAL", 0) | getattr(os, "RTLD_NOW", 0)
+    keep: list[ctypes.CDLL] = []
+    for relative in nss_dependencies(platform):
+        path = Path(firefox_dir) / relative
+        if path.exists():
+            try:
+                keep.append(ctypes.CDLL(os.fspath(path), mode=mode))
+            except OSError as exc:
+                raise _failed(f"cannot load {path}: {exc}") from None
     loaded: dict[str, ctypes.CDLL] = {}
     for name in preload:
         path = Path(firefox_dir) / name

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from esecure.launcher.flow.steps import RESTARTS_ENV, FlowOptions, KeySteps
 from esecure.launcher.host.linux import HOST
 from esecure.launcher.instance import LOCK_NAME
 from esecure_onkey.boot import cd_choice, choose
+from esecure_onkey.layout import BUNDLED_LIBS_DIR
 from tests.launcher import est_fixtures
 from tests.launcher.flow.keyfix import held_by_another_process, make_key
 from tests.updater import conftest as updater_fixtures
@@ -326,3 +328,20 @@ def test_the_report_hook_makes_the_support_report(tmp_path, demo_project):
     steps, _ = _steps(key, key.product, report=lambda error: made.append(error.code) or tmp_path)
     assert steps.save_report(EsecureError("x", code="ES107")) == tmp_path
     assert made == ["ES107"] and not (key.data / "reports").exists()
+
+
+def test_firefox_alone_gets_the_keys_libraries_first(tmp_path, monkeypatch):
+    """The launcher starts Firefox with the key's bundled-libs/ first on LD_LIBRARY_PATH
+    (the host's value after it) and its own environment unchanged."""
+    firefox = tmp_path / "firefox"
+    (firefox / BUNDLED_LIBS_DIR).mkdir(parents=True)
+    said = tmp_path / "said"
+    program = firefox / "firefox"
+    program.write_text(f'#!/bin/sh\nprintf %s "$LD_LIBRARY_PATH" > {said}\n')
+    program.chmod(0o755)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/host/lib")
+    key = make_key(tmp_path / "key", ca_pem=b"-----BEGIN CERTIFICATE-----\n", firefox=firefox)
+    steps, _ = _steps(key, key.product, scratch=tmp_path / "cache")
+    steps._spawn().wait(timeout=30)  # the one place Firefox is started
+    assert said.read_text() == f"{firefox / BUNDLED_LIBS_DIR}:/opt/host/lib"
+    assert os.environ["LD_LIBRARY_PATH"] == "/opt/host/lib"

@@ -488,13 +488,19 @@ class KeySteps:
         firefox_dir = self.choice.component("firefox")
         try:
             scratch = self.options.scratch or self.host.cache_dir()
-            start = prepare_firefox(firefox_dir, self.choice.platform, scratch=scratch, args=args)
+            start = prepare_firefox(
+                firefox_dir,
+                self.choice.platform,
+                scratch=scratch,
+                args=args,
+                environ=self.options.firefox_env or None,
+            )
             output = self.options.firefox_output
             sink = output.open("ab") if output is not None else None
             try:
                 return subprocess.Popen(
                     start.argv,
-                    env=dict(self.options.firefox_env) if self.options.firefox_env else None,
+                    env=dict(start.env),  # Firefox's alone: the key's libraries first
                     stdin=subprocess.DEVNULL,
                     stdout=sink or subprocess.DEVNULL,
                     stderr=sink or subprocess.DEVNULL,
