@@ -35,7 +35,7 @@ def test_policies_lock_the_browser_down():
     assert p["BlockAboutProfiles"] is True
     assert p["PasswordManagerEnabled"] is False
     assert p["PDFjs"]["Enabled"] is True
-    assert p["Handlers"]["mimeTypes"]["application/pdf"]["action"] == "handleInternally"
+    assert "Handlers" not in p  # ESR 153 refuses "handleInternally": PDF.js handles PDFs
     assert p["Certificates"]["Install"] == ["e-secure-ca.pem"]
     assert p["Homepage"] == {
         "URL": "https://bank.example:8443/portal/",
