@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+from esecure.bundle.firefox import doh_policy, proxy_policy
 from tests.firefox_bidi import Browser
 from tests.firefox_profiles import FIREFOX_TEST
 from tests.images import Served
+from tests.launcher.est_fixtures import RawServer, connect_proxy
 
 pytestmark = FIREFOX_TEST
 
@@ -170,3 +173,42 @@ def test_sanitize_on_shutdown_keeps_the_client_certificate(served, tmp_path):
     assert runs[1]["visited"] is False  # the first session's history was sanitized
     assert runs[1]["certificates"] == 1  # the client certificate survived
     assert CLIENT in _certutil("-K", "-d", database)  # and its private key
+
+
+def test_firefox_follows_a_configured_proxy_and_resolver(served, tmp_path):
+    """The image's Firefox with [network] proxy = a loopback CONNECT proxy and doh = a
+    resolver URL (its policies.json rewritten in a linked copy): both policies active
+    without error, the locks in force, and the bank's page is fetched through the proxy."""
+    firefox = tmp_path / "firefox"
+    subprocess.run(
+        ["cp", "-al", str(served.cd / "firefox" / "linux"), str(firefox)], check=True, timeout=60
+    )
+    written = firefox / "distribution" / "policies.json"
+    table = json.loads(written.read_text(encoding="utf-8"))
+    seen: list[str] = []
+    with RawServer(connect_proxy(seen)) as proxy:
+        table["policies"]["Proxy"] = proxy_policy(f"http://127.0.0.1:{proxy.port}")
+        table["policies"]["DNSOverHTTPS"] = doh_policy("https://127.0.0.1:9/dns-query")
+        written.unlink()  # a hard link to the image's file: replace it, never write through
+        written.write_text(json.dumps(table), encoding="utf-8")
+        profile = _profile(served, tmp_path / "profile")
+        with (profile / "user.js").open("a", encoding="utf-8") as js:
+            # Firefox never proxies loopback unless told to (test only, not the image's).
+            js.write('user_pref("network.proxy.allow_hijacking_localhost", true);\n')
+        with Browser.start(
+            profile,
+            home=tmp_path / "home",
+            extra_args=SYSTEM_ACCESS,
+            executable=firefox / "firefox-esr",
+        ) as browser:
+            state = _state(browser)  # the locked homepage, the bank's, has been asked for
+            for _ in range(100):  # bounded: 10 s at most
+                if seen:
+                    break
+                time.sleep(0.1)
+    assert state["active"] is True
+    assert sorted(state["names"]) == sorted(table["policies"])
+    assert (state["failures"], state["errors"]) == ("{}", [])
+    assert state["prefs"]["network.proxy.type"] == [1, True]  # manual, locked
+    assert state["prefs"]["network.trr.mode"] == [3, True]  # the resolver only, locked
+    assert f"CONNECT {served.url.split('/')[2]}" in seen
