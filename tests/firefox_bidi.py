@@ -130,7 +130,9 @@ def _local_value(value: object) -> dict[str, Any]:
 class _Firefox:
     """The Firefox process: started in its own process group, stderr drained by a thread."""
 
-    def __init__(self, profile: Path, home: Path, extra_args: list[str]) -> None:
+    def __init__(
+        self, profile: Path, home: Path, extra_args: list[str], executable: str = FIREFOX
+    ) -> None:
         home.mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -141,7 +143,7 @@ class _Firefox:
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         command = [
-            FIREFOX,
+            executable,
             "--headless",
             "--no-remote",
             "--remote-debugging-port=0",
@@ -250,10 +252,13 @@ class Browser:
         height: int = 900,
         extra_args: list[str] | None = None,
         timeout: float = START_TIMEOUT,
+        executable: str | Path = FIREFOX,
     ) -> Browser:
-        """Start headless Firefox on ``profile`` (HOME and TMPDIR in ``home``), open a BiDi
-        session, and select its first tab at ``width`` x ``height`` CSS pixels."""
-        firefox = _Firefox(Path(profile), Path(home), extra_args or [])
+        """Start headless Firefox (``executable``: Debian's, or an image's) on ``profile``
+        (HOME and TMPDIR in ``home``), open a BiDi session, and select its first tab at
+        ``width`` x ``height`` CSS pixels. Pass ``--remote-allow-system-access`` in
+        ``extra_args`` to use :meth:`chrome_context`."""
+        firefox = _Firefox(Path(profile), Path(home), extra_args or [], str(executable))
         try:
             address = firefox.address(timeout)
         except BaseException:
@@ -404,6 +409,17 @@ class Browser:
             "contexts"
         ]
         return tree
+
+    def chrome_context(self) -> str:
+        """The first browser window's chrome context (``browser.xhtml``): there
+        :meth:`evaluate` runs privileged code (``Services``, ``ChromeUtils``), as
+        ``about:`` pages do. Firefox must have been started with
+        ``--remote-allow-system-access``."""
+        tree = self.command("browsingContext.getTree", {"maxDepth": 0, "moz:scope": "chrome"})
+        windows = [c for c in tree["contexts"] if c.get("url", "").endswith("/browser.xhtml")]
+        if not windows:
+            raise BidiError(f"no chrome browser window in {tree['contexts']}")
+        return str(windows[0]["context"])
 
     def use(self, context: str) -> None:
         """Make ``context`` the tab later commands act on."""

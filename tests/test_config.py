@@ -408,3 +408,63 @@ def test_firefox_automation_is_off_unless_set(demo_project):
     (problem,) = _problems(demo_project)
     assert "[firefox] automation: expected true or false" in problem, problem
     assert f":{_line_of(path, 'automation')}:" in problem
+
+
+def _without_network(project: Path) -> None:
+    path = project / "esecure.toml"
+    text = path.read_text()
+    start = text.index("[network]")
+    end = text.index("[certificates]")
+    path.write_text(text[:start] + text[end:])
+
+
+def test_network_defaults_to_the_hosts_proxy_and_no_doh(demo_project):
+    """[network] is optional: a project written before it existed loads with proxy
+    "system" and doh "off"; the template writes those same values."""
+    assert load_project(demo_project).network.proxy == "system"
+    assert load_project(demo_project).network.doh == "off"
+    _without_network(demo_project)
+    network = load_project(demo_project).network
+    assert (network.proxy, network.doh) == ("system", "off")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["none", "system", "http://proxy.bank.example:3128", "pac:https://wpad.bank.example/p.pac"],
+)
+def test_network_proxy_forms(demo_project, value):
+    """The four documented forms load as written."""
+    _edit(demo_project, 'proxy = "system"', f'proxy = "{value}"')
+    assert load_project(demo_project).network.proxy == value
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("http://bob:pw@proxy.bank.example:3128", "remove the user name and password"),
+        ("https://proxy.bank.example:3128", 'write the proxy as "http://host:port"'),
+        ("http://proxy.bank.example", 'write the proxy as "http://host:port" (port included)'),
+        ("http://proxy.bank.example:99999", "write the port as a number from 1 to 65535"),
+        ("http://proxy.bank.example:3128/x", "remove the path"),
+        ("pac:http://wpad.bank.example/p.pac", "write the script's https address"),
+        ("direct", 'write the proxy as "http://host:port"'),
+    ],
+)
+def test_network_proxy_errors_name_the_line_and_the_fix(demo_project, value, fix):
+    """A wrong proxy is ES901 at its line, with what is expected and how to fix it."""
+    path = _edit(demo_project, 'proxy = "system"', f'proxy = "{value}"')
+    (problem,) = _problems(demo_project)
+    assert problem.startswith(f"{path}:{_line_of(path, 'proxy = ')}: [network] proxy: "), problem
+    assert 'expected "system", "none", a proxy such as' in problem
+    assert f'found "{value}"' in problem
+    assert f"Fix: {fix}" in problem
+
+
+def test_network_doh_is_off_or_an_https_resolver(demo_project):
+    """doh: an https resolver URL loads; http is refused at its line."""
+    _edit(demo_project, 'doh = "off"', 'doh = "https://dns.bank.example/dns-query"')
+    assert load_project(demo_project).network.doh == "https://dns.bank.example/dns-query"
+    path = _edit(demo_project, 'doh = "https://dns', 'doh = "http://dns')
+    (problem,) = _problems(demo_project)
+    assert problem.startswith(f"{path}:{_line_of(path, 'doh = ')}: [network] doh: expected")
+    assert 'Fix: write e.g. "https://dns.bank.example/dns-query", or "off"' in problem

@@ -27,6 +27,7 @@ __all__ = [
     "CertificatesConfig",
     "FirefoxConfig",
     "ImageConfig",
+    "NetworkConfig",
     "ProductConfig",
     "Project",
     "TrustConfig",
@@ -102,6 +103,20 @@ class FirefoxConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """How the key reaches the network: Firefox's Proxy and DNSOverHTTPS policies and the
+    launcher's own connections (enrolment, updates) follow it (docs/configuration.md).
+
+    ``proxy``: "system" (the host's settings), "none" (direct, whatever the host says), an
+    ``http://host:port`` URL, or ``pac:<https URL>`` (a proxy auto-configuration script:
+    Firefox runs it, the launcher uses the host's settings). ``doh``: "off", or the
+    ``https://`` URL of a DNS-over-HTTPS resolver (Firefox only, with no fallback)."""
+
+    proxy: str = "system"
+    doh: str = "off"
+
+
+@dataclass(frozen=True)
 class CertificatesConfig:
     """Client certificate policy."""
 
@@ -151,6 +166,7 @@ class Project:
     updates: UpdatesConfig
     trust: TrustConfig
     warnings: tuple[str, ...] = field(default=())
+    network: NetworkConfig = field(default=NetworkConfig())
 
     @property
     def config_path(self) -> Path:
@@ -253,6 +269,59 @@ def _hosts(value: Any) -> tuple[str, str] | None:
             "remove schemes, paths and ports from the entries",
         )
     return None
+
+
+_PROXY_EXPECTED = (
+    '"system", "none", a proxy such as "http://proxy.bank.example:3128", or a proxy '
+    'auto-configuration script such as "pac:https://wpad.bank.example/proxy.pac"'
+)
+
+
+def _pac(url: str) -> tuple[str, str] | None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    return _PROXY_EXPECTED, (
+        'write the script\'s https address after "pac:", e.g. "pac:https://…" (over '
+        "http, anyone on the path could rewrite the proxy rules)"
+    )
+
+
+def _proxy(value: Any) -> tuple[str, str] | None:
+    """``[network] proxy``: "system", "none", ``http://host:port`` or ``pac:https://…``."""
+    if value in ("system", "none"):
+        return None
+    if value.startswith("pac:"):
+        return _pac(value.removeprefix("pac:"))
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return _PROXY_EXPECTED, "write the port as a number from 1 to 65535"
+    fix = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        fix = 'write the proxy as "http://host:port" (port included)'
+    elif parts.username is not None or parts.password is not None:
+        fix = (
+            "remove the user name and password: every key would carry them in clear; "
+            "Firefox asks for them when the proxy requires them"
+        )
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        fix = 'remove the path: write only "http://host:port"'
+    return None if fix is None else (_PROXY_EXPECTED, fix)
+
+
+def _doh(value: Any) -> tuple[str, str] | None:
+    """``[network] doh``: "off" or an https resolver URL."""
+    if value == "off":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname and parts.username is None:
+        return None
+    return (
+        '"off" or the https URL of a DNS-over-HTTPS resolver',
+        'write e.g. "https://dns.bank.example/dns-query", or "off"',
+    )
 
 
 _COLOUR = _regex(r"#[0-9A-Fa-f]{6}", 'a colour as "#RRGGBB"', 'write it as "#E60028"')
@@ -363,6 +432,10 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "check_timeout_seconds": _Field(int, "an integer", _int_range(1, 120, "use 10")),
         "max_offline_days": _Field(int, "an integer", _int_range(1, 365, "use 30")),
     },
+    "network": {
+        "proxy": _Field(str, "a string", _proxy, required=False, default="system"),
+        "doh": _Field(str, "a string", _doh, required=False, default="off"),
+    },
     "trust": {
         "encrypted_keys": _Field(bool, "true or false"),
         "ca_certificate": _ASSET,
@@ -373,6 +446,9 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "server_key": _OPT_PATH,
     },
 }
+
+# Sections a project may leave out (every key then takes its default).
+_OPTIONAL_SECTIONS = {"network"}
 
 # Files that must exist when named (section, key).
 _MUST_EXIST = {
@@ -530,6 +606,8 @@ class _Validator:
                 )
         for section, fields in _SCHEMA.items():
             table = data.get(section)
+            if table is None and section in _OPTIONAL_SECTIONS:
+                table = {}
             if table is None:
                 self.add(
                     section,
@@ -729,7 +807,7 @@ def locate(project: Project, section: str, key: str) -> tuple[str, int | None]:
 
 
 def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
-    p, u, i, b, f, c, up, t = (
+    p, u, i, b, f, c, up, t, n = (
         values[s]
         for s in (
             "product",
@@ -740,6 +818,7 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             "certificates",
             "updates",
             "trust",
+            "network",
         )
     )
 
@@ -818,4 +897,5 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             server_key=opt(t["server_key"]),
         ),
         warnings=tuple(warnings),
+        network=NetworkConfig(proxy=n["proxy"], doh=n["doh"]),
     )

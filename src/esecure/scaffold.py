@@ -133,6 +133,17 @@ windows = ""
 # weaken the key's: "warn" tells the user and goes on, "refuse" stops the launcher.
 host_policies = "warn"
 
+[network]
+# How the key reaches the network, for Firefox (its Proxy policy, locked) and for the
+# launcher's own connections (enrolment, updates). "system": this computer's settings;
+# "none": direct, even when the computer names a proxy; "http://host:port": that proxy
+# for everything (no user name or password here: Firefox asks); "pac:https://…/proxy.pac":
+# Firefox runs that script, the launcher uses this computer's settings (it runs no PAC).
+proxy = "system"
+# DNS-over-HTTPS in Firefox, locked: "off" (this computer's resolver), or the https URL of
+# the bank's resolver ("https://dns.bank.example/dns-query"), used with no fallback.
+doh = "off"
+
 [certificates]
 # Key pair made on the key for the client certificate: "ec-p256" or "rsa-3072".
 key_algorithm = "ec-p256"

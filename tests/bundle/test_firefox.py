@@ -35,7 +35,7 @@ def test_policies_lock_the_browser_down():
     assert p["BlockAboutProfiles"] is True
     assert p["PasswordManagerEnabled"] is False
     assert p["PDFjs"]["Enabled"] is True
-    assert p["Handlers"]["mimeTypes"]["application/pdf"]["action"] == "handleInternally"
+    assert "Handlers" not in p  # ESR 153 refuses "handleInternally": PDF.js handles PDFs
     assert p["Certificates"]["Install"] == ["e-secure-ca.pem"]
     assert p["Homepage"] == {
         "URL": "https://bank.example:8443/portal/",
@@ -135,3 +135,98 @@ def test_automation_images_keep_the_developer_tools_off_but_not_the_remote_agent
     del customer["DisableDeveloperTools"]
     del automated["Preferences"]["devtools.policy.disabled"]
     assert automated == customer
+
+
+def test_the_lock_down_of_issue_11():
+    """SanitizeOnShutdown (every category, locked), the Disable* policies, about:addons,
+    TLS 1.2, and the permissions no bank page needs (blocked, locked)."""
+    p = policies(SETTINGS)
+    assert p["SanitizeOnShutdown"] == {
+        "Cache": True,
+        "Cookies": True,
+        "Downloads": True,
+        "FormData": True,
+        "History": True,
+        "Sessions": True,
+        "SiteSettings": True,
+        "OfflineApps": True,
+        "Locked": True,
+    }
+    for name in (
+        "DisableSafeMode",
+        "DisableFirefoxAccounts",
+        "DisableSystemAddonUpdate",
+        "DisableFormHistory",
+        "DisableProfileImport",
+        "BlockAboutAddons",
+        "PromptForDownloadLocation",
+        "NoDefaultBookmarks",
+        "DontCheckDefaultBrowser",
+    ):
+        assert p[name] is True, name
+    assert p["SSLVersionMin"] == "tls1.2"
+    for name in ("Camera", "Microphone", "Location", "Notifications"):
+        assert p["Permissions"][name] == {"BlockNewRequests": True, "Locked": True}
+    assert "DisablePocket" not in p  # deprecated in ESR 153: never active
+
+
+@pytest.mark.parametrize(
+    ("proxy", "expected"),
+    [
+        ("system", {"Mode": "system", "Locked": True}),
+        ("none", {"Mode": "none", "Locked": True}),
+        (
+            "http://proxy.bank.example:3128",
+            {
+                "Mode": "manual",
+                "HTTPProxy": "proxy.bank.example:3128",
+                "UseHTTPProxyForAllProtocols": True,
+                "Locked": True,
+            },
+        ),
+        (
+            "pac:https://wpad.bank.example/proxy.pac",
+            {
+                "Mode": "autoConfig",
+                "AutoConfigURL": "https://wpad.bank.example/proxy.pac",
+                "Locked": True,
+            },
+        ),
+    ],
+)
+def test_proxy_policy_follows_network_proxy(proxy, expected):
+    """Each [network] proxy form becomes Firefox's locked Proxy policy."""
+    assert policies(replace(SETTINGS, proxy=proxy))["Proxy"] == expected
+
+
+def test_doh_policy_and_user_js_agree():
+    """doh "off": DNSOverHTTPS disabled and locked, user.js mode 5; a resolver: enabled
+    without fallback (mode 3) and the same URL in user.js."""
+    assert policies(SETTINGS)["DNSOverHTTPS"] == {"Enabled": False, "Locked": True}
+    assert 'user_pref("network.trr.mode", 5);' in user_js(SETTINGS).decode()
+    resolver = replace(SETTINGS, doh="https://dns.bank.example/dns-query")
+    assert policies(resolver)["DNSOverHTTPS"] == {
+        "Enabled": True,
+        "ProviderURL": "https://dns.bank.example/dns-query",
+        "Fallback": False,
+        "Locked": True,
+    }
+    text = user_js(resolver).decode()
+    assert 'user_pref("network.trr.mode", 3);' in text
+    assert 'user_pref("network.trr.uri", "https://dns.bank.example/dns-query");' in text
+    assert 'network.trr.mode", 5' not in text
+
+
+def test_network_reaches_the_keys_product_json(demo_project):
+    """[network] is written into product.json, where the launcher reads it."""
+    import json  # noqa: PLC0415
+
+    from esecure.bundle.build import product_json  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+
+    text = (demo_project / "esecure.toml").read_text()
+    (demo_project / "esecure.toml").write_text(
+        text.replace('proxy = "system"', 'proxy = "http://proxy.bank.example:3128"')
+    )
+    doc = json.loads(product_json(load_project(demo_project)))
+    assert doc["network"] == {"proxy": "http://proxy.bank.example:3128", "doh": "off"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 
@@ -164,3 +165,29 @@ def test_proxy_refusal_is_es303(area, demo_project, monkeypatch):
         url = "https://127.0.0.1:9/.well-known/est/"
         assert _code(area, _settings_for(url, demo_project / "trust/ca.pem")) == "ES303"
     assert seen == ["CONNECT 127.0.0.1:9"]
+
+
+def test_configured_proxy_is_used_whatever_the_environment_says(
+    data_area, customer, settings, monkeypatch
+):
+    """[network] proxy = an URL: the enrolment goes through that proxy's CONNECT tunnel,
+    even when the environment says to bypass proxies for the host."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    seen: list[str] = []
+    with RawServer(connect_proxy(seen)) as proxy:
+        configured = dataclasses.replace(settings, proxy=f"http://127.0.0.1:{proxy.port}")
+        est.enrol(data_area, customer.identifier, customer.code, configured)
+    port = settings.base_url.split(":")[2].split("/")[0]
+    assert seen == [f"CONNECT 127.0.0.1:{port}"]
+
+
+def test_proxy_none_bypasses_the_environment_proxy(data_area, customer, settings, monkeypatch):
+    """[network] proxy = "none": a proxy in the environment (one that refuses everything)
+    is not used; the enrolment goes direct and succeeds."""
+    seen: list[str] = []
+    with RawServer(connect_proxy(seen, refuse=True)) as proxy:
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+        direct = dataclasses.replace(settings, proxy="none")
+        credential = est.enrol(data_area, customer.identifier, customer.code, direct)
+    assert credential.certificate is not None
+    assert seen == []

@@ -137,6 +137,7 @@ def product_json(project: Project) -> bytes:
             "max_offline_days": project.updates.max_offline_days,
         },
         "data": {"label": project.image.data_label},
+        "network": {"proxy": project.network.proxy, "doh": project.network.doh},
     }
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
@@ -396,6 +397,8 @@ def _settings(project: Project) -> firefox.BrowserSettings:
         site=project.urls.site,
         allowed_hosts=project.urls.allowed_hosts,
         automation=project.firefox.automation,
+        proxy=project.network.proxy,
+        doh=project.network.doh,
     )
 
 

@@ -22,13 +22,17 @@ from esecure.errors import UsageError
 from esecure_onkey.browser import find_executable, rule
 
 __all__ = [
+    "BLOCKED_PERMISSIONS",
     "CA_FILE_NAME",
+    "SANITIZE_CATEGORIES",
     "BrowserSettings",
     "copy_firefox",
+    "doh_policy",
     "firefox_executable",
     "installation_files",
     "policies",
     "policies_json",
+    "proxy_policy",
     "user_js",
 ]
 
@@ -48,6 +52,11 @@ class BrowserSettings:
     developer tools stay off for the user (their locked preference), but Firefox's Remote
     Agent (WebDriver BiDi) is not blocked by policy; it still opens only when the
     launcher's own environment asks (ESECURE_FIREFOX_ARGS), never from the key."""
+    proxy: str = "system"
+    """``[network] proxy`` (validated by the config): "system", "none", ``http://host:port``
+    or ``pac:https://…``."""
+    doh: str = "off"
+    """``[network] doh`` (validated by the config): "off" or a resolver's https URL."""
 
 
 DEVTOOLS_PREF = "devtools.policy.disabled"
@@ -67,17 +76,64 @@ def _patterns(settings: BrowserSettings) -> list[str]:
     return seen
 
 
+SANITIZE_CATEGORIES = (
+    "Cache",
+    "Cookies",
+    "Downloads",
+    "FormData",
+    "History",
+    "Sessions",
+    "SiteSettings",
+    "OfflineApps",
+)
+"""Every category of Firefox's SanitizeOnShutdown (ESR 153's schema); the certificate and
+key databases (cert9.db, key4.db) are none of them: the client certificate stays."""
+
+BLOCKED_PERMISSIONS = (
+    "Camera",
+    "Microphone",
+    "Location",
+    "Notifications",
+    "VirtualReality",
+    "ScreenShare",
+)
+"""Permissions no page of the bank may ask for (new requests blocked, locked)."""
+
+
+def proxy_policy(proxy: str) -> dict[str, Any]:
+    """Firefox's ``Proxy`` policy for ``[network] proxy`` (locked)."""
+    if proxy in ("system", "none"):
+        return {"Mode": proxy, "Locked": True}
+    if proxy.startswith("pac:"):
+        return {"Mode": "autoConfig", "AutoConfigURL": proxy.removeprefix("pac:"), "Locked": True}
+    address = urlsplit(proxy).netloc
+    return {
+        "Mode": "manual",
+        "HTTPProxy": address,
+        "UseHTTPProxyForAllProtocols": True,
+        "Locked": True,
+    }
+
+
+def doh_policy(doh: str) -> dict[str, Any]:
+    """Firefox's ``DNSOverHTTPS`` policy for ``[network] doh`` (locked): off, or only the
+    configured resolver (no fallback to the host's DNS)."""
+    if doh == "off":
+        return {"Enabled": False, "Locked": True}
+    return {"Enabled": True, "ProviderURL": doh, "Fallback": False, "Locked": True}
+
+
 def policies(settings: BrowserSettings) -> dict[str, Any]:
     """The ``policies`` object of ``distribution/policies.json``."""
     return {
         # No application updates: the key's updates (TUF) renew Firefox.
         "DisableAppUpdate": True,
         "AppAutoUpdate": False,
-        # No telemetry, studies or vendor messaging.
+        # No telemetry, studies or vendor messaging (no DisablePocket: ESR 153 has no Pocket
+        # and ignores that policy, it is never active).
         "DisableTelemetry": True,
         "DisableFirefoxStudies": True,
         "DisableFeedbackCommands": True,
-        "DisablePocket": True,
         "UserMessaging": {
             "ExtensionRecommendations": False,
             "FeatureRecommendations": False,
@@ -92,6 +148,26 @@ def policies(settings: BrowserSettings) -> dict[str, Any]:
         "DisableDefaultBrowserAgent": True,
         "DisableProfileImport": True,
         "NoDefaultBookmarks": True,
+        # Nothing of a session is left on the key after Firefox closes (the certificate
+        # database is not a category: the client certificate stays).
+        "SanitizeOnShutdown": {**dict.fromkeys(SANITIZE_CATEGORIES, True), "Locked": True},
+        "DisableFormHistory": True,
+        # No other modes, accounts or components than the key's own.
+        "DisableSafeMode": True,
+        "DisableFirefoxAccounts": True,
+        "DisableSystemAddonUpdate": True,
+        # Downloads: the user picks where each file goes (never silently onto the key).
+        "PromptForDownloadLocation": True,
+        # No page may use the camera, microphone, location, notifications, VR devices or
+        # share the screen; media plays only when the user asks.
+        "Permissions": {
+            **{name: {"BlockNewRequests": True, "Locked": True} for name in BLOCKED_PERMISSIONS},
+            "Autoplay": {"Default": "block-audio-video", "Locked": True},
+        },
+        # The network: TLS 1.2 at least; proxy and DNS-over-HTTPS as [network] says.
+        "SSLVersionMin": "tls1.2",
+        "Proxy": proxy_policy(settings.proxy),
+        "DNSOverHTTPS": doh_policy(settings.doh),
         # No add-ons at all.
         "ExtensionSettings": {"*": {"installation_mode": "blocked"}},
         "InstallAddonsPermission": {"Default": False},
@@ -99,16 +175,16 @@ def policies(settings: BrowserSettings) -> dict[str, Any]:
         # No way around the lock-down from inside.
         "BlockAboutConfig": True,
         "BlockAboutProfiles": True,
+        "BlockAboutAddons": True,
         **({} if settings.automation else {"DisableDeveloperTools": True}),
         "DisableSecurityBypass": {"InvalidCertificate": True, "SafeBrowsing": True},
         # No saved passwords.
         "PasswordManagerEnabled": False,
         "OfferToSaveLogins": False,
-        # PDFs in the built-in viewer (seed rows E11/E12 removed by design).
+        # PDFs in the built-in viewer (seed rows E11/E12 removed by design): PDF.js on is
+        # enough. No Handlers entry: ESR 153's schema refuses "handleInternally" (the
+        # engine logged it as an error and ignored it).
         "PDFjs": {"Enabled": True, "EnablePermissions": False},
-        "Handlers": {
-            "mimeTypes": {"application/pdf": {"action": "handleInternally", "ask": False}}
-        },
         # The project's CA, and only it (no host roots imported).
         "Certificates": {"ImportEnterpriseRoots": False, "Install": [CA_FILE_NAME]},
         # The bank's site, locked, and nothing else.
@@ -130,6 +206,14 @@ def policies_json(settings: BrowserSettings) -> bytes:
 
 def _js(value: str | bool | int) -> str:
     return json.dumps(value)
+
+
+def _doh_prefs(doh: str) -> list[tuple[str, str | bool | int]]:
+    """What the DNSOverHTTPS policy locks, said the same way in the profile: mode 5 (off by
+    choice) or 3 (the resolver only) with its URL."""
+    if doh == "off":
+        return [("network.trr.mode", 5)]
+    return [("network.trr.mode", 3), ("network.trr.uri", doh)]
 
 
 def user_js(settings: BrowserSettings) -> bytes:
@@ -167,7 +251,7 @@ def user_js(settings: BrowserSettings) -> bytes:
         ("network.dns.disablePrefetch", True),
         ("network.http.speculative-parallel-limit", 0),
         ("browser.urlbar.speculativeConnect.enabled", False),
-        ("network.trr.mode", 5),
+        *_doh_prefs(settings.doh),
         ("extensions.update.enabled", False),
         ("extensions.getAddons.cache.enabled", False),
         ("media.gmp-manager.url", ""),

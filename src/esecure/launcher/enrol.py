@@ -2,9 +2,10 @@
 
 The key pair is made here, on the key; the request carries the identifier (CN) and the
 key's serial number (serialNumber, read from the data area's ``identity.json``). TLS trusts
-only the CA pinned in the image's ``trust/`` (never the host's store), the host's proxy
-settings are honoured, every wait is bounded, and 503 answers are retried after their
-Retry-After, a bounded number of times. The wire's words (paths, media types, the refusal
+only the CA pinned in the image's ``trust/`` (never the host's store), the proxy is the
+key's ``[network] proxy`` (``EstSettings.proxy``: none, one, or the host's), every wait
+is bounded, and 503 answers are retried after their Retry-After, a bounded number of
+times. The wire's words (paths, media types, the refusal
 header and its rules) are :mod:`esecure.est_protocol`'s, shared with the reference server.
 
 Every outcome a user can meet has its own catalogue code (docs/errors.md):
@@ -98,6 +99,10 @@ class EstSettings:
     read_timeout: float = 20.0
     max_attempts: int = 3  # for 503 + Retry-After
     max_retry_after: float = 30.0
+    proxy: str = "system"
+    """"none" (direct), ``http://host:port`` (every request through it) or "system" (the
+    host's: urllib's environment / Internet Settings, with their bypass list); from
+    :func:`esecure.launcher.diagnostics.proxy.configured_proxy`."""
 
 
 @dataclass(frozen=True)
@@ -234,8 +239,13 @@ def _connection(
 ) -> http.client.HTTPSConnection:
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
-    proxy = urllib.request.getproxies().get("https")
-    if proxy and not urllib.request.proxy_bypass(host):
+    if settings.proxy == "system":
+        proxy = urllib.request.getproxies().get("https")
+        if proxy and urllib.request.proxy_bypass(host):
+            proxy = None
+    else:
+        proxy = None if settings.proxy == "none" else settings.proxy
+    if proxy:
         proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         conn = http.client.HTTPSConnection(
             proxy_parts.hostname or "",

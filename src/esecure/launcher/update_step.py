@@ -162,6 +162,7 @@ def check_updates(
     policy: Policy,
     clock: Callable[[], dt.datetime] | None = None,
     ca_file: Path | None = None,
+    proxy: str = "system",
 ) -> Checked:
     """The check half of the step: ``outcome`` "up-to-date", "offline", "security-alert"
     or "failed" (its ``error`` not yet shown), or an offer. Shows only what the bootstrap
@@ -171,7 +172,9 @@ def check_updates(
     The release that runs (``boot.release``: the CD-ROM's or one in the data area) is the
     base of the patches; ``cd`` is the CD-ROM root (default: the boot choice's, else the
     one holding ``image_key``). ``ca_file``: the running release's CA, trusted for TLS
-    beside the system's store (default: the CD-ROM's trust/ca.pem).
+    beside the system's store (default: the CD-ROM's trust/ca.pem). ``proxy``: the key's
+    ``[network] proxy`` as the launcher follows it ("none", ``http://host:port`` or
+    "system").
     """
     from esecure.updater.client import UpdateClient  # noqa: PLC0415 - tuf is slow to import
     from esecure_onkey.layout import CD  # noqa: PLC0415
@@ -196,6 +199,7 @@ def check_updates(
         timeout=policy.check_timeout_seconds,
         clock=clock,
         ca_file=ca_file,
+        proxy=proxy,
     )
     try:
         offer = client.check(current_version, running=boot.release if boot else CD)

@@ -16,7 +16,7 @@ from typing import Any
 from tuf.api import exceptions
 from tuf.ngclient.fetcher import FetcherInterface
 
-__all__ = ["Fetcher", "tls_context"]
+__all__ = ["Fetcher", "opener", "tls_context"]
 
 CHUNK = 64 * 1024
 
@@ -37,6 +37,34 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
+class _Through(urllib.request.ProxyHandler):
+    """Every request through one HTTP proxy (``host:port``), whatever the environment's
+    proxies and no_proxy say: the key's configuration decides (a ProxyHandler, so
+    ``build_opener`` adds no default one reading the environment)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__({})
+        self.address = address
+
+    def http_open(self, req: urllib.request.Request) -> None:
+        """Point the request at the proxy (an https one tunnels with CONNECT)."""
+        req.set_proxy(self.address, "http")
+
+    https_open = http_open
+
+
+def opener(proxy: str, context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    """An opener for ``[network] proxy`` as the launcher follows it: "none" (direct, even
+    when the environment names a proxy), ``http://host:port``, or "system" (urllib's own:
+    the environment, the Windows Internet Settings)."""
+    https = urllib.request.HTTPSHandler(context=context)
+    if proxy == "none":
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), https)
+    if proxy.startswith("http://"):
+        return urllib.request.build_opener(_Through(proxy.removeprefix("http://")), https)
+    return urllib.request.build_opener(https)
+
+
 class Fetcher(FetcherInterface):
     """Each read waits at most ``timeout`` seconds; the whole session ends at ``deadline``.
 
@@ -46,6 +74,7 @@ class Fetcher(FetcherInterface):
     tells a file longer than signed from an endless stream.
 
     ``ca_file``: the key's own CA, trusted beside the system's (:func:`tls_context`).
+    ``proxy``: the key's ``[network] proxy`` as the launcher follows it (:func:`opener`).
 
     ``before_request()``, when set, runs before each request python-tuf makes. python-tuf
     writes each metadata file it verified to its directory before it requests the next
@@ -54,10 +83,16 @@ class Fetcher(FetcherInterface):
     """
 
     def __init__(
-        self, *, timeout: float, deadline: float | None = None, ca_file: Path | None = None
+        self,
+        *,
+        timeout: float,
+        deadline: float | None = None,
+        ca_file: Path | None = None,
+        proxy: str = "system",
     ) -> None:
         self.timeout = timeout
         self.context = tls_context(ca_file)
+        self.opener = opener(proxy, self.context)
         self.deadline = deadline
         self.progress: Callable[[int], None] | None = None
         self.before_request: Callable[[], None] | None = None
@@ -83,7 +118,7 @@ class Fetcher(FetcherInterface):
         self._check_deadline(url)
         self.declared_length = None
         try:
-            response = urllib.request.urlopen(url, timeout=self.timeout, context=self.context)  # noqa: S310 - checked above
+            response = self.opener.open(url, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the connection: a 404 must not leave it open
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {exc.code}", exc.code) from exc

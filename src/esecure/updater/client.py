@@ -223,8 +223,10 @@ class UpdateClient:
         checkpoints: Checkpoints | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         ca_file: Path | None = None,
+        proxy: str = "system",
     ) -> None:
         self.data_dir = data_dir
+        self.proxy = proxy  # [network] proxy as the launcher follows it (_fetch.opener)
         self.url = repository_url.rstrip("/") + "/"
         self.app = app
         self.cd = cd  # the CD-ROM root: its release, components, image key, initial root
@@ -334,7 +336,10 @@ class UpdateClient:
             self.disk.make_dirs(self.updates)
         self._prepare_work()
         fetcher = Fetcher(
-            timeout=self.timeout, deadline=time.monotonic() + self.timeout, ca_file=self.ca_file
+            timeout=self.timeout,
+            deadline=time.monotonic() + self.timeout,
+            ca_file=self.ca_file,
+            proxy=self.proxy,
         )
         self._fetcher = fetcher
         try:

@@ -137,3 +137,45 @@ def test_an_auto_configuration_script_is_a_warning():
     assert "does not run it" in row.detail
     assert row.advice is not None
     assert "proxy" in row.advice.fr
+
+
+def _product(proxy: object) -> dict[str, object]:
+    return {"network": {"proxy": proxy, "doh": "off"}}
+
+
+@pytest.mark.parametrize(
+    ("product", "expected"),
+    [
+        ({}, "system"),  # an image built before [network]
+        (_product("system"), "system"),
+        (_product("none"), "none"),
+        (_product("http://proxy.corp:3128"), "http://proxy.corp:3128"),
+        (_product("pac:https://wpad.corp/proxy.pac"), "system"),  # the launcher runs no PAC
+        (_product(42), "system"),
+        (_product("ftp://x"), "system"),
+    ],
+)
+def test_configured_proxy_is_what_the_launcher_follows(product, expected):
+    """product.json's network.proxy as the launcher's connections follow it."""
+    from esecure.launcher.diagnostics.proxy import configured_proxy  # noqa: PLC0415
+
+    assert configured_proxy(product) == expected
+
+
+def test_settings_for_reports_the_configured_proxy():
+    """The diagnostics' proxy row shows the key's choice: its proxy, direct despite the
+    environment, or the host's with the PAC script reported as not run."""
+    from esecure.launcher.diagnostics.proxy import settings_for  # noqa: PLC0415
+
+    env = {"https_proxy": "http://env.proxy:8080"}
+    configured = settings_for(_product("http://proxy.corp:3128"), env, None)
+    assert configured.proxy is not None
+    assert (configured.proxy.shown, configured.proxy.source) == (
+        "proxy.corp:3128",
+        "the key's [network] proxy",
+    )
+    assert settings_for(_product("none"), env, None).proxy is None
+    pac = settings_for(_product("pac:https://wpad.corp/proxy.pac"), env, None)
+    assert pac.proxy is not None and pac.proxy.host == "env.proxy"
+    assert pac.pac == "https://wpad.corp/proxy.pac"
+    assert proxy_row(pac).status == "warn"

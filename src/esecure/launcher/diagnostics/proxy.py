@@ -1,17 +1,24 @@
-"""The proxy the key's connections use: decided from the environment and, on Windows, the
-user's Internet Settings (pure functions over a mapping and a :class:`Registry`).
+"""The proxy the key's connections use: the project's ``[network] proxy`` (product.json),
+and for "system" the environment and, on Windows, the user's Internet Settings (pure
+functions over a mapping and a :class:`Registry`).
 
-The rule is the one the key's own clients follow (``urllib.request.getproxies``, used by
-enrolment and the update fetcher): the environment's ``https_proxy`` (lower case first),
-else on Windows the Internet Settings' ``ProxyServer`` when ``ProxyEnable`` is 1 —
-machine-wide when the ``ProxySettingsPerUser`` policy is 0. A proxy auto-configuration
-script (``AutoConfigURL``) is reported but not evaluated: the key does not run PAC
-scripts, so a network that needs one needs an explicit proxy.
+:func:`configured_proxy` turns product.json's setting into what the launcher's own
+connections (enrolment, the update fetcher) follow: "none" (direct, whatever the host
+says), ``http://host:port`` (every connection through it, no bypass), or "system". A PAC
+setting (``pac:https://…``) is Firefox's alone: evaluating a PAC script needs a
+JavaScript engine the launcher does not carry, so the launcher uses the host's settings
+and says so in the log and in the diagnostics' proxy row.
+
+"system" follows the rule of ``urllib.request.getproxies``: the environment's
+``https_proxy`` (lower case first), else on Windows the Internet Settings' ``ProxyServer``
+when ``ProxyEnable`` is 1 — machine-wide when the ``ProxySettingsPerUser`` policy is 0. The
+host's own auto-configuration script (``AutoConfigURL``) is reported but not evaluated.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,12 +32,19 @@ __all__ = [
     "Proxy",
     "ProxySettings",
     "bypassed",
+    "configured_proxy",
+    "network_proxy",
     "parse_proxy",
     "proxy_from_env",
     "proxy_from_registry",
     "proxy_row",
     "proxy_settings",
+    "settings_for",
 ]
+
+log = logging.getLogger(__name__)
+
+CONFIGURED = "the key's [network] proxy"
 
 INTERNET_SETTINGS = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings"
 _PER_USER_POLICY = r"Software\Policies\Microsoft\Windows\CurrentVersion\Internet Settings"
@@ -153,6 +167,53 @@ def proxy_settings(environ: Mapping[str, str], registry: Registry | None) -> Pro
     if from_env is not None or registry is None:
         return ProxySettings(from_env)
     return proxy_from_registry(registry)
+
+
+def network_proxy(product: Mapping[str, object]) -> str:
+    """``network.proxy`` of product.json as written by the build ("system", "none",
+    ``http://host:port`` or ``pac:https://…``); "system" when absent or not a string (an
+    image built before the setting existed)."""
+    network = product.get("network")
+    value = network.get("proxy") if isinstance(network, dict) else None
+    return value if isinstance(value, str) and value else "system"
+
+
+def configured_proxy(product: Mapping[str, object]) -> str:
+    """What the launcher's own connections follow: "none", ``http://host:port`` or
+    "system". A PAC script and a setting this launcher cannot read fall back to the host's
+    settings, logged."""
+    value = network_proxy(product)
+    if value in ("none", "system"):
+        return value
+    if value.startswith("pac:"):
+        log.info(
+            "[network] proxy is a PAC script (%s): Firefox runs it; the launcher does not "
+            "run PAC scripts and uses this computer's proxy settings",
+            value.removeprefix("pac:"),
+        )
+        return "system"
+    proxy = parse_proxy(value, CONFIGURED)
+    if proxy is None or not value.startswith("http://"):
+        log.warning("[network] proxy %r is unreadable: using this computer's settings", value)
+        return "system"
+    return f"http://{proxy.host}:{proxy.port}"
+
+
+def settings_for(
+    product: Mapping[str, object], environ: Mapping[str, str], registry: Registry | None
+) -> ProxySettings:
+    """The proxy in force for the key's connections (the diagnostics' row): the
+    configured one, none, or the host's (with a PAC setting reported as not run)."""
+    value = network_proxy(product)
+    chosen = configured_proxy(product)
+    if chosen == "none":
+        return ProxySettings(None)
+    if chosen != "system":
+        return ProxySettings(parse_proxy(chosen, CONFIGURED))
+    host = proxy_settings(environ, registry)
+    if value.startswith("pac:"):
+        return ProxySettings(host.proxy, value.removeprefix("pac:"))
+    return host
 
 
 _TITLE = Text(en="Proxy", fr="Proxy")

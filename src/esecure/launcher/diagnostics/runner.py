@@ -23,7 +23,7 @@ from esecure.launcher.diagnostics.autorun import autorun_row
 from esecure.launcher.diagnostics.local import identity, image_rows, space_row, versions
 from esecure.launcher.diagnostics.model import Diagnosis, Endpoint, Limits, Row, Subject, endpoints
 from esecure.launcher.diagnostics.network import Lookup, Probe, probe
-from esecure.launcher.diagnostics.proxy import ProxySettings, proxy_row, proxy_settings
+from esecure.launcher.diagnostics.proxy import ProxySettings, proxy_row, settings_for
 from esecure.launcher.diagnostics.verdicts import clock_row, connect_row, lookup_row, tls_row
 
 __all__ = ["run_diagnostics"]
@@ -143,7 +143,7 @@ def run_diagnostics(
     start = time.monotonic()
     env = os.environ if environ is None else environ
     reg = registry if registry is not None else host_registry()
-    proxies = proxy_settings(env, reg)
+    proxies = settings_for(subject.product, env, reg)
     found = endpoints(subject.product)
     groups = _groups(found)
     probes = {} if offline else _probe_jobs(groups, subject, proxies, limits)

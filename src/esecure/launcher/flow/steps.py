@@ -193,7 +193,14 @@ class KeySteps:
             ca_file=self.choice.component("trust") / "ca.pem",
             key_algorithm=str(certs.get("key_algorithm", "ec-p256")),
             renew_before_days=int(certs.get("renew_before_days", 30)),
+            proxy=self._proxy(),
         )
+
+    def _proxy(self) -> str:
+        """The key's ``[network] proxy`` as the launcher's connections follow it."""
+        from esecure.launcher.diagnostics.proxy import configured_proxy  # noqa: PLC0415
+
+        return configured_proxy(self.product)
 
     # --- the steps ------------------------------------------------------------------------
     def self_check(self) -> m.SelfChecked | m.Failed:
@@ -297,6 +304,7 @@ class KeySteps:
             ),
             clock=self.options.clock,
             ca_file=self.choice.component("trust") / "ca.pem",
+            proxy=self._proxy(),
         )
         if checked.offer is not None:
             self._checked = checked
