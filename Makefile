@@ -14,7 +14,7 @@ test: system-deps $(STAMP)
 	$(BIN)/pytest
 
 demo: system-deps $(STAMP)
-	$(BIN)/esecure demo build/demo
+	$(BIN)/esecure demo
 
 system-deps:
 	@bash build_scripts/install-system-deps.sh

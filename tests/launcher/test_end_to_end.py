@@ -23,9 +23,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.firefox_bidi import Browser
-from tests.images import Served
-from tests.launcher.e2e_support import (
+from esecure.demo.bidi import Browser
+from esecure.demo.images import Served
+from esecure.demo.key import (
     EXIT_TIMEOUT,
     IDENTIFIER,
     Key,

@@ -1,5 +1,6 @@
-"""Key images for the slow tests: built with real PyInstaller and Debian's Firefox, each
-once per test session (tests/conftest.py's fixtures), extracted with xorriso."""
+"""Key images built with real PyInstaller and Debian's Firefox, extracted with xorriso, and
+served: `esecure serve` on 127.0.0.1 with releases published. The demo makes one per run;
+the slow tests one per session (tests/conftest.py's fixtures)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from esecure.demo import DemoError, check
 
 EPOCH = "1700000000"
 FIREFOX = Path("/usr/lib/firefox-esr")
@@ -61,20 +65,20 @@ def run_build(
         timeout=BUILD_TIMEOUT,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    check(proc.returncode == 0, "esecure build failed:\n" + proc.stderr[-3000:])
     return Built(project, out, out / "cdrom.iso", out / "data.img", proc.stdout, proc.stderr)
 
 
 def extract(iso: Path, dest: Path) -> Path:
     """Extract an ISO with xorriso (an independent reader), Rock Ridge names and modes."""
     proc = subprocess.run(
-        ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(dest)],
+        ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(dest)],  # noqa: S607
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    check(proc.returncode == 0, f"xorriso could not extract {iso}:\n" + proc.stderr[-2000:])
     # xorriso restores the read-only modes of the medium; the tests flip bytes in place.
     for directory, _dirs, _files in os.walk(dest):
         Path(directory).chmod(0o755)
@@ -117,8 +121,7 @@ class ServeProcess:
         found: queue.Queue[str] = queue.Queue()
 
         def read() -> None:
-            assert self.process.stdout is not None
-            for raw in self.process.stdout:
+            for raw in self.process.stdout or ():
                 line = raw.decode("utf-8", "replace")
                 if line.startswith("Listening on "):
                     found.put(line.removeprefix("Listening on ").strip())
@@ -132,7 +135,7 @@ class ServeProcess:
             url = ""
         if not url:
             self.stop()
-            raise AssertionError("esecure serve did not start:\n" + self.log.read_text()[-3000:])
+            raise DemoError("esecure serve did not start:\n" + self.log.read_text()[-3000:])
         return url
 
     def stop(self) -> None:
@@ -164,35 +167,68 @@ def release_root(cd: Path, dest: Path, version: str) -> Path:
     return dest
 
 
+_LOOPBACK_URL = re.compile(r"https://127\.0\.0\.1:\d+/")
+AUTOMATION = 'host_policies = "warn"\nautomation = true\n'
+
+
+def serve_project(project: Path, base: Path) -> ServeProcess:
+    """`esecure serve` for ``project`` (its TUF keys made first if it has none), and the
+    project's [urls] pointed at it and its Firefox made drivable ([firefox] automation,
+    for test and demo images only)."""
+    from esecure.bundle.build import TUF_ROOT  # noqa: PLC0415
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.updater.publish import init_keys  # noqa: PLC0415
+
+    if not (project / TUF_ROOT).exists():
+        init_keys(load_project(project), say=lambda _m: None)
+    server = ServeProcess(project, base / "serve.log")
+    toml = project / "esecure.toml"
+    text = _LOOPBACK_URL.sub(server.url, toml.read_text())
+    if "automation = true" not in text:
+        text = text.replace('host_policies = "warn"\n', AUTOMATION)
+    check("automation = true" in text, f"{toml}: no [firefox] host_policies line to extend")
+    toml.write_text(text)
+    return server
+
+
+def build_served(project: Path, base: Path, launcher: Path | None = None) -> tuple[Path, Path]:
+    """Build ``project`` (the frozen launcher of the CD tree ``launcher`` reused: no second
+    PyInstaller run) and extract it: (the CD-ROM tree, a copy of build-report.json)."""
+    args = () if launcher is None else ("--launcher-dir", f"linux={launcher}")
+    built = run_build(project, base / "out", base, args=args)
+    check(
+        "warning: [firefox] automation = true" in built.stderr,  # the engineer is told
+        "the build did not warn about [firefox] automation",
+    )
+    cd = extract(built.cdrom, base / "cd")
+    report = base / "build-report.json"
+    shutil.copyfile(built.out / "build-report.json", report)
+    shutil.rmtree(built.out)  # ~0.5 GB
+    return cd, report
+
+
+def publish_release(project: Path, cd: Path, base: Path, version: str) -> None:
+    """Publish ``version``: the CD-ROM's components with the app's version changed."""
+    from esecure.config import load_project  # noqa: PLC0415
+    from esecure.updater.publish import publish  # noqa: PLC0415
+
+    bundle = release_root(cd, base / f"bundle-{version}", version)
+    try:
+        publish(load_project(project), version, bundle, say=lambda _m: None)
+    finally:
+        shutil.rmtree(bundle)
+
+
 @contextlib.contextmanager
 def served_image(project: Path, launcher: Path, base: Path) -> Iterator[Served]:
     """``project`` (copied, with update keys) served by `esecure serve`, built into an
-    image whose [urls] name that server and whose Firefox tests may drive ([firefox]
-    automation) (reusing the frozen launcher in ``launcher``: no
-    second PyInstaller run), extracted, and 1.0.1 (a changed app) published."""
-    from esecure.config import load_project  # noqa: PLC0415
-    from esecure.updater.publish import init_keys, publish  # noqa: PLC0415
-
+    image whose [urls] name that server and whose Firefox may be driven, (reusing the
+    frozen launcher in ``launcher``), extracted, and 1.0.1 (a changed app) published."""
     project = copy_project(project, base / "project")
-    init_keys(load_project(project), say=lambda _m: None)
-    server = ServeProcess(project, base / "serve.log")
+    server = serve_project(project, base)
     try:
-        toml = project / "esecure.toml"
-        text = toml.read_text().replace("https://127.0.0.1:8443/", server.url)
-        text = text.replace(
-            'host_policies = "warn"\n', 'host_policies = "warn"\nautomation = true\n'
-        )
-        assert "automation = true" in text  # Firefox may be driven over WebDriver BiDi
-        toml.write_text(text)
-        built = run_build(project, base / "out", base, args=("--launcher-dir", f"linux={launcher}"))
-        assert "warning: [firefox] automation = true" in built.stderr  # the engineer is told
-        cd = extract(built.cdrom, base / "cd")
-        report = base / "build-report.json"
-        shutil.copyfile(built.out / "build-report.json", report)
-        shutil.rmtree(built.out)  # ~0.5 GB
-        bundle = release_root(cd, base / "bundle-1.0.1", "1.0.1")
-        publish(load_project(project), "1.0.1", bundle, say=lambda _m: None)
-        shutil.rmtree(bundle)
+        cd, report = build_served(project, base, launcher)
+        publish_release(project, cd, base, "1.0.1")
         yield Served(project, server.url, cd, report, "1.0.1")
     finally:
         server.stop()

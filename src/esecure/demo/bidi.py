@@ -1,4 +1,4 @@
-"""A small WebDriver BiDi client for Debian's headless Firefox ESR (a test utility).
+"""A small WebDriver BiDi client for Debian's Firefox ESR (the demo's and the tests').
 
 Firefox is started on a given profile with ``--remote-debugging-port=0``; the WebSocket
 address it prints on stderr is read (bounded wait) and a BiDi session is opened on it. The
@@ -104,7 +104,7 @@ _REMOTE: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def _remote_value(value: dict[str, Any]) -> Any:
+def _remote_value(value: dict[str, Any]) -> Any:  # noqa: ANN401 - a page's JSON value
     """The Python form of a BiDi RemoteValue (nodes and other objects stay as their dict)."""
     convert = _REMOTE.get(str(value.get("type")))
     return value if convert is None else convert(value)
@@ -164,8 +164,7 @@ class _Firefox:
         self._reader.start()
 
     def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for raw in self.process.stderr:
+        for raw in self.process.stderr or ():
             line = raw.decode("utf-8", "replace").rstrip()
             self.stderr_tail.append(line)
             match = _LISTENING.search(line)
@@ -495,7 +494,7 @@ class Browser:
 
     def wait_until(
         self, expression: str, *, timeout: float = LOAD_TIMEOUT, interval: float = 0.1
-    ) -> Any:
+    ) -> Any:  # noqa: ANN401
         """Evaluate ``expression`` until it is truthy (at most ``timeout`` s); its value.
         Errors while a document is replaced count as "not yet"."""
         deadline = time.monotonic() + timeout
@@ -513,13 +512,13 @@ class Browser:
 
     # --- scripts -------------------------------------------------------------------------
 
-    def _result(self, answer: dict[str, Any], what: str) -> Any:
+    def _result(self, answer: dict[str, Any], what: str) -> Any:  # noqa: ANN401
         if answer.get("type") == "exception":
             details = answer.get("exceptionDetails", {})
             raise BidiError(f"{what}: the page threw {details.get('text', details)}")
         return _remote_value(answer["result"])
 
-    def evaluate(self, expression: str, *, context: str | None = None) -> Any:
+    def evaluate(self, expression: str, *, context: str | None = None) -> Any:  # noqa: ANN401
         """The value of a JavaScript expression in the current tab (promises awaited)."""
         answer = self.command(
             "script.evaluate",
@@ -532,7 +531,7 @@ class Browser:
         )
         return self._result(answer, expression)
 
-    def call(self, function: str, *args: object) -> Any:
+    def call(self, function: str, *args: object) -> Any:  # noqa: ANN401
         """Call a JavaScript function declaration with ``args`` (element references from
         :meth:`find` allowed) in the current tab; its value."""
         answer = self.command(
