@@ -127,6 +127,38 @@ def _local_value(value: object) -> dict[str, Any]:
     raise TypeError(f"cannot pass {type(value).__name__} to the page")
 
 
+def spawn(
+    argv: list[str],
+    env: dict[str, str],
+    on_line: Callable[[str], None],
+    *,
+    merge: bool,
+    on_end: Callable[[], None] | None = None,
+) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+    """Start ``argv`` in its own process group (its whole tree can be signalled), each
+    line of its stderr (its stdout too if ``merge``, else stdout discarded) handed to
+    ``on_line`` by a thread, ``on_end`` called when the output ends."""
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if merge else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+        start_new_session=True,
+    )
+    stream = process.stdout if merge else process.stderr
+
+    def drain() -> None:
+        for raw in stream or ():
+            on_line(raw.decode("utf-8", "replace").rstrip())
+        if on_end is not None:
+            on_end()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    return process, reader
+
+
 class _Firefox:
     """The Firefox process: started in its own process group, stderr drained by a thread."""
 
@@ -152,26 +184,16 @@ class _Firefox:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=60)
         self._address: str | None = None
         self._found = threading.Event()
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self.process, self._reader = spawn(
+            command, env, self._line, merge=False, on_end=self._found.set
+        )  # the output closed: Firefox is gone
 
-    def _drain(self) -> None:
-        for raw in self.process.stderr or ():
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.stderr_tail.append(line)
-            match = _LISTENING.search(line)
-            if match and self._address is None:
-                self._address = match.group(1)
-                self._found.set()
-        self._found.set()  # stderr closed: Firefox is gone
+    def _line(self, line: str) -> None:
+        self.stderr_tail.append(line)
+        match = _LISTENING.search(line)
+        if match and self._address is None:
+            self._address = match.group(1)
+            self._found.set()
 
     def address(self, timeout: float) -> str:
         """The ``ws://host:port`` Firefox printed, waiting at most ``timeout`` seconds."""

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from esecure.demo import DemoError, check
-from esecure.demo.bidi import Browser
+from esecure.demo.bidi import Browser, spawn
 from esecure.demo.images import Served
 
 __all__ = [
@@ -133,23 +132,12 @@ class Launcher:
         own = [str(key.cd / "e-secure"), *(() if gui else ("--no-gui",)), *args]
         argv = own if program is None else program(self.port)
         self.lines: collections.deque[str] = collections.deque(maxlen=400)
-        self.process = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self.process, self._reader = spawn(argv, env, self._line, merge=True)
 
-    def _drain(self) -> None:
-        for raw in self.process.stdout or ():
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.lines.append(line)
-            if self._echo is not None:
-                self._echo(line)
+    def _line(self, line: str) -> None:
+        self.lines.append(line)
+        if self._echo is not None:
+            self._echo(line)
 
     @property
     def output(self) -> str:

@@ -51,14 +51,18 @@ from esecure.demo.key import (
 )
 
 __all__ = [
+    "ENROLLING",
+    "FIRST_STEP",
     "MARKER",
     "PERSONAL_CODE",
     "RELEASES",
+    "UPDATE_OFFERED",
     "Life",
     "Options",
     "Progress",
     "Step",
     "key_life",
+    "key_version",
     "prepare",
     "run_demo",
 ]
@@ -250,7 +254,7 @@ def _nss_certificate(profile: Path, serial: int) -> bool:
     return False
 
 
-def _version(key: Key) -> str:
+def key_version(key: Key) -> str:
     """What `e-secure --version` says about the release the bootstrap picks."""
     got = subprocess.run(
         [str(key.cd / "e-secure"), "--version"],
@@ -358,7 +362,7 @@ def key_life(
             code = launcher.wait()
     output = launcher.output
     with progress.step("check both sides: update, certificate, login") as step:
-        version = _version(key)
+        version = key_version(key)
         published = _published(served.project)
         issued, registered, logins = _server_side(served, key)
         in_firefox = _nss_certificate(key.data / "profile", int(issued, 16))
