@@ -46,8 +46,8 @@ class Bench:
     quick: tuple[str, ...] | None  # None: skipped in quick mode (builds a whole image)
 
 
-# bench_bootstrap_verify.py measured the slot design's check, which the component store
-# replaced: it no longer runs (bench_start_check.py compares the two, same run).
+# bench_bootstrap_verify.py measured the slot design's check (esecure_onkey.boot.verify_app_root),
+# gone with the component store: it no longer runs; bench_start_check.py compares the two.
 BENCHES = (
     Bench(
         "image.py",
