@@ -267,10 +267,10 @@ def demo(directory: Path | None, interactive: bool) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     total = sum(step.seconds for step in progress.steps)
+    reached = "the portal was yours" if interactive else "reached the portal's client area"
     click.echo(
         f"ok: the key {life.key.serial} updated to {life.version.split('(')[-1].rstrip(')')}, "
-        f"enrolled and reached the portal's client area in {total:.0f} s; "
-        f"screenshots in {work / 'screenshots'}"
+        f"enrolled and {reached} in {total:.0f} s; screenshots in {work / 'screenshots'}"
     )
 
 
