@@ -12,8 +12,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def run_build(
     extra_env: dict[str, str] | None = None,
     umask: int = 0o022,
     args: tuple[str, ...] = (),
+    echo: Callable[[str], None] | None = None,
 ) -> Built:
-    """`esecure build` in a child process (its own cwd, TMPDIR, umask and time zone)."""
+    """`esecure build` in a child process (its own cwd, TMPDIR, umask and time zone); its
+    progress lines handed to ``echo`` as they come, if given."""
     tmpdir = cwd / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -56,17 +59,52 @@ def run_build(
         **(extra_env or {}),
     }
     code = f"import os, sys; os.umask({umask}); from esecure.cli import main; main(sys.argv[1:])"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "build", str(project), "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=BUILD_TIMEOUT,
-        check=False,
-    )
-    check(proc.returncode == 0, "esecure build failed:\n" + proc.stderr[-3000:])
-    return Built(project, out, out / "cdrom.iso", out / "data.img", proc.stdout, proc.stderr)
+    argv = [sys.executable, "-c", code, "build", str(project), "--out", str(out), *args]
+    if echo is None:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
+        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    else:
+        returncode, stdout, stderr = _streamed(argv, cwd, env, echo)
+    check(returncode == 0, "esecure build failed:\n" + stderr[-3000:])
+    return Built(project, out, out / "cdrom.iso", out / "data.img", stdout, stderr)
+
+
+def _streamed(
+    argv: list[str], cwd: Path, env: dict[str, str], echo: Callable[[str], None]
+) -> tuple[int, str, str]:
+    """Run ``argv``, each line of its stderr (its progress) handed to ``echo`` as it comes;
+    (exit code, stdout, stderr). Bounded by BUILD_TIMEOUT; killed on any exception."""
+    with tempfile.TemporaryFile() as sink:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
+        timer = threading.Timer(BUILD_TIMEOUT, process.kill)
+        timer.start()
+        lines: list[str] = []
+        try:
+            for raw in process.stderr or ():
+                line = raw.decode("utf-8", "replace").rstrip()
+                lines.append(line)
+                echo(line)
+            returncode = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
+        sink.seek(0)
+        stdout = sink.read().decode("utf-8", "replace")
+    return returncode, stdout, "\n".join(lines) + "\n"
 
 
 def extract(iso: Path, dest: Path) -> Path:
@@ -191,11 +229,16 @@ def serve_project(project: Path, base: Path) -> ServeProcess:
     return server
 
 
-def build_served(project: Path, base: Path, launcher: Path | None = None) -> tuple[Path, Path]:
+def build_served(
+    project: Path,
+    base: Path,
+    launcher: Path | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> tuple[Path, Path]:
     """Build ``project`` (the frozen launcher of the CD tree ``launcher`` reused: no second
     PyInstaller run) and extract it: (the CD-ROM tree, a copy of build-report.json)."""
     args = () if launcher is None else ("--launcher-dir", f"linux={launcher}")
-    built = run_build(project, base / "out", base, args=args)
+    built = run_build(project, base / "out", base, args=args, echo=echo)
     check(
         "warning: [firefox] automation = true" in built.stderr,  # the engineer is told
         "the build did not warn about [firefox] automation",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -194,13 +195,25 @@ def prepare(work: Path, progress: Progress, stack: contextlib.ExitStack) -> Serv
             f"update keys: {project}/keys/tuf/ (TUF root v1)",
         ]
     with progress.step("build the key image (esecure build), extract the CD-ROM") as step:
-        cd, report = build_served(project, work)
+        cd, report = build_served(project, work, echo=_build_progress(progress.say))
         step.artefacts += [f"CD-ROM tree: {cd}", f"build report: {report}"]
     for version in RELEASES:
         with progress.step(f"publish {version} (esecure publish)") as step:
             publish_release(project, cd, work, version)
             step.artefacts.append(f"repository: {project}/repository")
     return Served(project, server.url, cd, report, RELEASES[-1])
+
+
+def _build_progress(say: Say) -> Callable[[str], None]:
+    """The build's steps as they start and end ("  freeze the linux launcher …", then
+    "  freeze the linux launcher: 13.1 s")."""
+    finished = re.compile(r"^  \S.*(: \d+\.\d s| …)$")
+
+    def echo(line: str) -> None:
+        if finished.match(line):
+            say(f"     build |{line}")
+
+    return echo
 
 
 def _modes(tree: Path, mode: int) -> None:
