@@ -250,7 +250,12 @@ def demo(directory: Path | None, interactive: bool) -> None:
         raise click.UsageError("--interactive needs a display (DISPLAY or WAYLAND_DISPLAY)")
     click.echo(f"e-secure demo in {work} (screenshots: {work / 'screenshots'})")
     click.echo(
-        "Firefox and the launcher's windows on your display"
+        (
+            "the launcher's windows and Firefox on your display"
+            if interactive
+            else "Firefox on your display, driven by the demo (the launcher in this terminal; "
+            "--interactive: its windows, and the portal to you)"
+        )
         if options.display
         else "no display: Firefox runs headless (screenshots show what it shows)"
     )
