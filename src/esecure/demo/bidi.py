@@ -159,19 +159,24 @@ def spawn(
     return process, reader
 
 
+def headless_env(home: Path) -> dict[str, str]:
+    """The environment of a headless Firefox with its own HOME (made) and TMPDIR."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "MOZ_HEADLESS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+
+
 class _Firefox:
     """The Firefox process: started in its own process group, stderr drained by a thread."""
 
     def __init__(self, profile: Path, home: Path, extra_args: list[str]) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "TMPDIR": str(home),
-            "MOZ_HEADLESS": "1",
-            "MOZ_CRASHREPORTER_DISABLE": "1",
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-        }
+        env = headless_env(home)
         command = [
             FIREFOX,
             "--headless",
