@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck pytest system-deps clean
+.PHONY: test demo bench lint typecheck pytest system-deps clean
 
 test: system-deps $(STAMP)
 	$(BIN)/ruff check src tests benchmarks build_scripts
@@ -14,7 +14,11 @@ test: system-deps $(STAMP)
 	$(BIN)/pytest
 
 demo: system-deps $(STAMP)
-	$(BIN)/esecure demo build/demo
+	$(BIN)/esecure demo
+
+# Every benchmark, one table into docs/performance.md; QUICK=1: fewer repeats (< 5 min).
+bench: system-deps $(STAMP)
+	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick)
 
 system-deps:
 	@bash build_scripts/install-system-deps.sh

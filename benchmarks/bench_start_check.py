@@ -62,13 +62,25 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+def launcher_root(root: Path, version: str) -> Path:
+    """The slot design's application root (lib/linux/ = esecure + its run-time packages,
+    product.json and trust/ beside it), from bench_updates' component layout."""
+    from bench_updates import make_root  # noqa: PLC0415
+
+    make_root(root, version, "bench", "BENCH", firefox=False)
+    shutil.copytree(root / "app" / "esecure", root / "lib" / "linux" / "esecure")
+    shutil.move(root / "app" / "product.json", root / "product.json")
+    shutil.rmtree(root / "app")
+    (root / "trust").mkdir(exist_ok=True)
+    return root
+
+
 def main() -> None:  # noqa: PLR0915 - one linear set-up, then the runs
     """Lay out both designs, time the checks, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--baseline", default="1fa89ee", metavar="REV")
     args = parser.parse_args()
-    from bench_updates import make_launcher_root  # noqa: PLC0415
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
 
@@ -98,7 +110,7 @@ def main() -> None:  # noqa: PLR0915 - one linear set-up, then the runs
     runtime = str(Path(esecure_onkey.__file__).parent.parent)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        slot = make_launcher_root(tmp / "slot", "9.9.0")
+        slot = launcher_root(tmp / "slot", "9.9.0")
         (slot / "trust" / "image-signing.pub.pem").write_bytes(pem)
         lib = _files(slot / "lib" / "linux")
         app = {p: b for p, b in lib.items() if p.startswith("esecure/")}

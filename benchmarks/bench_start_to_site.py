@@ -2,8 +2,8 @@
 in Firefox, nothing to update and a valid certificate, beside Firefox's own cold start on
 the same profile, policies and page.
 
-The key is the end-to-end test's (tests/launcher/e2e_support.py): the demo image rebuilt
-against a running `esecure serve` on 127.0.0.1 (tests/images.py; the frozen launcher of a
+The key is the end-to-end test's (src/esecure/demo/key.py): the demo image rebuilt
+against a running `esecure serve` on 127.0.0.1 (src/esecure/demo/images.py; the frozen launcher of a
 first demo build reused), its CD-ROM extracted, a data area made by `esecure personalize
 --data-images`, then one start that updates to 1.0.1 and enrols (not measured). Then, in
 turns, ``--runs`` times each:
@@ -36,9 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.images import extract, run_build, served_image  # noqa: E402
-from tests.launcher.e2e_support import IDENTIFIER, Key, Launcher, personalised_key  # noqa: E402
-
+from esecure.demo.images import extract, run_build, served_image  # noqa: E402
+from esecure.demo.key import IDENTIFIER, Key, Launcher, personalised_key  # noqa: E402
 from esecure.scaffold import InitOptions, init_project  # noqa: E402
 from esecure_onkey.browser import find_executable  # noqa: E402
 
@@ -95,7 +94,7 @@ def main() -> int:
             _timed(key, "--identifier", IDENTIFIER, "--activation-code", key.code)
             _timed(key)  # the first everyday start (the profile's first merge), not counted
             times: dict[str, list[float]] = {"e-secure": [], "firefox": []}
-            for n in range(args.runs):  # bounded: each run's waits are (e2e_support)
+            for n in range(args.runs):  # bounded: each run's waits are (esecure.demo.key)
                 times["e-secure"].append(_timed(key))
                 times["firefox"].append(_timed(key, alone=True))
                 print(

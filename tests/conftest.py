@@ -1,5 +1,5 @@
 """Shared fixtures: a fresh demo key project per test (init takes a few milliseconds); the
-session's images (tests/images.py), each built once and only when a test asks."""
+session's images (src/esecure/demo/images.py), each built once and only when a test asks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from esecure.demo.images import FIREFOX, Built, Served, extract, run_build, served_image
 from esecure.scaffold import InitOptions, init_project
-from tests.images import FIREFOX, Built, Served, extract, run_build, served_image
 
 
 @pytest.fixture

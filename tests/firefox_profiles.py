@@ -29,10 +29,10 @@ from cryptography import x509
 
 from esecure.bundle.firefox import BrowserSettings, user_js
 from esecure.config import load_project
+from esecure.demo.bidi import firefox_available
 from esecure.launcher.certificate import prepare_profile
 from esecure.launcher.enrol import EstSettings
 from esecure.scaffold import InitOptions, init_project
-from tests.firefox_bidi import firefox_available
 from tests.launcher.est_fixtures import make_data_area
 from tests.server.est_support import ServerThread, add_customer
 

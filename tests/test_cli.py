@@ -194,20 +194,3 @@ def test_errors_unknown_code_is_a_usage_error():
     result = CliRunner().invoke(cli, ["errors", "ES999"])
     assert result.exit_code == 2
     assert "'ES999' is not a catalogue code; run `esecure errors` for the list" in result.output
-
-
-@pytest.mark.slow
-def test_demo_makes_and_checks_a_project(tmp_path):
-    """`esecure demo DIR` scaffolds the demo project, validates it, builds and verifies its
-    image (a real freeze: up to a few minutes on a busy machine); a rerun reuses both."""
-    code, out, err = run("demo", str(tmp_path / "demo"), timeout=600)
-    assert code == 0, err
-    assert "ok: " in out
-    assert f"ok: {tmp_path / 'demo' / 'image' / 'cdrom.iso'} verified" in out
-    assert "this image will not update" not in err
-    assert (tmp_path / "demo" / "project" / "repository" / "metadata" / "root.json").is_file()
-    code, out, err = run("demo", str(tmp_path / "demo"), timeout=120)
-    assert code == 0, err
-    assert "Reusing the demo key project" in err
-    assert "Reusing the demo image" in err
-    assert "Reusing the demo update keys" in err

@@ -20,9 +20,9 @@ from aiohttp import web
 from cryptography import x509
 
 from esecure.config import load_project
+from esecure.demo.bidi import Browser
 from esecure.server.serve import server_context
 from tests import firefox_profiles
-from tests.firefox_bidi import Browser
 from tests.firefox_profiles import FIREFOX_TEST, EnrolledProfile, live_copy
 
 firefox_project = firefox_profiles.firefox_project

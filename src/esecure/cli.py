@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from esecure import __version__
-from esecure.errors import CATALOGUE, EsecureError, UsageError
+from esecure.errors import CATALOGUE, EsecureError
 
 __all__ = ["cli", "main"]
 
@@ -217,61 +217,66 @@ def errors(state: _State, fmt: str, code: str | None) -> None:
         click.echo(_catalogue_doc.render_text(state.lang), nl=False)
 
 
+DEMO_DIRECTORY = Path("build/demo")
+
+
 @cli.command()
-@click.argument("directory", type=click.Path(path_type=Path), default="build/demo")
-def demo(directory: Path) -> None:
-    """Run the main job on the embedded defaults: a demo key project, made and checked, its
-    update keys made, and its key image built into DIRECTORY/image and verified.
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="Leave the launcher's windows and the portal to you (needs a display).",
+)
+def demo(directory: Path | None, interactive: bool) -> None:
+    """Show the whole life of a key on 127.0.0.1, in DIRECTORY (default: ./build/demo,
+    emptied first when a previous demo made it).
 
-    Reuses DIRECTORY if it already holds a project, and its image if that still verifies.
+    A demo key project (its CA, update keys, demo customer), `esecure serve` (EST, portal,
+    update repository; SQLite), the key image built and personalised, 1.0.0 then 1.1.0
+    published; the key "inserted" (its CD-ROM read-only, its data partition's files as
+    the data area): the launcher updates to 1.1.0, starts again, enrols, starts Firefox
+    (headless without a display), and the portal's first connection is driven to the
+    client area (--interactive: by you). Each step is checked on both sides, timed and
+    summarised with its artefacts and screenshots (DIRECTORY/screenshots). Every process
+    it started is stopped at the end, on a failure and on Ctrl-C.
     """
-    from esecure.scaffold import InitOptions, init_project  # noqa: PLC0415
+    import signal  # noqa: PLC0415
 
-    project_dir = directory / "project"
-    if (project_dir / "esecure.toml").exists():
-        click.echo(f"Reusing the demo key project {project_dir}", err=True)
-    else:
-        click.echo(f"Creating the demo key project {project_dir}", err=True)
-        init_project(project_dir, InitOptions(demo=True), passphrase=None, report=_echo_step)
-    _check_project(project_dir)
-    _demo_update_keys(project_dir)
-    _demo_image(project_dir, directory / "image")
+    from esecure.demo.run import Options, run_demo  # noqa: PLC0415
 
+    work = (directory or DEMO_DIRECTORY).absolute()
+    options = Options.from_environment(interactive=interactive)
+    if interactive and options.display is None:
+        raise click.UsageError("--interactive needs a display (DISPLAY or WAYLAND_DISPLAY)")
+    click.echo(f"e-secure demo in {work} (screenshots: {work / 'screenshots'})")
+    click.echo(
+        (
+            "the launcher's windows and Firefox on your display"
+            if interactive
+            else "Firefox on your display, driven by the demo (the launcher in this terminal; "
+            "--interactive: its windows, and the portal to you)"
+        )
+        if options.display
+        else "no display: Firefox runs headless (screenshots show what it shows)"
+    )
 
-def _demo_update_keys(project_dir: Path) -> None:
-    """The demo project gets its TUF keys (1-of-1, in clear) so that its image can update."""
-    from esecure.bundle.build import TUF_ROOT  # noqa: PLC0415
-    from esecure.config import load_project  # noqa: PLC0415
-    from esecure.updater.publish import init_keys  # noqa: PLC0415
+    def interrupted(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
 
-    if (project_dir / TUF_ROOT).exists():
-        click.echo(f"Reusing the demo update keys ({TUF_ROOT})", err=True)
-        return
-    click.echo("Making the demo update keys (TUF root v1)", err=True)
-    init_keys(load_project(project_dir), say=_echo_step)
-
-
-def _demo_image(project_dir: Path, out: Path) -> None:
-    from esecure.bundle.build import BuildOptions, build_image  # noqa: PLC0415
-    from esecure.bundle.verify import verify_image  # noqa: PLC0415
-    from esecure.config import load_project  # noqa: PLC0415
-    from esecure.errors import IntegrityError  # noqa: PLC0415
-
-    public_key = load_project(project_dir).trust.image_signing_public_key.read_bytes()
-    cdrom = out / "cdrom.iso"
-    if cdrom.exists():
-        try:
-            verify_image(cdrom, public_key)
-        except (IntegrityError, UsageError):
-            click.echo(f"The demo image {cdrom} no longer verifies: rebuilding", err=True)
-        else:
-            click.echo(f"Reusing the demo image {cdrom}", err=True)
-            click.echo(f"ok: {cdrom} verified")
-            return
-    click.echo(f"Building the demo key image into {out}", err=True)
-    build_image(project_dir, BuildOptions(out=out), report=_echo_step)
-    result = verify_image(cdrom, public_key)
-    click.echo(f"ok: {cdrom} verified ({result.files} files, {result.bytes:,} bytes)")
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        progress, life = run_demo(work, options, click.echo)
+    except KeyboardInterrupt:
+        click.echo("interrupted: every process the demo started is stopped", err=True)
+        click.get_current_context().exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    total = sum(step.seconds for step in progress.steps)
+    reached = "the portal was yours" if interactive else "reached the portal's client area"
+    click.echo(
+        f"ok: the key {life.key.serial} updated to {life.version.split('(')[-1].rstrip(')')}, "
+        f"enrolled and {reached} in {total:.0f} s; screenshots in {work / 'screenshots'}"
+    )
 
 
 @cli.command()

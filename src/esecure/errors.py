@@ -2398,6 +2398,31 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES970",
+        name="demo-step-failed",
+        audience="operator",
+        title=_t("A step of the demo failed", "Une étape de la démonstration a échoué"),
+        message=_t(
+            "`esecure demo` stopped at a step whose outcome was not the expected one.",
+            "`esecure demo` s'est arrêté à une étape dont le résultat n'est pas celui attendu.",
+        ),
+        cause=_t(
+            "A part of the key's life (build, server, update, enrolment, Firefox, portal) "
+            "did not do what the demo checks; the message names the step and shows the end "
+            "of the output concerned.",
+            "Une partie de la vie de la clé (construction, serveur, mise à jour, "
+            "enrôlement, Firefox, portail) n'a pas fait ce que la démonstration vérifie ; "
+            "le message nomme l'étape et montre la fin de la sortie concernée.",
+        ),
+        action=_t(
+            "Read the step and the output shown; run `make system-deps` if a tool is "
+            "missing, then `esecure demo` again (it starts over in its work directory).",
+            "Lisez l'étape et la sortie affichée ; lancez `make system-deps` si un outil "
+            "manque, puis relancez `esecure demo` (il recommence dans son dossier de travail).",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

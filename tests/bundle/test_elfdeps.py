@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from esecure.bundle import elfdeps
+from esecure.demo.images import FIREFOX
 from esecure.errors import UsageError
 from esecure_onkey.layout import BUNDLED_LIBS_DIR
-from tests.images import FIREFOX
 
 needs_firefox = pytest.mark.skipif(not FIREFOX.is_dir(), reason="firefox-esr is not installed")
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")

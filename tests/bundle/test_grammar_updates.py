@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from esecure.config import Project, load_project
+from esecure.demo.images import copy_project
 from esecure.updater._disk import Disk
 from esecure.updater.client import UpdateClient
 from esecure.updater.publish import init_keys, publish
@@ -18,7 +19,6 @@ from esecure_onkey.browser import prepare_firefox
 from esecure_onkey.components import mount
 from esecure_onkey.layout import CD
 from esecure_onkey.store import resolve
-from tests.images import copy_project
 from tests.updater.conftest import http_dir  # noqa: F401 - the fixture, served over HTTP
 
 # Increasing, each a form the grammar accepts: pre-releases a/b/rc, two to six numbers,

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from esecure.bundle.firefox import doh_policy, proxy_policy
-from tests.firefox_bidi import Browser
+from esecure.demo.bidi import Browser
+from esecure.demo.images import Served
 from tests.firefox_profiles import FIREFOX_TEST
-from tests.images import Served
 from tests.launcher.est_fixtures import RawServer, connect_proxy
 
 pytestmark = FIREFOX_TEST

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from esecure.autorun import AutorunSpec, autorun_inf
 from esecure.bundle.manifest import MANIFEST_NAME
 from esecure.cli import cli
+from esecure.demo.images import copy_project, extract, run_build
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE
-from tests.images import copy_project, extract, run_build
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from esecure.bundle.readback import check_data_readback, read_serial
 from esecure.cli import cli
+from esecure.demo.images import Built, copy_project
 from esecure.errors import IntegrityError, ToolError, UsageError
-from tests.images import Built, copy_project
 
 
 def _readback(image: Path, dest: Path, *, pad: int = 3 << 20) -> Path:

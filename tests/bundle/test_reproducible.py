@@ -10,8 +10,8 @@ import pytest
 
 from esecure.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from esecure.bundle.tree import walk_files
+from esecure.demo.images import copy_project, extract, run_build
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE, CD_RELEASE_SIG
-from tests.images import copy_project, extract, run_build
 
 pytestmark = pytest.mark.slow
 

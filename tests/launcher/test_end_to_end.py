@@ -1,52 +1,62 @@
 """End to end, headless: the key as a user meets it, from the image to the bank's site.
 
-The session's served image (tests/conftest.py ``served``: the demo image rebuilt against a
-running `esecure serve` on 127.0.0.1, 1.0.1 published) is the CD-ROM tree; the data area
-is the FAT image `esecure personalize --data-images` made for one serial, copied out with
-mtools; the customer, the key's binding and the activation code come from `esecure admin`.
-The frozen bootstrap `e-secure` of the CD tree runs as a user would start it, with
-``--no-gui`` and its answers on the command line; ESECURE_FIREFOX_ARGS makes its Firefox
-headless with a WebDriver BiDi port, through which the test looks at what Firefox shows.
+The first start is `esecure demo`'s own key life (:func:`esecure.demo.run.key_life`) on
+the session's served image (tests/conftest.py ``served``: the demo image rebuilt against a
+running `esecure serve` on 127.0.0.1, 1.0.1 published): the data area is the FAT image
+`esecure personalize --data-images` made for one serial, copied out with mtools; the
+customer, the key's binding, the activation code and the portal's mail code come from
+`esecure admin`. The frozen bootstrap `e-secure` of the CD tree runs as a user would start
+it, with ``--no-gui`` and its answers on the command line; ESECURE_FIREFOX_ARGS makes its
+Firefox headless with a WebDriver BiDi port, through which the portal is driven.
 
 First start: the update to 1.0.1 is applied, the key restarts into it, enrols, and Firefox
-shows the portal's login page; "Access with certificate" leads to the keypad, which the
-portal shows only to a matching certificate. Second start: nothing to update, the
-certificate valid: straight to the site. The CD tree is byte-identical afterwards, with
-no new file (CI runs as root: a read-only mode would prove nothing).
+shows the portal's login page; the first connection (mail code, personal code, contact
+details) reaches the client area. Each outcome is asserted on both sides. Second start:
+nothing to update, the certificate valid: straight to the site, where "Access with
+certificate" leads to the keypad, which the portal shows only to a matching certificate.
+The CD tree is byte-identical afterwards, with no new file (CI runs as root: a read-only
+mode would prove nothing).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import contextlib
 from collections.abc import Iterator
 
 import pytest
+from cryptography import x509
 
-from tests.firefox_bidi import Browser
-from tests.images import Served
-from tests.launcher.e2e_support import (
-    EXIT_TIMEOUT,
-    IDENTIFIER,
-    Key,
-    Launcher,
-    personalised_key,
-    tree_digest,
+from esecure.demo.bidi import Browser
+from esecure.demo.images import Served
+from esecure.demo.key import IDENTIFIER, Key, Launcher, tree_digest
+from esecure.demo.run import (
+    ENROLLING,
+    FIRST_STEP,
+    UPDATE_OFFERED,
+    Life,
+    Options,
+    Progress,
+    key_life,
+    key_version,
 )
 
 pytestmark = pytest.mark.slow
 
-# What the terminal says (the demo project speaks French first).
-UPDATE_OFFERED = "Mise à jour disponible : version "
-ENROLLING = "Téléchargement et installation du certificat"
+
+@pytest.fixture(scope="module")
+def life(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Life]:
+    """The demo's key life (`esecure demo`'s own steps, headless) on the served image: a
+    key personalised and inserted, its first start driven through the portal's first
+    connection to the client area; every process stopped at the end of the module."""
+    work = tmp_path_factory.mktemp("e2e")
+    progress = Progress(print)  # the steps, as the demo shows them (pytest -s)
+    with contextlib.ExitStack() as stack:
+        yield key_life(served, work, progress, stack, Options())
 
 
 @pytest.fixture(scope="module")
-def key(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Key]:
-    """One personalised key for the served image."""
-    made = personalised_key(served, tmp_path_factory.mktemp("e2e"))
-    yield made
-    shutil.rmtree(made.runtime, ignore_errors=True)
+def key(life: Life) -> Key:
+    return life.key
 
 
 def _on_the_site(browser: Browser, key: Key) -> str:
@@ -77,40 +87,36 @@ def _run(key: Key, *args: str) -> tuple[str, str, int]:
     return page, launcher.output, code
 
 
-def _version(key: Key) -> str:
-    """What `e-secure --version` says about the release the bootstrap picks."""
-    got = subprocess.run(
-        [str(key.cd / "e-secure"), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=EXIT_TIMEOUT,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(key.home), "ESECURE_DATA_DIR": str(key.data)},
-    )
-    return got.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def cd_before(key: Key) -> dict[str, str]:
     return tree_digest(key.cd)
 
 
-def test_first_start_updates_restarts_enrols_and_opens_the_site(key, cd_before):
-    """Update to 1.0.1, restart into it, enrol, and the portal accepts the certificate."""
-    page, output, code = _run(
-        key, "--identifier", IDENTIFIER, "--activation-code", key.code, "--update", "now"
-    )
-    assert page == "code", output  # the keypad: the certificate matched the identifier
-    assert code == 0, output
-    assert UPDATE_OFFERED in output, output
+def test_first_start_updates_restarts_enrols_and_reaches_the_client_area(life, served):
+    """The demo's first start, each step's outcome on both sides: the update served by
+    the repository and installed (the key restarts into it), the certificate the EST
+    service issued for the key's serial in Firefox's NSS database, the first connection
+    to the client area recorded by the portal, the CD-ROM unchanged."""
+    output = life.launcher_output
+    assert life.exit_code == 0, output
+    assert served.update in life.published  # served
+    assert UPDATE_OFFERED + served.update in output, output
+    assert output.count(FIRST_STEP) == 2, output  # started again after the update
+    assert life.version.endswith(f"(version {served.update} from the data area)")  # installed
     assert ENROLLING in output, output
-    assert output.count("[  2%]") == 2, output  # started again after the update
-    version = _version(key)
-    assert version.endswith(f"(version {key.served.update} from the data area)"), version
-    assert (key.data / "pki" / "credential.pem").is_file()
-    log = (key.data / "logs" / "e-secure.log").read_text()
-    assert key.code not in log and key.code not in output
-    assert tree_digest(key.cd) == cd_before
+    assert life.certificate_serial  # issued for the key's serial (registry)
+    assert life.in_firefox  # and in the profile's NSS database
+    credential = x509.load_pem_x509_certificate(
+        (life.key.data / "pki" / "credential.pem").read_bytes()
+    )
+    assert format(credential.serial_number, "x") == life.certificate_serial.lower()
+    assert life.page == "area"  # the portal's client area, after the first connection
+    assert life.registered_serial.lower() == life.certificate_serial.lower()  # portal side
+    assert life.logins == 1
+    assert [p.name for p in life.screenshots][-1].endswith("-area.png")
+    log = (life.key.data / "logs" / "e-secure.log").read_text()
+    assert life.key.code not in log and life.key.code not in output
+    assert life.cd_unchanged
 
 
 def test_second_start_goes_straight_to_the_site(key, cd_before):
@@ -121,7 +127,7 @@ def test_second_start_goes_straight_to_the_site(key, cd_before):
     assert code == 0, output
     assert UPDATE_OFFERED not in output, output
     assert ENROLLING not in output, output
-    assert output.count("[  2%]") == 1, output  # no restart
-    assert _version(key).endswith(f"(version {key.served.update} from the data area)")
+    assert output.count(FIRST_STEP) == 1, output  # no restart
+    assert key_version(key).endswith(f"(version {key.served.update} from the data area)")
     assert (key.data / "pki" / "certificate.json").read_bytes() == record  # no new enrolment
     assert tree_digest(key.cd) == cd_before

@@ -11,17 +11,17 @@ for the session.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from esecure.demo.bidi import Browser
+from esecure.demo.journey import Tour, first_connection
 from esecure.server import admin as ops
 from esecure.server.portal.codes import CodeHasher
 from esecure.server.portal.pepper import load_pepper
 from esecure.server.portal.store import PortalStore
 from tests import firefox_profiles
-from tests.firefox_bidi import Browser
 from tests.firefox_profiles import FIREFOX_TEST, EnrolledProfile, enrolled_profile, live_copy
 from tests.server.est_support import ServerThread
 
@@ -33,66 +33,6 @@ no_cert_profile = firefox_profiles.no_cert_profile
 pytestmark = FIREFOX_TEST
 
 PERSONAL_CODE = "480951"
-
-
-@dataclass
-class Tour:
-    """One Firefox on the portal, photographing each page it reaches."""
-
-    browser: Browser
-    base: str
-    shots: Path
-    taken: int = 0
-
-    def page(self) -> str:
-        """The portal's name of the current page (``<body data-page>``)."""
-        return str(self.browser.evaluate("document.body.dataset.page"))
-
-    def shot(self, name: str) -> Path:
-        """A screenshot of the current page, numbered in the order taken."""
-        self.taken += 1
-        return self.browser.screenshot(self.shots / f"{self.taken:02d}-{name}.png")
-
-    def follow(self, css: str, page: str) -> None:
-        """Click ``css``, wait for the next page, check it is ``page``, photograph it."""
-        with self.browser.expect_load():
-            self.browser.click(css)
-        assert self.page() == page, (page, self.browser.url, self.browser.text("main"))
-        self.shot(page)
-
-    def login(self, identifier: str) -> None:
-        """From the login page: the identifier, then "Access with certificate"."""
-        assert self.page() == "login", self.browser.url
-        self.browser.type("#identifier", identifier)
-        with self.browser.expect_load():
-            self.browser.click("#login-submit")
-
-    def keypad(self, code: str, page: str) -> None:
-        """Type ``code`` by clicking the keypad's keys where this display put each digit,
-        then "Validate"; the page reached must be ``page``."""
-        browser = self.browser
-        for count, digit in enumerate(code, start=1):
-            key = browser.evaluate(
-                "[...document.querySelectorAll('#keypad button.key')]"
-                f".find(b => b.textContent.trim() === {digit!r}).id"
-            )
-            browser.click(f"#{key}")
-            assert browser.evaluate("document.querySelectorAll('#code-dots .dot.on').length") == (
-                count
-            )
-        positions = str(browser.evaluate("document.querySelector('#positions').value"))
-        assert len(positions.split(",")) == len(code)
-        self.shot(f"{self.page()}-typed")
-        self.follow("#code-submit", page)
-
-    def group(self, name: str) -> tuple[bool, str]:
-        """(whether service group ``name`` is open, the sign its toggle shows)."""
-        state = self.browser.evaluate(
-            f"[document.querySelector('#group-{name}').open,"
-            f" getComputedStyle(document.querySelector('#group-{name}-toggle .sign'),"
-            " '::before').content]"
-        )
-        return bool(state[0]), str(state[1]).strip('"')
 
 
 @pytest.fixture
@@ -145,26 +85,16 @@ def _first_connection(t: Tour, identifier: str, mail: str) -> None:
     t.follow("#lang-en", "login")
     assert browser.evaluate("document.documentElement.lang") == "en"
 
-    # Step 7: identifier + certificate, then the code received by mail on the keypad.
-    t.login(identifier)
-    assert t.page() == "code"
-    t.shot("code")
-    t.keypad(mail, "first-login")
-
-    # Step 8: the mail code again, a personal code, the same again.
-    assert browser.attribute("#code-form", "data-step") == "mail"
-    t.keypad(mail, "first-login")
-    assert browser.attribute("#code-form", "data-step") == "new"
-    t.keypad(PERSONAL_CODE, "first-login")
-    assert browser.attribute("#code-form", "data-step") == "confirm"
-    t.keypad(PERSONAL_CODE, "contact")
-
-    # Step 9: contact details, "your certificate is registered".
-    browser.type("#email", f"{identifier}@example.com")
-    browser.type("#phone", "01 23 45 67 89")
-    t.shot("contact-filled")
-    t.follow("#contact-submit", "registered")
-    assert browser.exists("#to-area")
+    # Steps 7 to 9: identifier + certificate, the mail code on the keypad, again, a
+    # personal code twice, contact details, "your certificate is registered".
+    first_connection(
+        t,
+        identifier,
+        mail,
+        PERSONAL_CODE,
+        email=f"{identifier}@example.com",
+        phone="01 23 45 67 89",
+    )
 
 
 def _services(t: Tour, identifier: str) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 from pathlib import Path
 
 import pytest
 
+from esecure.demo.bidi import headless_env
 from esecure.launcher import nss
 from esecure.launcher.flow.console import Answers, ConsolePresenter
 from esecure.launcher.flow.profile import STAMP_NAME
@@ -74,15 +74,7 @@ def test_first_start_enrols_and_opens_the_site_with_the_certificate(
     """First use end to end on one key: the site sees the key's serial from Firefox."""
     project = est_server.project.root
     site = ClientCertSite(project)
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TMPDIR": str(home),
-        "MOZ_HEADLESS": "1",
-        "MOZ_CRASHREPORTER_DISABLE": "1",
-    }
+    env = headless_env(tmp_path / "home")
     options = FlowOptions(
         firefox_args=("--headless",),
         firefox_env=env,

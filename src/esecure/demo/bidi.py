@@ -1,4 +1,4 @@
-"""A small WebDriver BiDi client for Debian's headless Firefox ESR (a test utility).
+"""A small WebDriver BiDi client for Debian's Firefox ESR (the demo's and the tests').
 
 Firefox is started on a given profile with ``--remote-debugging-port=0``; the WebSocket
 address it prints on stderr is read (bounded wait) and a BiDi session is opened on it. The
@@ -104,7 +104,7 @@ _REMOTE: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def _remote_value(value: dict[str, Any]) -> Any:
+def _remote_value(value: dict[str, Any]) -> Any:  # noqa: ANN401 - a page's JSON value
     """The Python form of a BiDi RemoteValue (nodes and other objects stay as their dict)."""
     convert = _REMOTE.get(str(value.get("type")))
     return value if convert is None else convert(value)
@@ -127,21 +127,58 @@ def _local_value(value: object) -> dict[str, Any]:
     raise TypeError(f"cannot pass {type(value).__name__} to the page")
 
 
+def spawn(
+    argv: list[str],
+    env: dict[str, str],
+    on_line: Callable[[str], None],
+    *,
+    merge: bool,
+    on_end: Callable[[], None] | None = None,
+) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+    """Start ``argv`` in its own process group (its whole tree can be signalled), each
+    line of its stderr (its stdout too if ``merge``, else stdout discarded) handed to
+    ``on_line`` by a thread, ``on_end`` called when the output ends."""
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if merge else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+        start_new_session=True,
+    )
+    stream = process.stdout if merge else process.stderr
+
+    def drain() -> None:
+        for raw in stream or ():
+            on_line(raw.decode("utf-8", "replace").rstrip())
+        if on_end is not None:
+            on_end()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    return process, reader
+
+
+def headless_env(home: Path) -> dict[str, str]:
+    """The environment of a headless Firefox with its own HOME (made) and TMPDIR."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "MOZ_HEADLESS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+
+
 class _Firefox:
     """The Firefox process: started in its own process group, stderr drained by a thread."""
 
     def __init__(
         self, profile: Path, home: Path, extra_args: list[str], executable: str = FIREFOX
     ) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "TMPDIR": str(home),
-            "MOZ_HEADLESS": "1",
-            "MOZ_CRASHREPORTER_DISABLE": "1",
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-        }
+        env = headless_env(home)
         command = [
             executable,
             "--headless",
@@ -154,27 +191,16 @@ class _Firefox:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=60)
         self._address: str | None = None
         self._found = threading.Event()
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self.process, self._reader = spawn(
+            command, env, self._line, merge=False, on_end=self._found.set
+        )  # the output closed: Firefox is gone
 
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.stderr_tail.append(line)
-            match = _LISTENING.search(line)
-            if match and self._address is None:
-                self._address = match.group(1)
-                self._found.set()
-        self._found.set()  # stderr closed: Firefox is gone
+    def _line(self, line: str) -> None:
+        self.stderr_tail.append(line)
+        match = _LISTENING.search(line)
+        if match and self._address is None:
+            self._address = match.group(1)
+            self._found.set()
 
     def address(self, timeout: float) -> str:
         """The ``ws://host:port`` Firefox printed, waiting at most ``timeout`` seconds."""
@@ -511,7 +537,7 @@ class Browser:
 
     def wait_until(
         self, expression: str, *, timeout: float = LOAD_TIMEOUT, interval: float = 0.1
-    ) -> Any:
+    ) -> Any:  # noqa: ANN401
         """Evaluate ``expression`` until it is truthy (at most ``timeout`` s); its value.
         Errors while a document is replaced count as "not yet"."""
         deadline = time.monotonic() + timeout
@@ -529,13 +555,13 @@ class Browser:
 
     # --- scripts -------------------------------------------------------------------------
 
-    def _result(self, answer: dict[str, Any], what: str) -> Any:
+    def _result(self, answer: dict[str, Any], what: str) -> Any:  # noqa: ANN401
         if answer.get("type") == "exception":
             details = answer.get("exceptionDetails", {})
             raise BidiError(f"{what}: the page threw {details.get('text', details)}")
         return _remote_value(answer["result"])
 
-    def evaluate(self, expression: str, *, context: str | None = None) -> Any:
+    def evaluate(self, expression: str, *, context: str | None = None) -> Any:  # noqa: ANN401
         """The value of a JavaScript expression in the current tab (promises awaited)."""
         answer = self.command(
             "script.evaluate",
@@ -548,7 +574,7 @@ class Browser:
         )
         return self._result(answer, expression)
 
-    def call(self, function: str, *args: object) -> Any:
+    def call(self, function: str, *args: object) -> Any:  # noqa: ANN401
         """Call a JavaScript function declaration with ``args`` (element references from
         :meth:`find` allowed) in the current tab; its value."""
         answer = self.command(

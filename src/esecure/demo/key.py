@@ -1,6 +1,8 @@
-"""The end-to-end test's key and launcher (shared with benchmarks/bench_start_to_site.py):
-a personalised key for the session's served image, and the frozen `e-secure` of its CD
-tree started as a user would, with its Firefox reachable over WebDriver BiDi."""
+"""The key of the demo and of the end-to-end test (and benchmarks/bench_start_to_site.py):
+a personalised key for a served image, "inserted" (the CD-ROM's files as a mounted,
+read-only medium shows them, the data partition's files as its data area), and the frozen
+`e-secure` of its CD tree started as a user would, its Firefox reachable over WebDriver
+BiDi (headless, or in real windows on a display)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,15 +21,16 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from esecure.cli import cli
-from tests.firefox_bidi import Browser
-from tests.images import Served
+from esecure.demo import DemoError, check
+from esecure.demo.bidi import Browser, spawn
+from esecure.demo.images import Served
 
 __all__ = [
     "EXIT_TIMEOUT",
     "IDENTIFIER",
     "Key",
     "Launcher",
+    "admin_cli",
     "free_port",
     "key_env",
     "personalised_key",
@@ -54,9 +56,12 @@ def tree_digest(root: Path) -> dict[str, str]:
     return found
 
 
-def _cli(*args: str) -> str:
+def admin_cli(*args: str) -> str:
+    """`esecure ARGS` in this process, as the bank's operator types it: its output."""
+    from esecure.cli import cli  # noqa: PLC0415 - the CLI imports this package lazily
+
     result = CliRunner().invoke(cli, ["--lang", "en", *args])
-    assert result.exit_code == 0, result.output
+    check(result.exit_code == 0, f"esecure {' '.join(args[:2])} failed:\n{result.output}")
     return result.output
 
 
@@ -80,51 +85,59 @@ def free_port() -> int:
     return port
 
 
-def key_env(key: Key, port: int) -> dict[str, str]:
+DISPLAY_VARIABLES = ("DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY")
+
+
+def key_env(key: Key, port: int, display: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a start: a private HOME and runtime directory, the data area,
-    headless Firefox with its WebDriver BiDi port (ESECURE_FIREFOX_ARGS)."""
+    Firefox with its WebDriver BiDi port (ESECURE_FIREFOX_ARGS); headless unless
+    ``display`` (DISPLAY and its friends) is given."""
     key.home.mkdir(exist_ok=True)
-    return {
+    env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(key.home),
         "LANG": "C.UTF-8",
         "ESECURE_DATA_DIR": str(key.data),
         "XDG_RUNTIME_DIR": str(key.runtime),
         "XDG_CACHE_HOME": str(key.home / "cache"),
-        "MOZ_HEADLESS": "1",
         "MOZ_CRASHREPORTER_DISABLE": "1",
+    }
+    if display:
+        return {**env, **display, "ESECURE_FIREFOX_ARGS": f"--remote-debugging-port={port}"}
+    return {
+        **env,
+        "MOZ_HEADLESS": "1",
         "ESECURE_FIREFOX_ARGS": f"--headless --remote-debugging-port={port}",
     }
 
 
 class Launcher:
-    """The frozen bootstrap of the CD tree, started as a user would (``--no-gui`` and
-    ``args``), output collected; ``program(port)``: another command line in its place
-    (the benchmark's Firefox alone)."""
+    """The frozen bootstrap of the CD tree, started as a user would (``--no-gui`` unless
+    ``gui``, and ``args``), output collected (and each line given to ``echo``);
+    ``program(port)``: another command line in its place (the benchmark's Firefox alone);
+    ``display``: Firefox (and the windows) on that display instead of headless."""
 
     def __init__(
-        self, key: Key, *args: str, program: Callable[[int], list[str]] | None = None
+        self,
+        key: Key,
+        *args: str,
+        program: Callable[[int], list[str]] | None = None,
+        display: dict[str, str] | None = None,
+        gui: bool = False,
+        echo: Callable[[str], None] | None = None,
     ) -> None:
         self.port = free_port()
-        env = key_env(key, self.port)
-        own = [str(key.cd / "e-secure"), "--no-gui", *args]
+        self._echo = echo
+        env = key_env(key, self.port, display)
+        own = [str(key.cd / "e-secure"), *(() if gui else ("--no-gui",)), *args]
         argv = own if program is None else program(self.port)
         self.lines: collections.deque[str] = collections.deque(maxlen=400)
-        self.process = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self.process, self._reader = spawn(argv, env, self._line, merge=True)
 
-    def _drain(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+    def _line(self, line: str) -> None:
+        self.lines.append(line)
+        if self._echo is not None:
+            self._echo(line)
 
     @property
     def output(self) -> str:
@@ -134,19 +147,19 @@ class Launcher:
         """A BiDi session on the launcher's Firefox, once its port answers (bounded)."""
         deadline = time.monotonic() + SITE_TIMEOUT
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"the launcher ended:\n{self.output}"
+            check(self.process.poll() is None, f"the launcher ended:\n{self.output}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
             except OSError:
                 time.sleep(0.25)
                 continue
             return Browser.attach(f"ws://127.0.0.1:{self.port}", tail=lambda: self.output)
-        raise AssertionError(f"no Firefox within {SITE_TIMEOUT:.0f} s:\n{self.output}")
+        raise DemoError(f"no Firefox within {SITE_TIMEOUT:.0f} s:\n{self.output}")
 
-    def wait(self) -> int:
+    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
         """The launcher's exit code once the session ended (Firefox closed)."""
         try:
-            code = self.process.wait(timeout=EXIT_TIMEOUT)
+            code = self.process.wait(timeout=timeout)
         finally:
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -176,7 +189,7 @@ def personalised_key(served: Served, base: Path) -> Key:
     (image_dir / "build-report.json").write_bytes(served.build_report.read_bytes())
     out = base / "personalized"
     project = str(served.project)
-    _cli("personalize", project, "--out", str(out), "--count", "1", "--data-images",
+    admin_cli("personalize", project, "--out", str(out), "--count", "1", "--data-images",
          "--image-dir", str(image_dir))  # fmt: skip
     (registry,) = sorted((out / "registry").glob("*.csv"))
     (image,) = sorted(out.glob("data-*.img"))
@@ -184,17 +197,20 @@ def personalised_key(served: Served, base: Path) -> Key:
     data = base / "data"  # the FAT volume's files, as the mounted key shows them
     data.mkdir()
     subprocess.run(
-        ["mcopy", "-s", "-n", "-i", str(image), "::/*", str(data)],
+        ["mcopy", "-s", "-n", "-i", str(image), "::/*", str(data)],  # noqa: S607 - mtools
         check=True,
         timeout=60,
         env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"},
     )
     image.unlink()  # the data partition's size
-    assert json.loads((data / "identity.json").read_text())["serial"] == serial
-    _cli("admin", "--project", project, "add-user", IDENTIFIER)
-    _cli("admin", "--project", project, "import-keys", str(registry))
-    _cli("admin", "--project", project, "assign", serial, IDENTIFIER)
-    letter = _cli("admin", "--project", project, "issue-code", IDENTIFIER)
+    check(
+        json.loads((data / "identity.json").read_text())["serial"] == serial,
+        f"{data / 'identity.json'} does not name the serial {serial}",
+    )
+    admin_cli("admin", "--project", project, "add-user", IDENTIFIER)
+    admin_cli("admin", "--project", project, "import-keys", str(registry))
+    admin_cli("admin", "--project", project, "assign", serial, IDENTIFIER)
+    letter = admin_cli("admin", "--project", project, "issue-code", IDENTIFIER)
     code = next(
         line.split(":", 1)[1].strip()
         for line in letter.splitlines()
