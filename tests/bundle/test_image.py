@@ -45,11 +45,11 @@ def _tree(reader, **kwargs) -> set[str]:
 
 def test_layout_holds_every_part(extracted):
     """The CD-ROM root holds autorun.sh, launcher, runtime, the release's components (app,
-    lib, Firefox, profile, trust), its release record and lists, guide and manifest."""
+    lib, Firefox, profile, trust), its release record and lists, guide and manifest; no
+    drive icon, which only autorun.inf names (no Windows launcher, no autorun.inf)."""
     for rel in (
         "autorun.sh",
         "e-secure",
-        "e-secure.ico",
         "runtime-linux",
         "app/esecure/launcher/app.py",
         "app/product.json",
@@ -68,6 +68,7 @@ def test_layout_holds_every_part(extracted):
         "branding/logo.png",
     ):
         assert (extracted / rel).exists(), rel
+    assert not (extracted / "e-secure.ico").exists()
     assert not (extracted / "product.json").exists()  # app/product.json now
     assert not (extracted / "lib/linux/setuptools").exists()
     assert list((extracted / "app/esecure/__pycache__").glob("*.pyc"))

@@ -507,19 +507,20 @@ def _small_files(project: Project, stage: Path, report: Report) -> list[str]:
     """autorun, the drive icon, branding/ and guide/: the CD-ROM's files outside the
     release (never updated). Each autorun file is written only when the launcher it names
     is on ``stage`` already: an image without the Windows launcher gets no autorun.inf
-    (and a warning saying how to get one). Returns the autorun files written."""
+    (and a warning saying how to get one), nor the drive icon only autorun.inf names.
+    Returns the autorun files written."""
     name = project.product.launcher_name
     icon = f"{name}.ico"
-    shutil.copyfile(project.branding.icon_ico, stage / icon)
     spec = AutorunSpec(
         launcher=executable_name(name, "windows"),
-        icon=icon if (stage / icon).is_file() else None,
+        icon=icon,
         label=f"{project.product.bank_name} {project.product.name}",
         action=f"{project.product.portal_name}: {project.product.name}",
         linux_launcher=executable_name(name, "linux"),
     )
     written = []
     if (stage / spec.launcher).is_file():
+        shutil.copyfile(project.branding.icon_ico, stage / icon)
         (stage / "autorun.inf").write_bytes(autorun_inf(spec))
         written.append("autorun.inf")
     else:

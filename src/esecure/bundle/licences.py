@@ -3,7 +3,7 @@
 One folder, ``app/licenses/`` (:data:`FOLDER`), inside the ``app`` component: every
 release is laid out by the same code (``esecure.bundle.build._lay_out``, for `esecure
 build` and for `esecure publish`), so an update that changes Firefox or a dependency
-brings the licence texts and SBOM that describe it (docs/licences.md). Its layout::
+brings the licence texts and SBOM that describe it (docs/image-contents.md). Its layout::
 
     app/licenses/sbom.cdx.json       the SBOM (esecure.bundle.sbom.cyclonedx)
     app/licenses/<part>/<file>       each part's texts (<part> is its bom-ref:

@@ -16,7 +16,7 @@ e-secure), each with the image paths of its files and the licence texts that go 
 * :func:`runtime_parts` — the frozen bootstrap and its contents directory.
 
 :func:`esecure.bundle.licences.write_folder` writes the texts and the SBOM into one folder
-(``app/licenses/``, docs/licences.md says why there). Everything is sorted and carries no
+(``app/licenses/``, docs/image-contents.md says why there). Everything is sorted and carries no
 clock: the same inputs give the same bytes.
 
 CycloneDX rather than SPDX: a component lists the image paths of its files in
@@ -302,7 +302,7 @@ _MIT = (
 DECLARED_ONLY: Mapping[str, str] = {"proxy-tools": "MIT"}
 """Distributions that declare a licence in their metadata but ship no licence file: the
 text of the licence they declare is written for them, with their author as the copyright
-holder (docs/licences.md). Any other distribution without a licence file is ES927."""
+holder (docs/image-contents.md). Any other distribution without a licence file is ES927."""
 
 
 def _canonical(name: str) -> str:
