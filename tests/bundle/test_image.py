@@ -75,9 +75,11 @@ def test_layout_holds_every_part(extracted):
 
 
 def test_app_carries_esecure_alone_and_lib_no_esecure(extracted):
-    """app/ holds the esecure package and product.json only (no esecure_onkey: the
-    bootstrap's runtime is the one copy); lib/linux holds no esecure or esecure_onkey."""
-    assert sorted(p.name for p in (extracted / "app").iterdir()) == ["esecure", "product.json"]
+    """app/ holds the esecure package, product.json and the licence folder only (no
+    esecure_onkey: the bootstrap's runtime is the one copy); lib/linux holds no esecure or
+    esecure_onkey."""
+    names = sorted(p.name for p in (extracted / "app").iterdir())
+    assert names == ["esecure", "licenses", "product.json"]
     lib = {p.name for p in (extracted / "lib" / "linux").iterdir()}
     assert not lib & {"esecure", "esecure_onkey"}
     assert not [n for n in lib if n.startswith("esecure-")]

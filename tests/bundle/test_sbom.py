@@ -171,7 +171,7 @@ def test_sbom_names_firefox_every_distribution_and_library(extracted, image_sbom
             for c in image_sbom["components"]
             if {"location": f"runtime-linux/{lib.name}"} in c["evidence"]["occurrences"]
         ]
-        assert [c["purl"][:16] for c in owners] == ["pkg:deb/debian/"[:16]], lib.name
+        assert [c["purl"].startswith("pkg:deb/debian/") for c in owners] == [True], lib.name
     assert {"cpython", "e-secure", "pypi-pyinstaller"} <= set(by_ref)
 
 
