@@ -17,9 +17,7 @@ from esecure.bundle.exclude import RUNTIME_MODULES
 
 __all__ = ["EXCLUDED", "RUNTIME_MODULES", "stdlib_modules"]
 
-EXCLUDED = frozenset(
-    {name for name, _reason in RUNTIME_MODULES} | {"site-packages", "config-3"}
-)
+EXCLUDED = frozenset({name for name, _reason in RUNTIME_MODULES} | {"site-packages", "config-3"})
 """esecure.bundle.exclude.RUNTIME_MODULES (the one exclude list, with the reasons), and
 the stdlib directory's entries that are no modules."""
 
