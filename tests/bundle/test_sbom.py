@@ -85,11 +85,11 @@ def test_debian_parts_group_origins_by_package(tmp_path):
     runner = _dpkg(
         {"/usr/lib/libfoo.so.1": "libfoo1:amd64", "/usr/lib/libfoo2.so": "libfoo1:amd64"}
     )
-    parts = sbom.debian_parts(
-        {"firefox/linux/libfoo.so.1": Path("/usr/lib/libfoo.so.1"),
-         "firefox/linux/libfoo2.so": Path("/usr/lib/libfoo2.so")},
-        runner=runner,
-    )  # fmt: skip
+    origins = {
+        "firefox/linux/libfoo.so.1": Path("/usr/lib/libfoo.so.1"),
+        "firefox/linux/libfoo2.so": Path("/usr/lib/libfoo2.so"),
+    }
+    parts = sbom.debian_parts(origins, runner=runner)
     [part] = parts
     assert part.key == "deb-libfoo1"
     assert part.purl == "pkg:deb/debian/libfoo1@1%3A2.0%2Bdfsg-1?arch=amd64"

@@ -144,10 +144,11 @@ def _owners(paths: Iterable[Path], runner: Runner) -> dict[Path, str]:
     wanted = {v: p for p in paths for v in _variants(p)}
     if not wanted:
         return {}
+    # dpkg -S exits 1 when any path is unowned: the caller names those
+    args = ["-S", *sorted(wanted)]
     result = runner.run(
-        DPKG, ["-S", *sorted(wanted)], needed_by=_NEEDED_BY, code="ES928", timeout=_TIMEOUT,
-        check=False,
-    )  # fmt: skip
+        DPKG, args, needed_by=_NEEDED_BY, code="ES928", timeout=_TIMEOUT, check=False
+    )
     out: dict[Path, str] = {}
     for line in result.stdout.splitlines():
         if line.startswith(("diversion by", "local diversion")) or ": " not in line:
@@ -376,19 +377,18 @@ def distribution_parts(lib: Path, prefix: str) -> list[Part]:
     from its ``.dist-info`` (METADATA; RECORD for its files, else top_level.txt; its licence
     files). A file of ``lib`` no distribution claims is ES928; a distribution without a
     licence text is ES927 (:data:`DECLARED_ONLY` aside)."""
-    present = {p.relative_to(lib).as_posix() for p in lib.rglob("*") if p.is_file()}
-    owner: dict[str, str] = {}
+    present = sorted(p.relative_to(lib).as_posix() for p in lib.rglob("*") if p.is_file())
+    exact: dict[str, str] = {}  # a path RECORD names -> its part
+    folders: dict[str, str] = {}  # a .dist-info, or a package top_level.txt names -> its part
     parts: list[Part] = []
     for info in sorted(lib.glob("*.dist-info")):
         meta = _metadata(info)
         name, version = meta["Name"][0], meta["Version"][0]
         key = f"pypi-{_canonical(name)}"
-        claimed = [p.rstrip("/") for p in _record_paths(info)]
-        claimed.append(info.name)
-        for rel in present:
-            src = _source_of(rel)
-            if any(src == c or src.startswith(c + "/") or rel.startswith(c + "/") for c in claimed):
-                owner.setdefault(rel, key)
+        folders.setdefault(info.name, key)
+        for path in _record_paths(info):
+            target = folders if path.endswith("/") else exact
+            target.setdefault(path.rstrip("/"), key)
         texts = _dist_texts(info, name, meta)
         if not texts:
             raise ToolError(
@@ -410,7 +410,12 @@ def distribution_parts(lib: Path, prefix: str) -> list[Part]:
                 texts=texts,
             )
         )
-    stray = sorted(present - set(owner))
+    owner: dict[str, str] = {}
+    for rel in present:
+        key_ = exact.get(rel) or exact.get(_source_of(rel)) or folders.get(rel.split("/")[0])
+        if key_ is not None:
+            owner[rel] = key_
+    stray = [rel for rel in present if rel not in owner]
     if stray:
         raise ToolError(
             f"{prefix}: no distribution's RECORD names {', '.join(stray[:10])}"
