@@ -268,15 +268,6 @@ def _tool_versions(runner: Runner) -> dict[str, str]:
     return versions
 
 
-def _firefox_version(directory: Path) -> str:
-    ini = directory / "application.ini"
-    with contextlib.suppress(OSError):
-        for line in ini.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("Version="):
-                return line.split("=", 1)[1].strip()
-    return "unknown"
-
-
 def _stage(
     project: Project,
     options: BuildOptions,
@@ -325,7 +316,7 @@ def _stage(
         info["platforms"][plat] = {
             "launcher": executable_name(name, plat),
             "firefox_source": str(sources[plat]),
-            "firefox_version": _firefox_version(sources[plat]),
+            "firefox_version": sbom.firefox_version(sources[plat]),
         }
     libs = {plat: launchers[plat] / "lib" / plat for plat in platforms}
     runtime = _runtime_parts(stage, platforms, name, runner)

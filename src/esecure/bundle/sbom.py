@@ -26,6 +26,7 @@ need; the signed manifest already holds every file's SHA-256), and purls are fir
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -55,6 +56,7 @@ __all__ = [
     "distribution_parts",
     "esecure_part",
     "firefox_part",
+    "firefox_version",
     "merge",
     "own_file",
     "runtime_parts",
@@ -230,9 +232,11 @@ _LICENSE_HTML = "chrome/toolkit/content/global/license.html"
 _MPL = Path("/usr/share/common-licenses/MPL-2.0")
 
 
-def _ini_version(path: Path) -> str:
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+def firefox_version(directory: Path) -> str:
+    """The ``Version=`` of an installation's application.ini, else "unknown"."""
+    ini = directory / "application.ini"
+    with contextlib.suppress(OSError):
+        for line in ini.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("Version="):
                 return line.split("=", 1)[1].strip()
     return "unknown"
@@ -255,7 +259,7 @@ def firefox_part(
     its version
     from application.ini, its Debian package when dpkg installed it (purl, copyright),
     MPL-2.0 and about:license."""
-    version = _ini_version(source / "application.ini")
+    version = firefox_version(source)
     texts: list[Text] = []
     program = sorted(copied.values())[:1]
     owners = _owners(program, runner) if sys.platform.startswith("linux") else {}
