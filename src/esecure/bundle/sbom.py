@@ -376,6 +376,29 @@ def _dist_texts(info: Path, name: str, meta: Mapping[str, list[str]]) -> tuple[T
     return tuple(texts)
 
 
+def _pypi_part(
+    name: str,
+    version: str,
+    meta: Mapping[str, list[str]],
+    texts: tuple[Text, ...],
+    *,
+    kind: str = "library",
+    files: Iterable[str] = (),
+) -> Part:
+    expression, words = _licence_of(meta)
+    return Part(
+        key=f"pypi-{_canonical(name)}",
+        name=name,
+        version=version,
+        purl=f"pkg:pypi/{_canonical(name)}@{quote(version, safe='.-_~')}",
+        kind=kind,
+        licence=expression,
+        licence_name=words,
+        texts=texts,
+        files=frozenset(files),
+    )
+
+
 def distribution_parts(lib: Path, prefix: str) -> list[Part]:
     """Every distribution of a laid-out ``lib/<platform>/`` (at ``prefix`` on the image),
     from its ``.dist-info`` (METADATA; RECORD for its files, else top_level.txt; its licence
@@ -401,19 +424,7 @@ def distribution_parts(lib: Path, prefix: str) -> list[Part]:
                 "licence its metadata names, or leave the distribution out",
                 code="ES927",
             )
-        expression, words = _licence_of(meta)
-        parts.append(
-            Part(
-                key=key,
-                name=name,
-                version=version,
-                purl=f"pkg:pypi/{_canonical(name)}@{quote(version, safe='.-_~')}",
-                kind="library",
-                licence=expression,
-                licence_name=words,
-                texts=texts,
-            )
-        )
+        parts.append(_pypi_part(name, version, meta, texts))
     owner: dict[str, str] = {}
     for rel in present:
         key_ = exact.get(rel) or exact.get(_source_of(rel)) or folders.get(rel.split("/")[0])
@@ -470,19 +481,8 @@ def _installed_part(dist_name: str, files: Iterable[str]) -> Part:
         for f in sorted(str(p) for p in dist.files or [])
         if ".dist-info" in f and _LICENCE_NAME.search(PurePosixPath(f).name)
     )
-    meta = dist.metadata
-    expression, words = _licence_of({k: [str(v) for v in meta.get_all(k) or []] for k in meta})
-    return Part(
-        key=f"pypi-{_canonical(name)}",
-        name=name,
-        version=version,
-        purl=f"pkg:pypi/{_canonical(name)}@{version}",
-        kind="application",
-        licence=expression,
-        licence_name=words,
-        texts=texts,
-        files=frozenset(files),
-    )
+    meta = {k: [str(v) for v in dist.metadata.get_all(k) or []] for k in dist.metadata}
+    return _pypi_part(name, version, meta, texts, kind="application", files=files)
 
 
 def esecure_part(files: Iterable[str]) -> Part:
