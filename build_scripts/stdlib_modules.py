@@ -1,8 +1,9 @@
 """The standard-library modules the frozen bootstrap carries, for the application it runs.
 
 The bootstrap imports almost nothing itself, but the application it starts from lib/ needs
-the standard library of the same Python: every stdlib module is frozen in, except tests,
-GUI toolkits the launcher does not use, and build tools. Names are found by walking the
+the standard library of the same Python: every stdlib module is frozen in, except what the
+exclude list names (tests, GUI toolkits and terminal interfaces the launcher does not use,
+build tools: esecure.bundle.exclude.RUNTIME_MODULES). Names are found by walking the
 stdlib directory (nothing is imported), sorted for reproducible builds.
 """
 
@@ -12,29 +13,13 @@ import sys
 import sysconfig
 from pathlib import Path
 
-__all__ = ["EXCLUDED", "stdlib_modules"]
+from esecure.bundle.exclude import RUNTIME_MODULES
 
-EXCLUDED = frozenset(
-    {
-        "tkinter",
-        "_tkinter",
-        "turtle",
-        "turtledemo",
-        "idlelib",
-        "test",
-        "lib2to3",
-        "ensurepip",
-        "venv",
-        "distutils",
-        "pydoc_data",
-        "antigravity",
-        "this",
-        "__phello__",
-        "__hello__",
-        "site-packages",
-        "config-3",
-    }
-)
+__all__ = ["EXCLUDED", "RUNTIME_MODULES", "stdlib_modules"]
+
+EXCLUDED = frozenset({name for name, _reason in RUNTIME_MODULES} | {"site-packages", "config-3"})
+"""esecure.bundle.exclude.RUNTIME_MODULES (the one exclude list, with the reasons), and
+the stdlib directory's entries that are no modules."""
 
 
 def _excluded(parts: list[str]) -> bool:

@@ -1892,6 +1892,71 @@ _ENTRIES: tuple[Entry, ...] = (
         call_support=False,
     ),
     Entry(
+        code="ES929",
+        name="licence-missing",
+        audience="operator",
+        title=_t(
+            "A licence text is missing for something the image ships",
+            "Il manque le texte de licence d'un élément de l'image",
+        ),
+        message=_t(
+            "The build found no licence text for a distribution, package or program it "
+            "copies onto the image.",
+            "La construction n'a trouvé aucun texte de licence pour une distribution, un "
+            "paquet ou un programme qu'elle copie sur l'image.",
+        ),
+        cause=_t(
+            "A Python distribution ships no licence file and is not in e-secure's list of "
+            "declared-only licences, or a Debian package's /usr/share/doc/<package>/copyright "
+            "is missing (documentation left out of the build machine); the message names it.",
+            "Une distribution Python n'a pas de fichier de licence et n'est pas dans la liste "
+            "des licences déclarées d'e-secure, ou le /usr/share/doc/<paquet>/copyright d'un "
+            "paquet Debian manque (documentation absente de la machine de construction) ; le "
+            "message le nomme.",
+        ),
+        action=_t(
+            "Install the package's documentation (apt-get install --reinstall <package>), or "
+            "add the distribution to esecure.bundle.sbom.DECLARED_ONLY with the licence its "
+            "metadata names, or leave it out; then build again.",
+            "Installez la documentation du paquet (apt-get install --reinstall <paquet>), ou "
+            "ajoutez la distribution à esecure.bundle.sbom.DECLARED_ONLY avec la licence que "
+            "ses métadonnées nomment, ou retirez-la ; puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES928",
+        name="origin-unknown",
+        audience="operator",
+        title=_t(
+            "The SBOM cannot say where a file comes from",
+            "La nomenclature (SBOM) ne sait pas d'où vient un fichier",
+        ),
+        message=_t(
+            "A file the build copies onto the image belongs to no Debian package or Python "
+            "distribution the build can name.",
+            "Un fichier que la construction copie sur l'image n'appartient à aucun paquet "
+            "Debian ni distribution Python que la construction sache nommer.",
+        ),
+        cause=_t(
+            "A library was copied from outside the package manager (dpkg -S does not know "
+            "it), or a lib/ directory holds a file no distribution's RECORD names (a "
+            "launcher directory edited by hand or made by an older e-secure); the message "
+            "names each file.",
+            "Une bibliothèque a été copiée hors du gestionnaire de paquets (dpkg -S ne la "
+            "connaît pas), ou un répertoire lib/ contient un fichier qu'aucun RECORD de "
+            "distribution ne nomme (répertoire de lanceur modifié à la main ou fait par un "
+            "e-secure plus ancien) ; le message nomme chaque fichier.",
+        ),
+        action=_t(
+            "Install the library with apt-get, or freeze the launcher directory again with "
+            "this e-secure; then build again.",
+            "Installez la bibliothèque avec apt-get, ou refaites le répertoire de lanceur "
+            "avec cet e-secure ; puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
         code="ES930",
         name="database-url-unsupported",
         audience="operator",

@@ -19,6 +19,7 @@ import pytest
 
 from esecure.bundle.build import plan_launchers
 from esecure.config import load_project
+from esecure.demo.images import standin_distribution
 from esecure.errors import ConfigError
 
 from .test_fat import minfo
@@ -54,7 +55,9 @@ def standin_launcher(directory: Path, deps_mib: int) -> Path:
     app.parent.mkdir(parents=True)
     app.write_text("# stand-in\n")
     (directory / "lib" / "linux" / "esecure" / "__init__.py").write_text("")
-    _sparse(directory / "lib" / "linux" / "bigdep" / "data.bin", deps_mib * MIB)
+    lib = directory / "lib" / "linux"
+    standin_distribution(lib, "bigdep", {"bigdep/data.bin": b""})
+    _sparse(lib / "bigdep" / "data.bin", deps_mib * MIB)
     return directory
 
 
@@ -165,7 +168,7 @@ def test_build_refuses_a_size_below_the_exact_minimum_before_writing(demo_projec
         f"plan, or set it to at least {least}\n" + CAUSE_AND_ACTION
     ) in proc.stderr
     assert "  data partition budget, by this rule:\n" in proc.stderr
-    assert "    deps-linux (1 file, 2 folders)" in proc.stderr
+    assert "    deps-linux (4 files, 4 folders)" in proc.stderr  # with its .dist-info
     assert sorted(p.name for p in out.iterdir()) == []
 
 

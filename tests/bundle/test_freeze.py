@@ -136,7 +136,7 @@ def test_deps_from_a_launcher_directory_leave_esecure_out(tmp_path):
     ):
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         (lib / rel).write_text("x\n")
-    copy_deps(lib, tmp_path / "deps")
+    copy_deps(lib, tmp_path / "deps", "linux")
     assert walk_files(tmp_path / "deps") == [
         "cryptography-44.0.0.dist-info/METADATA",
         "cryptography/__init__.py",

@@ -45,11 +45,11 @@ def _tree(reader, **kwargs) -> set[str]:
 
 def test_layout_holds_every_part(extracted):
     """The CD-ROM root holds autorun.sh, launcher, runtime, the release's components (app,
-    lib, Firefox, profile, trust), its release record and lists, guide and manifest."""
+    lib, Firefox, profile, trust), its release record and lists, guide and manifest; no
+    drive icon, which only autorun.inf names (no Windows launcher, no autorun.inf)."""
     for rel in (
         "autorun.sh",
         "e-secure",
-        "e-secure.ico",
         "runtime-linux",
         "app/esecure/launcher/app.py",
         "app/product.json",
@@ -68,15 +68,18 @@ def test_layout_holds_every_part(extracted):
         "branding/logo.png",
     ):
         assert (extracted / rel).exists(), rel
+    assert not (extracted / "e-secure.ico").exists()
     assert not (extracted / "product.json").exists()  # app/product.json now
     assert not (extracted / "lib/linux/setuptools").exists()
     assert list((extracted / "app/esecure/__pycache__").glob("*.pyc"))
 
 
 def test_app_carries_esecure_alone_and_lib_no_esecure(extracted):
-    """app/ holds the esecure package and product.json only (no esecure_onkey: the
-    bootstrap's runtime is the one copy); lib/linux holds no esecure or esecure_onkey."""
-    assert sorted(p.name for p in (extracted / "app").iterdir()) == ["esecure", "product.json"]
+    """app/ holds the esecure package, product.json and the licence folder only (no
+    esecure_onkey: the bootstrap's runtime is the one copy); lib/linux holds no esecure or
+    esecure_onkey."""
+    names = sorted(p.name for p in (extracted / "app").iterdir())
+    assert names == ["esecure", "licenses", "product.json"]
     lib = {p.name for p in (extracted / "lib" / "linux").iterdir()}
     assert not lib & {"esecure", "esecure_onkey"}
     assert not [n for n in lib if n.startswith("esecure-")]

@@ -94,10 +94,17 @@ def test_verify_names_a_tampered_file(extracted, flipped, demo_image):
 
 
 @pytest.mark.parametrize(
-    "culprit", ["app/esecure/launcher/app.py", "app/product.json", "lib/linux/bottle.py"]
+    "culprit",
+    [
+        "app/esecure/launcher/app.py",
+        "app/product.json",
+        "lib/linux/bottle.py",
+        "app/licenses/sbom.cdx.json",  # a forged SBOM (e.g. a hidden component) is named
+    ],
 )
 def test_verify_names_a_changed_byte_in_a_component(extracted, flipped, demo_image, culprit):
-    """A flipped byte in app/ or lib/: esecure verify names that file (ES915)."""
+    """A flipped byte in app/ (the SBOM too) or lib/: esecure verify names that file
+    (ES915)."""
     flipped(culprit)
     code, output = _verify(extracted, demo_image.project)
     assert code == 1

@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import elfdeps, fat, firefox, freeze, iso, release, sizing
+from esecure.bundle import elfdeps, fat, firefox, freeze, iso, licences, release, sbom, sizing
 from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -269,15 +269,6 @@ def _tool_versions(runner: Runner) -> dict[str, str]:
     return versions
 
 
-def _firefox_version(directory: Path) -> str:
-    ini = directory / "application.ini"
-    with contextlib.suppress(OSError):
-        for line in ini.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("Version="):
-                return line.split("=", 1)[1].strip()
-    return "unknown"
-
-
 def _stage(
     project: Project,
     options: BuildOptions,
@@ -328,10 +319,11 @@ def _stage(
         info["platforms"][plat] = {
             "launcher": executable_name(name, plat),
             "firefox_source": str(sources[plat]),
-            "firefox_version": _firefox_version(sources[plat]),
+            "firefox_version": sbom.firefox_version(sources[plat]),
         }
     libs = {plat: launchers[plat] / "lib" / plat for plat in platforms}
     bundles: dict[str, elfdeps.LibraryPlan] = {}
+    runtime = _runtime_parts(stage, platforms, name, runner)
     info["updates"] = _lay_out(
         project,
         stage,
@@ -340,6 +332,8 @@ def _stage(
         sources=sources,
         steps=steps,
         bundles=bundles,
+        runtime=runtime,
+        runner=runner,
     )
     _report_libraries(info["platforms"], bundles, stage, steps.report)
     with steps.step("write autorun, branding and guide"):
@@ -356,24 +350,29 @@ def _lay_out(
     sources: Mapping[str, Path],
     steps: _Steps,
     bundles: dict[str, elfdeps.LibraryPlan] | None = None,
+    runtime: Sequence[sbom.Part] = (),
+    runner: Runner = SYSTEM,
 ) -> str:
     """The components of a release at their mounts in ``dest``: ``app/`` (this machine's
     esecure, compiled, and product.json), then per platform ``lib/<p>/`` (``libs[p]``
     without e-secure's packages, else assembled from the installed distributions) and
     ``firefox/<p>/`` (a Linux Firefox with its bundled libraries: their plan goes into
-    ``bundles``), then ``profile/`` and ``trust/``. Returns what the report says of
-    updates (trust/root.json present or not)."""
+    ``bundles``), then ``profile/`` and ``trust/``, then the licence folder
+    (``app/licenses/``: texts and SBOM of these and of ``runtime``, the bootstrap's parts).
+    Returns what the report says of updates (trust/root.json present or not)."""
     settings = _settings(project)
+    parts: list[sbom.Part] = [*runtime]
     with steps.step("assemble app"):
         freeze.assemble_app(dest / "app", progress=steps.report)
         (dest / CD_PRODUCT).write_bytes(product_json(project))
     for plat in platforms:
         with steps.step(f"assemble lib/{plat}"):
             if plat in libs:
-                freeze.copy_deps(libs[plat], dest / "lib" / plat)
+                freeze.copy_deps(libs[plat], dest / "lib" / plat, plat)
             else:
                 freeze.assemble_lib(dest / "lib" / plat, progress=steps.report)
-        _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
+        copied = _copy_browser(project, plat, sources[plat], dest, settings=settings, steps=steps)
+        plan = None
         if plat == "linux":
             with steps.step(f"bundle Firefox's libraries for {plat}"):
                 plan = elfdeps.bundle_libraries(
@@ -381,8 +380,45 @@ def _lay_out(
                 )
             if bundles is not None:
                 bundles[plat] = plan
+        with steps.step(f"inventory lib/{plat} and firefox/{plat}"):
+            parts += sbom.distribution_parts(dest / "lib" / plat, f"lib/{plat}")
+            parts.append(sbom.firefox_part(sources[plat], copied, f"firefox/{plat}", runner=runner))
+            if plan is not None:  # the bundled libraries: their Debian packages
+                origins = {lib.image_path: lib.source for lib in plan.bundled}
+                parts += sbom.debian_parts(origins, runner=runner)
     with steps.step("write profile and trust"):
-        return _profile_and_trust(project, dest, settings, steps.report)
+        updates = _profile_and_trust(project, dest, settings, steps.report)
+    with steps.step("write the licences and the SBOM"):
+        _licence_folder(project, dest, parts)
+    return updates
+
+
+# --- licences and SBOM (esecure.bundle.sbom, esecure.bundle.licences) -----------------------
+
+
+def _runtime_parts(
+    stage: Path, platforms: Sequence[str], name: str, runner: Runner
+) -> list[sbom.Part]:
+    """The parts of each platform's frozen bootstrap copied onto ``stage``."""
+    return [
+        part
+        for plat in platforms
+        for part in sbom.runtime_parts(
+            stage, executable_name(name, plat), contents_dir(plat), plat, runner=runner
+        )
+    ]
+
+
+def _licence_folder(project: Project, dest: Path, parts: Sequence[sbom.Part]) -> None:
+    """``app/licenses/``: e-secure's own package in ``app/`` is a part too."""
+    app = dest / "app"
+    ours = [f"app/{rel}" for rel in walk_files(app) if not sbom.own_file(f"app/{rel}")]
+    licences.write_folder(
+        dest,
+        [*parts, sbom.esecure_part(ours)],
+        product=project.product.id,
+        version=project.product.version,
+    )
 
 
 AUTOMATION_WARNING = (
@@ -410,16 +446,21 @@ def _copy_browser(
     *,
     settings: firefox.BrowserSettings,
     steps: _Steps,
-) -> None:
-    """``firefox/<plat>/`` of an application root, with the project's policies and CA."""
+) -> dict[str, Path]:
+    """``firefox/<plat>/`` of an application root, with the project's policies and CA.
+    Returns the origins of the installation's files (path in ``firefox/<plat>/`` ->
+    source)."""
     with steps.step(f"copy Firefox for {plat}"):
         target = app_root / "firefox" / plat
-        firefox.copy_firefox(source, target, plat, progress=_percent(steps.report, "Firefox"))
+        copied = firefox.copy_firefox(
+            source, target, plat, progress=_percent(steps.report, "Firefox")
+        )
         dist = target / "distribution"
         dist.mkdir()
         (dist / "policies.json").write_bytes(firefox.policies_json(settings))
         (dist / "certificates").mkdir()
         shutil.copyfile(project.trust.ca_certificate, dist / "certificates" / firefox.CA_FILE_NAME)
+    return copied
 
 
 def _report_libraries(
@@ -518,19 +559,20 @@ def _small_files(project: Project, stage: Path, report: Report) -> list[str]:
     """autorun, the drive icon, branding/ and guide/: the CD-ROM's files outside the
     release (never updated). Each autorun file is written only when the launcher it names
     is on ``stage`` already: an image without the Windows launcher gets no autorun.inf
-    (and a warning saying how to get one). Returns the autorun files written."""
+    (and a warning saying how to get one), nor the drive icon only autorun.inf names.
+    Returns the autorun files written."""
     name = project.product.launcher_name
     icon = f"{name}.ico"
-    shutil.copyfile(project.branding.icon_ico, stage / icon)
     spec = AutorunSpec(
         launcher=executable_name(name, "windows"),
-        icon=icon if (stage / icon).is_file() else None,
+        icon=icon,
         label=f"{project.product.bank_name} {project.product.name}",
         action=f"{project.product.portal_name}: {project.product.name}",
         linux_launcher=executable_name(name, "linux"),
     )
     written = []
     if (stage / spec.launcher).is_file():
+        shutil.copyfile(project.branding.icon_ico, stage / icon)
         (stage / "autorun.inf").write_bytes(autorun_inf(spec))
         written.append("autorun.inf")
     else:

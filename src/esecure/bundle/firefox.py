@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from esecure.bundle.exclude import duplicate_launchers, firefox_excluded
 from esecure.errors import UsageError
 from esecure_onkey.browser import find_executable, rule
 
@@ -274,16 +275,25 @@ def firefox_executable(directory: Path, platform: str) -> Path | None:
     return find_executable(directory, platform)
 
 
-def installation_files(source: Path) -> list[Path]:
+def installation_files(source: Path, platform: str) -> list[Path]:
     """The files :func:`copy_firefox` copies from ``source``: every file, symlinks followed,
-    sorted, without the installation's own ``distribution/``."""
+    sorted, without the installation's own ``distribution/`` and without what never runs
+    on a key (``esecure.bundle.exclude``: the crash reporter, the updater, pingsender, a
+    second name of the program the key starts)."""
+    started = firefox_executable(source, platform)
+    twins: set[str] = set()
+    if started is not None:
+        twins = set(duplicate_launchers(source, started.name, rule(platform).executables))
     files: list[Path] = []
     for directory, dirs, names in os.walk(source, followlinks=True):
         base = Path(directory)
         if base == source:
             dirs[:] = [d for d in dirs if d != "distribution"]
         dirs.sort()
-        files.extend(base / n for n in sorted(names))
+        for n in sorted(names):
+            rel = (base / n).relative_to(source).as_posix()
+            if rel not in twins and not firefox_excluded(rel, platform):
+                files.append(base / n)
     return files
 
 
@@ -292,10 +302,12 @@ def copy_firefox(
     dest: Path,
     platform: str,
     progress: Callable[[int, int], None] | None = None,
-) -> None:
+) -> dict[str, Path]:
     """Copy an installation with symlinks dereferenced (Debian's relative links would break),
-    files 0644 or 0755 (executable when the source is); ``distribution/`` is left out: the
-    build writes its own."""
+    files 0644 or 0755 (executable when the source is); ``distribution/`` is left out (the
+    build writes its own), and so is what never runs (:func:`installation_files`).
+    Returns image-relative origins: each copied file's path relative to ``dest`` and the
+    file it was copied from."""
     if not source.is_dir() or firefox_executable(source, platform) is None:
         raise UsageError(
             f"no Firefox for {platform} in {source}: expected one of "
@@ -303,14 +315,18 @@ def copy_firefox(
             f"[firefox] {platform} in esecure.toml",
             code="ES910",
         )
-    files = installation_files(source)
+    files = installation_files(source, platform)
     total = sum(f.stat().st_size for f in files)
     done = 0
+    copied: dict[str, Path] = {}
     for f in files:
-        target = dest / f.relative_to(source)
+        rel = f.relative_to(source)
+        copied[rel.as_posix()] = f
+        target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, target)  # follows symlinks: the bytes, not the link
         target.chmod(0o755 if f.stat().st_mode & 0o111 else 0o644)
         done += f.stat().st_size
         if progress is not None:
             progress(done, total)
+    return copied

@@ -18,6 +18,7 @@ are copied in sorted order and compiled with fixed, relative paths.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import py_compile
 import re
@@ -25,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -33,6 +34,7 @@ from packaging.utils import canonicalize_name
 import esecure
 import esecure_onkey
 from esecure._tools import PYINSTALLER, SYSTEM, Runner
+from esecure.bundle.exclude import deps_excluded
 from esecure.errors import ToolError, UsageError
 from esecure_onkey.layout import contents_dir, executable_name, platform_name
 
@@ -45,6 +47,7 @@ __all__ = [
     "check_launcher_dir",
     "copy_deps",
     "freeze_launcher",
+    "licence_files",
     "runtime_distributions",
 ]
 
@@ -113,15 +116,45 @@ def runtime_distributions(
     return [found[k] for k in sorted(found)]
 
 
-def _dist_files(dist: metadata.Distribution) -> list[tuple[Path, str]]:
-    """(source path, relative destination) of a distribution's importable files."""
+LICENCE_NAMES = ("LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*")
+"""A distribution's licence files, when its metadata names none (no License-File)."""
+
+
+def licence_files(dist: metadata.Distribution) -> list[str]:
+    """The paths (relative to the installation) of a distribution's licence texts: those its
+    metadata names (License-File, in ``.dist-info/licenses/`` or ``.dist-info/``), else
+    the files of its ``.dist-info`` named like a licence. Sorted; may be empty."""
+    info = [f for f in dist.files or [] if f.parts and f.parts[0].endswith(".dist-info")]
+    named = set(dist.metadata.get_all("License-File") or [])
+    out = set()
+    for f in info:
+        inner = PurePosixPath(*f.parts[1:]).as_posix()
+        if inner in named or inner.removeprefix("licenses/") in named:
+            out.add(f.as_posix())
+    if not out:
+        out = {
+            f.as_posix()
+            for f in info
+            if f.name != "RECORD" and any(fnmatch.fnmatchcase(f.name, p) for p in LICENCE_NAMES)
+        }
+    return sorted(out)
+
+
+def _dist_files(dist: metadata.Distribution, platform: str) -> list[tuple[Path, str]]:
+    """(source path, relative destination) of a distribution's importable files, its
+    metadata (METADATA, top_level.txt, RECORD: the SBOM reads them) and its licence texts;
+    never what the exclude list leaves out (esecure.bundle.exclude.DEPS)."""
+    keep = set(licence_files(dist))
     out = []
     for f in dist.files or []:
         rel = f.as_posix()
         if rel.startswith(("..", "/")) or _SKIP_PARTS & set(f.parts):
             continue
-        if f.parts[0].endswith(".dist-info") and f.name not in ("METADATA", "top_level.txt"):
-            continue  # RECORD, INSTALLER, direct_url.json: install-time details, not needed
+        if f.parts[0].endswith(".dist-info"):
+            if f.name not in ("METADATA", "top_level.txt", "RECORD") and rel not in keep:
+                continue  # INSTALLER, direct_url.json: install-time details, not needed
+        elif deps_excluded(rel, platform):
+            continue
         if rel.endswith((".pyc", ".pth")):
             continue
         src = Path(str(f.locate()))
@@ -170,7 +203,7 @@ def assemble_lib(dest: Path, progress: Callable[[str], None] | None = None) -> l
     Returns the distribution names shipped.
     """
     dists = runtime_distributions()
-    files = [f for dist in dists for f in _dist_files(dist)]
+    files = [f for dist in dists for f in _dist_files(dist, platform_name())]
     stray = sorted({rel.split("/")[0] for _src, rel in files} & set(APP_PACKAGES))
     if stray:  # a third-party distribution claiming e-secure's names would shadow them
         raise ToolError(f"a run-time distribution ships {', '.join(stray)}/", code="ES913")
@@ -205,14 +238,20 @@ def _is_app_entry(name: str) -> bool:
     )
 
 
-def copy_deps(lib: Path, dest: Path) -> None:
+def copy_deps(lib: Path, dest: Path, platform: str) -> None:
     """A launcher directory's ``lib/<platform>`` into ``dest`` as the ``deps`` component:
-    everything but e-secure's own packages (an older launcher directory carried them)."""
+    everything but e-secure's own packages (an older launcher directory carried them) and
+    what the exclude list leaves out (esecure.bundle.exclude.DEPS)."""
 
     def ignore(directory: str, names: list[str]) -> list[str]:
-        if Path(directory) != lib:
-            return []
-        return [n for n in names if _is_app_entry(n)]
+        here = Path(directory)
+        out = [n for n in names if here == lib and _is_app_entry(n)]
+        for n in names:
+            rel = (here / n).relative_to(lib).as_posix()
+            probe = f"{rel}/-" if (here / n).is_dir() else rel  # a directory: a file in it
+            if ".dist-info" not in rel and deps_excluded(probe, platform):
+                out.append(n)
+        return out
 
     shutil.copytree(lib, dest, symlinks=False, ignore=ignore)
 

@@ -67,7 +67,7 @@ def source_budget(project: Project) -> Budget:
         base = f"firefox/{plat}"
         files.extend(
             (f"{base}/{f.relative_to(source).as_posix()}", _size(f))
-            for f in firefox.installation_files(source)
+            for f in firefox.installation_files(source, plat)
         )
         files.append((f"{base}/distribution/policies.json", len(firefox.policies_json(settings))))
         files.append((f"{base}/distribution/certificates/{firefox.CA_FILE_NAME}", ca))

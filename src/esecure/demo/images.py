@@ -123,6 +123,20 @@ def extract(iso: Path, dest: Path) -> Path:
     return dest
 
 
+def standin_distribution(lib: Path, name: str, files: dict[str, bytes]) -> None:
+    """A Python distribution laid out in a stand-in ``lib/<platform>``: its files, and the
+    .dist-info the build's SBOM reads (METADATA, RECORD, a licence text)."""
+    info = lib / f"{name}-1.0.dist-info"
+    (info / "licenses").mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.4\nName: {name}\nVersion: 1.0\n")
+    (info / "licenses" / "LICENSE").write_text("stand-in licence\n")
+    for rel, data in files.items():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_bytes(data)
+    record = [*files, f"{info.name}/METADATA", f"{info.name}/licenses/LICENSE"]
+    (info / "RECORD").write_text("".join(f"{r},,\n" for r in record))
+
+
 def copy_project(project: Path, dest: Path) -> Path:
     """The same project in another directory (same keys, same bytes)."""
     shutil.copytree(project, dest, symlinks=False)
