@@ -14,6 +14,7 @@ from esecure.bundle import exclude, sbom
 from esecure.bundle.licences import FOLDER, write_folder
 from esecure.bundle.manifest import MANIFEST_NAME
 from esecure.errors import ToolError
+from esecure_onkey.layout import BUNDLED_LIBS_DIR
 from tests.fake_runner import FakeRunner
 
 # --- unit -------------------------------------------------------------------------------------
@@ -173,6 +174,12 @@ def test_sbom_names_firefox_every_distribution_and_library(extracted, image_sbom
         ]
         assert [c["purl"].startswith("pkg:deb/debian/") for c in owners] == [True], lib.name
     assert {"cpython", "e-secure", "pypi-pyinstaller"} <= set(by_ref)
+    bundled = sorted((extracted / "firefox/linux" / BUNDLED_LIBS_DIR).iterdir())
+    assert bundled, "the Linux Firefox bundles the libraries a host may lack"
+    for lib in bundled:
+        location = {"location": f"firefox/linux/{BUNDLED_LIBS_DIR}/{lib.name}"}
+        owners = [c for c in image_sbom["components"] if location in c["evidence"]["occurrences"]]
+        assert [c["purl"].startswith("pkg:deb/debian/") for c in owners] == [True], lib.name
 
 
 @pytest.mark.slow
