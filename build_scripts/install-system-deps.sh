@@ -23,6 +23,10 @@ packages=(
   gcc
   dbus             # dbus-run-session: pystray's GTK tray needs a session bus
   xdotool          # real clicks in the GUI tests
+  wine             # the Windows launcher is frozen (and tested) under Wine
+  wine64
+  osslsigncode     # Authenticode: checks the Windows CPython's signatures, signs e-secure.exe
+  gcc-mingw-w64-x86-64-win32  # test-only Windows stand-ins (firefox.exe, a Wine 8 DLL stub)
 )
 
 missing=()

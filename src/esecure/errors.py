@@ -2304,6 +2304,67 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES970",
+        name="windows-freeze-failed",
+        audience="operator",
+        title=_t(
+            "The Windows launcher could not be frozen",
+            "Le lanceur Windows n'a pas pu être figé",
+        ),
+        message=_t(
+            "A step of freezing the Windows launcher under Wine failed.",
+            "Une étape de la congélation du lanceur Windows sous Wine a échoué.",
+        ),
+        cause=_t(
+            "Wine could not make or run its prefix, PyPI could not be reached for the "
+            "Windows wheels, or PyInstaller failed under Wine; the message names the step "
+            "and gives its last output.",
+            "Wine n'a pas pu créer ou lancer son préfixe, PyPI n'a pas pu être joint pour les "
+            "wheels Windows, ou PyInstaller a échoué sous Wine ; le message nomme l'étape et "
+            "donne sa dernière sortie.",
+        ),
+        action=_t(
+            "Apply the fix the message gives for that step (often: run "
+            "build_scripts/install-system-deps.sh, or delete the cached prefix it names), "
+            "then build again.",
+            "Appliquez la correction que le message donne pour cette étape (souvent : lancez "
+            "build_scripts/install-system-deps.sh, ou supprimez le préfixe en cache qu'il "
+            "nomme), puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES971",
+        name="windows-python-untrusted",
+        audience="operator",
+        title=_t(
+            "The Windows Python is not the one expected",
+            "Le Python Windows n'est pas celui attendu",
+        ),
+        message=_t(
+            "The Windows CPython downloaded for the freeze failed its checks.",
+            "Le CPython Windows téléchargé pour la congélation a échoué à ses vérifications.",
+        ),
+        cause=_t(
+            "Its distribution does not have the pinned sha256, or one of its binaries "
+            "(python311.dll, python3.dll, python.exe, the .pyd and .dll of DLLs/) lacks a "
+            "valid Authenticode signature of the Python Software Foundation. Nothing of it "
+            "was run.",
+            "Sa distribution n'a pas le sha256 épinglé, ou l'un de ses binaires "
+            "(python311.dll, python3.dll, python.exe, les .pyd et .dll de DLLs/) n'a pas de "
+            "signature Authenticode valide de la Python Software Foundation. Rien n'en a été "
+            "lancé.",
+        ),
+        action=_t(
+            "Delete the cached file or prefix the message names and build again; if the "
+            "check fails again, do not build: report it.",
+            "Supprimez le fichier ou le préfixe en cache que le message nomme et relancez la "
+            "construction ; si la vérification échoue encore, ne construisez pas : "
+            "signalez-le.",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}
