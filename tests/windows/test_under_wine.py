@@ -1,0 +1,45 @@
+"""The real e-secure.exe of a Windows-enabled image, run under Wine from drive E:.
+
+What Wine cannot show (WebView2 windows, the shell's eject, AutoPlay) is verified on real
+Windows before a release (docs/architecture.md, "Windows launcher").
+"""
+
+from __future__ import annotations
+
+import getpass
+
+import pytest
+
+from esecure import __version__
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def drive_e(windows_image, test_prefix):
+    """The extracted CD-ROM as drive E: of the test prefix."""
+    _built, cd = windows_image
+    test_prefix.map_drive("e", cd)
+    return test_prefix
+
+
+def test_version_from_the_image(drive_e):
+    """E:\\e-secure.exe --version: the frozen bootstrap starts the app of the CD-ROM, and
+    finds the data area as on Windows: no FAT volume labelled ESECUREDATA is mounted, so
+    the per-user directory under %LOCALAPPDATA%, and it says why."""
+    proc = drive_e.run("E:\\e-secure.exe", "--version")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == (
+        f"e-secure {__version__} (application shipped on the CD-ROM (no update installed); "
+        "data area: per-user directory C:\\users\\"
+        f"{getpass.getuser()}\\AppData\\Local\\e-secure\\demo-bank on this computer (no "
+        "writable FAT volume labelled ESECUREDATA))\n"
+    )
+
+
+def test_self_check_from_the_image(drive_e):
+    """E:\\e-secure.exe --self-check: the manifest's signature (PyNaCl and cryptography,
+    abi3 extensions that need python3.dll) and every file of the key check out."""
+    proc = drive_e.run("E:\\e-secure.exe", "--self-check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("self-check: ok"), proc.stdout
