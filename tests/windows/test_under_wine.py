@@ -7,6 +7,7 @@ Windows before a release (docs/architecture.md, "Windows launcher").
 from __future__ import annotations
 
 import getpass
+import json
 
 import pytest
 
@@ -43,3 +44,17 @@ def test_self_check_from_the_image(drive_e):
     proc = drive_e.run("E:\\e-secure.exe", "--self-check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("self-check: ok"), proc.stdout
+
+
+def test_the_windows_image_names_only_files_it_holds(windows_image):
+    """`esecure build` with Windows enabled froze e-secure.exe itself (a step of the
+    report), and autorun.inf's open= and icon= name files present on the CD-ROM."""
+    built, cd = windows_image
+    report = json.loads((built.out / "build-report.json").read_text())
+    assert "freeze the windows launcher" in [s["step"] for s in report["steps"]]
+    assert sorted(report["platforms"]) == ["linux", "windows"]
+    inf = (cd / "autorun.inf").read_bytes().decode("ascii").splitlines()
+    named = dict(line.split("=", 1) for line in inf[1:] if "=" in line)
+    assert named["open"] == "e-secure.exe"
+    assert (cd / named["open"]).read_bytes()[:2] == b"MZ"
+    assert (cd / named["icon"]).is_file()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from tests.fake_runner import FakeRunner
-from tests.images import EPOCH
 
 from esecure._tools import Result, SubprocessRunner
 from esecure.bundle import winfreeze
@@ -52,11 +51,13 @@ def test_the_launcher_directory_is_complete(windows_launcher):
 
 
 @pytest.mark.slow
-def test_two_freezes_are_byte_identical(windows_launcher, tmp_path):
-    """A second freeze with the same SOURCE_DATE_EPOCH gives the same bytes, file for file
-    (the cached prefix, CPython and wheels reused)."""
-    again = freeze_windows_launcher(tmp_path / "again", launcher_name="e-secure", epoch=int(EPOCH))
-    assert _tree(again) == _tree(windows_launcher)
+def test_two_freezes_are_byte_identical(windows_launcher, windows_image):
+    """The session's freeze and the one `esecure build` made for its image (same
+    SOURCE_DATE_EPOCH, the cache reused) are the same bytes, file for file."""
+    _built, cd = windows_image
+    assert (cd / "e-secure.exe").read_bytes() == (windows_launcher / "e-secure.exe").read_bytes()
+    for part in ("runtime-windows", "lib/windows"):
+        assert _tree(cd / part) == _tree(windows_launcher / part), part
 
 
 def _cpython_copy(dest: Path) -> Path:

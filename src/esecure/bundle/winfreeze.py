@@ -46,14 +46,25 @@ from esecure.bundle.freeze import (
     check_launcher_dir,
     runtime_distributions,
 )
-from esecure.bundle.wine import OSSLSIGNCODE, Prefix, cache_lock, cache_root, step_error
+from esecure.bundle.wine import (
+    OSSLSIGNCODE,
+    WINE,
+    WINESERVER,
+    Prefix,
+    cache_lock,
+    cache_root,
+    step_error,
+)
 from esecure.errors import IntegrityError, ToolError
 
 __all__ = [
     "CPYTHON_DISTRIBUTION",
     "CPYTHON_SHA256",
     "WINDOWS_ONLY",
+    "check_psf_signatures",
     "freeze_windows_launcher",
+    "freezes_here",
+    "preflight",
     "windows_requirements",
 ]
 
@@ -89,6 +100,17 @@ PIP_TIMEOUT = 600
 _NEEDED_BY = "freezing the Windows launcher"
 _CONTENTS = "runtime-windows"
 _STAMP = ".esecure-ready"
+
+
+def freezes_here(platform: str, host: str) -> bool:
+    """Whether this module freezes ``platform``'s launcher on a ``host`` machine."""
+    return platform == "windows" and host == "linux"
+
+
+def preflight(runner: Runner) -> None:
+    """ES919 now, naming the install command, if a program the freeze runs is missing."""
+    for tool in (WINE, WINESERVER, OSSLSIGNCODE):
+        runner.find(tool, needed_by=_NEEDED_BY)
 
 
 def _canonical(name: str) -> str:
