@@ -2365,6 +2365,38 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES972",
+        name="authenticode-invalid",
+        audience="operator",
+        title=_t(
+            "A Windows program is not signed by the project",
+            "Un programme Windows n'est pas signé par le projet",
+        ),
+        message=_t(
+            "A Windows program the project produces is unsigned, or its Authenticode "
+            "signature is not the project's, or it could not be signed.",
+            "Un programme Windows que le projet produit n'est pas signé, ou sa signature "
+            "Authenticode n'est pas celle du projet, ou il n'a pas pu être signé.",
+        ),
+        cause=_t(
+            "e-secure.exe was replaced or altered after signing, signed with another "
+            "certificate, or never signed; or osslsigncode (or the timestamp authority of "
+            "[signing] tsa_url) failed at build time. Checked on its own, whatever the "
+            "manifest says.",
+            "e-secure.exe a été remplacé ou modifié après signature, signé avec un autre "
+            "certificat, ou jamais signé ; ou osslsigncode (ou l'autorité d'horodatage de "
+            "[signing] tsa_url) a échoué à la construction. Vérifié à part, quoi que dise le "
+            "manifeste.",
+        ),
+        action=_t(
+            "Do not ship this image: rebuild it with `esecure build` from the project (check "
+            "[signing] and that its timestamp authority answers).",
+            "Ne livrez pas cette image : reconstruisez-la avec `esecure build` depuis le "
+            "projet (vérifiez [signing] et que son autorité d'horodatage répond).",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

@@ -30,7 +30,16 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import fat, firefox, freeze, iso, release, sizing, winfreeze
+from esecure.bundle import (
+    authenticode,
+    fat,
+    firefox,
+    freeze,
+    iso,
+    release,
+    sizing,
+    winfreeze,
+)
 from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -621,6 +630,16 @@ def build_image(
             info = _stage(
                 project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
             )
+            if (stage / executable_name(project.product.launcher_name, "windows")).is_file():
+                with steps.step("sign the Windows launcher (Authenticode)"):
+                    info["authenticode"] = authenticode.sign_launcher(
+                        project,
+                        stage,
+                        epoch=epoch,
+                        passphrase=passphrase,
+                        runner=runner,
+                        report=report,
+                    )
             with steps.step("size the data partition"):
                 budget = sizing.root_budget(stage, project.image.platforms)
                 for line in budget.lines():
