@@ -145,6 +145,7 @@ class SigningConfig:
     key: Path | None = None
     ca_certificate: Path | None = None
     tsa_url: str = ""
+    tsa_ca_certificate: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +389,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "key": _OPT_PATH,
         "ca_certificate": _OPT_PATH,
         "tsa_url": _Field(str, "a URL", required=False, default=""),
+        "tsa_ca_certificate": _OPT_PATH,
     },
 }
 _OPTIONAL_SECTIONS = frozenset({"signing"})
@@ -407,6 +409,7 @@ _MUST_EXIST = {
     ("signing", "certificate"),
     ("signing", "key"),
     ("signing", "ca_certificate"),
+    ("signing", "tsa_ca_certificate"),
 }
 
 
@@ -870,5 +873,6 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             key=opt(values["signing"]["key"]),
             ca_certificate=opt(values["signing"]["ca_certificate"]),
             tsa_url=values["signing"]["tsa_url"],
+            tsa_ca_certificate=opt(values["signing"]["tsa_ca_certificate"]),
         ),
     )

@@ -180,11 +180,13 @@ server_key = "{server_key}"
 # that issued it (what `esecure verify` checks the signature against). `esecure init
 # --demo` makes a DEMO one, trusted by no Windows: name the bank's files here for a
 # release. tsa_url: the bank's RFC 3161 timestamp authority (a signature without a
-# trusted timestamp dies with its certificate); empty, the signing time is the build's.
+# trusted timestamp dies with its certificate), and the CA its timestamps chain to (what
+# `esecure verify` checks them against). Empty, the signing time is the build's.
 certificate = "{cs_cert}"
 key = "{cs_key}"
 ca_certificate = "{cs_ca}"
 tsa_url = ""
+tsa_ca_certificate = ""
 """
 
 

@@ -124,6 +124,13 @@ def check_pe(
             f"{_reason(text)})",
             code="ES972",
         )
+    if tsa_ca is not None and "Timestamp Server Signature verification: ok" not in text:
+        raise IntegrityError(
+            f"{name} has no timestamp that verifies against {tsa_ca.name} (the timestamp "
+            "authority's CA): a signature without a trusted timestamp dies with its "
+            "certificate",
+            code="ES972",
+        )
     return _signer(text)
 
 
@@ -188,7 +195,9 @@ def sign_launcher(
         tsa_url=s.tsa_url,
         runner=runner,
     )
-    subject = check_pe(exe, name, ca_certificate=s.ca_certificate, runner=runner)
+    subject = check_pe(
+        exe, name, ca_certificate=s.ca_certificate, runner=runner, tsa_ca=s.tsa_ca_certificate
+    )
     timestamp = f", timestamped by {s.tsa_url}" if s.tsa_url else ""
     report(f"{name}: Authenticode-signed by {subject}{timestamp}")
     if DEMO_MARK in subject:
@@ -211,4 +220,5 @@ def check_image_pes(project: Project, image: Path, runner: Runner) -> list[tuple
     with tempfile.TemporaryDirectory(prefix="esecure-verify-") as tmp:
         copy = Path(tmp) / name
         copy.write_bytes(data)
-        return [(name, check_pe(copy, name, ca_certificate=ca, runner=runner))]
+        tsa_ca = project.signing.tsa_ca_certificate
+        return [(name, check_pe(copy, name, ca_certificate=ca, runner=runner, tsa_ca=tsa_ca))]
