@@ -58,3 +58,28 @@ def test_the_windows_image_names_only_files_it_holds(windows_image):
     assert named["open"] == "e-secure.exe"
     assert (cd / named["open"]).read_bytes()[:2] == b"MZ"
     assert (cd / named["icon"]).is_file()
+
+
+GPO_KEY = "HKLM\\Software\\Policies\\Mozilla\\Firefox"
+
+
+def test_es105_host_policy_from_the_registry(drive_e):
+    """A Group Policy in the Wine registry (written with `wine reg add`) that unlocks
+    about:config: the self-check of the real e-secure.exe reads it through winreg and warns
+    with ES105 naming the policy and what the computer sets ([firefox] host_policies =
+    "warn" in the demo); the check itself passes. The policy is removed afterwards."""
+    added = drive_e.run(
+        "reg", "add", GPO_KEY, "/v", "BlockAboutConfig", "/t", "REG_DWORD", "/d", "0", "/f"
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    try:
+        proc = drive_e.run("E:\\e-secure.exe", "--self-check")
+    finally:
+        removed = drive_e.run("reg", "delete", GPO_KEY, "/f")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ES105" in proc.stderr
+    assert "BlockAboutConfig: the computer sets 0" in proc.stderr
+    assert proc.stdout.startswith("self-check: ok")
+    clean = drive_e.run("E:\\e-secure.exe", "--self-check")
+    assert "ES105" not in clean.stderr
