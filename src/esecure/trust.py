@@ -159,41 +159,8 @@ def make_demo_code_signing(
     key is RSA 2048 (a demo; a bank's is its own): RSA PKCS#1 v1.5 signatures are
     deterministic, so a signed e-secure.exe is reproducible (ECDSA's are not)."""
     now = _now()
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, f"e-secure demo code-signing CA ({DEMO_MARK})"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, bank_name),
-        ]
-    )
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca = make_ca(f"e-secure demo code-signing CA ({DEMO_MARK})", bank_name, days=days)
+    ca_name = ca.subject
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = (
         x509.CertificateBuilder()

