@@ -25,6 +25,7 @@ result is reproducible: same sources and ``SOURCE_DATE_EPOCH`` → same bytes.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,7 @@ __all__ = [
     "CPYTHON_SHA256",
     "WINDOWS_ONLY",
     "check_psf_signatures",
+    "copy_site",
     "freeze_windows_launcher",
     "freezes_here",
     "preflight",
@@ -380,6 +382,27 @@ def _freeze(
 
 
 _SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"}
+# Compiled in a fresh interpreter: marshal's output depends on the compiling process's
+# state (reference counts decide which constants are written as back-references), so an
+# in-process compile differs between a build and a test session holding other modules.
+_COMPILE = "import sys; from esecure.bundle.winfreeze import copy_site; copy_site(*sys.argv[1:3])"
+
+
+def copy_site(site: str, dest: str) -> None:
+    """An installed ``--target`` tree's importable files copied into ``dest`` and compiled
+    (the run in a fresh interpreter of :func:`_lib_windows`)."""
+    target = Path(site)
+    files = []
+    for path in sorted(target.rglob("*")):
+        rel = path.relative_to(target)
+        if not path.is_file() or "__pycache__" in rel.parts or rel.parts[0] == "bin":
+            continue
+        if rel.parts[0].endswith(".dist-info") and rel.name in _SKIP_DIST_INFO:
+            continue
+        if path.suffix in (".pyc", ".pth"):
+            continue
+        files.append((path, rel.as_posix()))
+    _copy_and_compile(files, Path(dest))
 
 
 def _lib_windows(dest: Path, wheels: list[Path], work: Path, log: Callable[[str], None]) -> None:
@@ -402,17 +425,18 @@ def _lib_windows(dest: Path, wheels: list[Path], work: Path, log: Callable[[str]
         SYSTEM,
         "install of the Windows run-time wheels",
     )
-    files = []
-    for path in sorted(target.rglob("*")):
-        rel = path.relative_to(target)
-        if not path.is_file() or "__pycache__" in rel.parts or rel.parts[0] == "bin":
-            continue
-        if rel.parts[0].endswith(".dist-info") and rel.name in _SKIP_DIST_INFO:
-            continue
-        if path.suffix in (".pyc", ".pth"):
-            continue
-        files.append((path, rel.as_posix()))
-    _copy_and_compile(files, dest)
+    log("  lib/windows: compiling")
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPILE, str(target), str(dest)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        timeout=PIP_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ToolError(f"compiling lib/windows failed: {proc.stderr.strip()[-600:]}", code="ES970")
 
 
 def freeze_windows_launcher(
