@@ -25,6 +25,10 @@ packages=(
   xdotool          # real clicks in the GUI tests
   debootstrap      # the Debian 13 root of the portability test (tests/bundle/test_portability.py)
   bubblewrap       # runs programs in that root (a chroot in a private mount namespace)
+  wine             # the Windows launcher is frozen (and tested) under Wine
+  wine64
+  osslsigncode     # Authenticode: checks the Windows CPython's signatures, signs e-secure.exe
+  gcc-mingw-w64-x86-64-win32  # test-only Windows stand-ins (firefox.exe, a Wine 8 DLL stub)
 )
 
 missing=()

@@ -59,7 +59,11 @@ def test_init_then_check_round_trip(tmp_path):
     project = tmp_path / "p"
     result = runner.invoke(cli, ["init", "--demo", str(project)])
     assert result.exit_code == 0, result.output
-    assert "Wrote 12 files." in result.output
+    assert "Wrote 15 files." in result.output
+    assert (
+        "making a DEMO code-signing certificate (DEMO ONLY - NOT FOR RELEASE; trusted by no "
+        "Windows)"
+    ) in result.output
     result = runner.invoke(cli, ["check", str(project)])
     assert result.exit_code == 0, result.output
     assert "warning: demo project: the private keys under keys/ are NOT encrypted" in result.output

@@ -153,6 +153,17 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class SigningConfig:
+    """``[signing]`` (optional): Authenticode signing of the Windows launcher."""
+
+    certificate: Path | None = None
+    key: Path | None = None
+    ca_certificate: Path | None = None
+    tsa_url: str = ""
+    tsa_ca_certificate: Path | None = None
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded and validated key project."""
 
@@ -167,6 +178,7 @@ class Project:
     trust: TrustConfig
     warnings: tuple[str, ...] = field(default=())
     network: NetworkConfig = field(default=NetworkConfig())
+    signing: SigningConfig = field(default_factory=SigningConfig)
 
     @property
     def config_path(self) -> Path:
@@ -445,10 +457,16 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "server_certificate": _OPT_PATH,
         "server_key": _OPT_PATH,
     },
+    "signing": {
+        "certificate": _OPT_PATH,
+        "key": _OPT_PATH,
+        "ca_certificate": _OPT_PATH,
+        "tsa_url": _Field(str, "a URL", required=False, default=""),
+        "tsa_ca_certificate": _OPT_PATH,
+    },
 }
-
 # Sections a project may leave out (every key then takes its default).
-_OPTIONAL_SECTIONS = {"network"}
+_OPTIONAL_SECTIONS = frozenset({"network", "signing"})
 
 # Files that must exist when named (section, key).
 _MUST_EXIST = {
@@ -462,6 +480,10 @@ _MUST_EXIST = {
     ("trust", "image_signing_public_key"),
     ("trust", "server_certificate"),
     ("trust", "server_key"),
+    ("signing", "certificate"),
+    ("signing", "key"),
+    ("signing", "ca_certificate"),
+    ("signing", "tsa_ca_certificate"),
 }
 
 
@@ -730,6 +752,7 @@ def _cross_checks(v: _Validator, values: dict[str, dict[str, Any]], root: Path) 
             "renew a few weeks before expiry, e.g. 30",
         )
     _check_platforms(v, values)
+    _check_signing(v, values["signing"])
     trust = values["trust"]
     if bool(trust["server_certificate"]) != bool(trust["server_key"]):
         v.add(
@@ -760,6 +783,29 @@ def _plan_platforms(image: Mapping[str, Any], firefox: Mapping[str, Any]) -> tup
     if image["platforms"] is not None:
         return tuple(sorted(image["platforms"]))
     return tuple(sorted(p for p in PLATFORMS if firefox.get(p)))
+
+
+def _check_signing(v: _Validator, signing: dict[str, Any]) -> None:
+    """[signing]: certificate, key and ca_certificate all set or all empty; an http(s) TSA."""
+    paths = ("certificate", "key", "ca_certificate")
+    if len({bool(signing[k]) for k in paths}) > 1:
+        missing = next(k for k in paths if not signing[k])
+        v.add(
+            "signing",
+            missing,
+            "certificate, key and ca_certificate all set (or all empty: no signing)",
+            "it empty",
+            f"set {missing} (the code-signing certificate's files), or empty all three",
+        )
+    url = signing["tsa_url"]
+    if url and not url.startswith(("http://", "https://")):
+        v.add(
+            "signing",
+            "tsa_url",
+            "an http:// or https:// URL of an RFC 3161 timestamp authority",
+            repr(url),
+            "give the bank's timestamp authority URL, or empty it",
+        )
 
 
 def _check_platforms(v: _Validator, values: dict[str, dict[str, Any]]) -> None:
@@ -898,4 +944,11 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
         ),
         warnings=tuple(warnings),
         network=NetworkConfig(proxy=n["proxy"], doh=n["doh"]),
+        signing=SigningConfig(
+            certificate=opt(values["signing"]["certificate"]),
+            key=opt(values["signing"]["key"]),
+            ca_certificate=opt(values["signing"]["ca_certificate"]),
+            tsa_url=values["signing"]["tsa_url"],
+            tsa_ca_certificate=opt(values["signing"]["tsa_ca_certificate"]),
+        ),
     )

@@ -2488,6 +2488,99 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES973",
+        name="windows-freeze-failed",
+        audience="operator",
+        title=_t(
+            "The Windows launcher could not be frozen",
+            "Le lanceur Windows n'a pas pu être figé",
+        ),
+        message=_t(
+            "A step of freezing the Windows launcher under Wine failed.",
+            "Une étape de la congélation du lanceur Windows sous Wine a échoué.",
+        ),
+        cause=_t(
+            "Wine could not make or run its prefix, PyPI could not be reached for the "
+            "Windows wheels, or PyInstaller failed under Wine; the message names the step "
+            "and gives its last output.",
+            "Wine n'a pas pu créer ou lancer son préfixe, PyPI n'a pas pu être joint pour les "
+            "wheels Windows, ou PyInstaller a échoué sous Wine ; le message nomme l'étape et "
+            "donne sa dernière sortie.",
+        ),
+        action=_t(
+            "Apply the fix the message gives for that step (often: run "
+            "build_scripts/install-system-deps.sh, or delete the cached prefix it names), "
+            "then build again.",
+            "Appliquez la correction que le message donne pour cette étape (souvent : lancez "
+            "build_scripts/install-system-deps.sh, ou supprimez le préfixe en cache qu'il "
+            "nomme), puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES974",
+        name="windows-python-untrusted",
+        audience="operator",
+        title=_t(
+            "The Windows Python is not the one expected",
+            "Le Python Windows n'est pas celui attendu",
+        ),
+        message=_t(
+            "The Windows CPython downloaded for the freeze failed its checks.",
+            "Le CPython Windows téléchargé pour la congélation a échoué à ses vérifications.",
+        ),
+        cause=_t(
+            "Its distribution does not have the pinned sha256, or one of its binaries "
+            "(python311.dll, python3.dll, python.exe, the .pyd and .dll of DLLs/) lacks a "
+            "valid Authenticode signature of the Python Software Foundation. Nothing of it "
+            "was run.",
+            "Sa distribution n'a pas le sha256 épinglé, ou l'un de ses binaires "
+            "(python311.dll, python3.dll, python.exe, les .pyd et .dll de DLLs/) n'a pas de "
+            "signature Authenticode valide de la Python Software Foundation. Rien n'en a été "
+            "lancé.",
+        ),
+        action=_t(
+            "Delete the cached file or prefix the message names and build again; if the "
+            "check fails again, do not build: report it.",
+            "Supprimez le fichier ou le préfixe en cache que le message nomme et relancez la "
+            "construction ; si la vérification échoue encore, ne construisez pas : "
+            "signalez-le.",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES975",
+        name="authenticode-invalid",
+        audience="operator",
+        title=_t(
+            "A Windows program is not signed by the project",
+            "Un programme Windows n'est pas signé par le projet",
+        ),
+        message=_t(
+            "A Windows program the project produces is unsigned, or its Authenticode "
+            "signature is not the project's, or it could not be signed.",
+            "Un programme Windows que le projet produit n'est pas signé, ou sa signature "
+            "Authenticode n'est pas celle du projet, ou il n'a pas pu être signé.",
+        ),
+        cause=_t(
+            "e-secure.exe was replaced or altered after signing, signed with another "
+            "certificate, or never signed; or osslsigncode (or the timestamp authority of "
+            "[signing] tsa_url) failed at build time. Checked on its own, whatever the "
+            "manifest says.",
+            "e-secure.exe a été remplacé ou modifié après signature, signé avec un autre "
+            "certificat, ou jamais signé ; ou osslsigncode (ou l'autorité d'horodatage de "
+            "[signing] tsa_url) a échoué à la construction. Vérifié à part, quoi que dise le "
+            "manifeste.",
+        ),
+        action=_t(
+            "Do not ship this image: rebuild it with `esecure build` from the project (check "
+            "[signing] and that its timestamp authority answers).",
+            "Ne livrez pas cette image : reconstruisez-la avec `esecure build` depuis le "
+            "projet (vérifiez [signing] et que son autorité d'horodatage répond).",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

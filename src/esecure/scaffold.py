@@ -26,11 +26,13 @@ from esecure._fs import atomic_write
 from esecure.config import CONFIG_NAME
 from esecure.errors import ConfigError, Problem, UsageError
 from esecure.trust import (
+    DEMO_MARK,
     CAKey,
     Passphrase,
     load_certificate,
     load_private_key,
     make_ca,
+    make_demo_code_signing,
     make_image_signing_key,
     make_server_certificate,
     write_certificate,
@@ -46,6 +48,9 @@ SIGNING_KEY = "keys/image-signing.key.pem"
 SIGNING_PUB = "trust/image-signing.pub.pem"
 SERVER_CERT = "server/tls.pem"
 SERVER_KEY = "keys/server-tls.key.pem"
+CODE_SIGNING_CERT = "trust/code-signing.pem"
+CODE_SIGNING_CA = "trust/code-signing-ca.pem"
+CODE_SIGNING_KEY = "keys/code-signing.key.pem"
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,19 @@ image_signing_public_key = "{signing_pub}"
 # The reference server's TLS pair (for `esecure serve`); empty to run without it.
 server_certificate = "{server_cert}"
 server_key = "{server_key}"
+
+[signing]
+# Authenticode signing of e-secure.exe: the code-signing certificate, its key and the CA
+# that issued it (what `esecure verify` checks the signature against). `esecure init
+# --demo` makes a DEMO one, trusted by no Windows: name the bank's files here for a
+# release. tsa_url: the bank's RFC 3161 timestamp authority (a signature without a
+# trusted timestamp dies with its certificate), and the CA its timestamps chain to (what
+# `esecure verify` checks them against). Empty, the signing time is the build's.
+certificate = "{cs_cert}"
+key = "{cs_key}"
+ca_certificate = "{cs_ca}"
+tsa_url = ""
+tsa_ca_certificate = ""
 """
 
 
@@ -196,6 +214,9 @@ def _render_config(options: InitOptions, *, has_ca_key: bool, has_server: bool) 
         signing_pub=SIGNING_PUB,
         server_cert=SERVER_CERT if has_server else "",
         server_key=SERVER_KEY if has_server else "",
+        cs_cert=CODE_SIGNING_CERT if options.demo else "",
+        cs_key=CODE_SIGNING_KEY if options.demo else "",
+        cs_ca=CODE_SIGNING_CA if options.demo else "",
     )
 
 
@@ -233,6 +254,8 @@ def init_project(
         _server_pair(
             directory, ca_key=ca_key, ca_cert=ca_cert, secret=secret, report=report, written=written
         )
+    if options.demo:
+        _demo_code_signing(directory, options.bank_name, report, written)
     report("writing the demo assets and esecure.toml")
     files = _assets_for(options.bank_name)
     files[".gitignore"] = (
@@ -279,6 +302,22 @@ def _signing_key(
         written.append(signing_path)
     write_public_key(directory / SIGNING_PUB, signing.public_key())
     written.append(directory / SIGNING_PUB)
+
+
+def _demo_code_signing(
+    directory: Path, bank_name: str, report: Callable[[str], None], written: list[Path]
+) -> None:
+    """A DEMO code-signing certificate for e-secure.exe (kept if present)."""
+    key_path = directory / CODE_SIGNING_KEY
+    if key_path.exists():
+        report(f"kept existing {CODE_SIGNING_KEY}")
+        return
+    report(f"making a DEMO code-signing certificate ({DEMO_MARK}; trusted by no Windows)")
+    key, cert, ca = make_demo_code_signing(bank_name)
+    write_private_key(key_path, key, None)
+    write_certificate(directory / CODE_SIGNING_CERT, cert)
+    write_certificate(directory / CODE_SIGNING_CA, ca)
+    written += [key_path, directory / CODE_SIGNING_CERT, directory / CODE_SIGNING_CA]
 
 
 def _server_pair(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from esecure.config import Project
 
 __all__ = [
+    "DEMO_MARK",
     "PASSPHRASE_ENV",
     "Passphrase",
     "check_trust",
@@ -35,6 +36,7 @@ __all__ = [
     "load_checked_project",
     "load_private_key",
     "make_ca",
+    "make_demo_code_signing",
     "make_image_signing_key",
     "make_server_certificate",
     "spki",
@@ -144,6 +146,60 @@ def make_server_certificate(
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
+
+
+DEMO_MARK = "DEMO ONLY - NOT FOR RELEASE"
+
+
+def make_demo_code_signing(
+    bank_name: str, *, days: int = 3650
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate, x509.Certificate]:
+    """A demo code-signing key, its certificate, and the demo CA certificate that issued it
+    (the CA's key, EC P-256, is not kept: it issues this one certificate only). The signing
+    key is RSA 2048 (a demo; a bank's is its own): RSA PKCS#1 v1.5 signatures are
+    deterministic, so a signed e-secure.exe is reproducible (ECDSA's are not)."""
+    now = _now()
+    ca_key, ca = make_ca(f"e-secure demo code-signing CA ({DEMO_MARK})", bank_name, days=days)
+    ca_name = ca.subject
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, f"{bank_name} e-secure ({DEMO_MARK})"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, bank_name),
+                ]
+            )
+        )
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert, ca
 
 
 def make_image_signing_key() -> ed25519.Ed25519PrivateKey:

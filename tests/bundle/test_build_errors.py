@@ -69,22 +69,29 @@ def test_incomplete_launcher_dir_is_es916(demo_project, tmp_path):
     assert "bootstrap executable" in result.output
 
 
-def test_windows_planned_without_its_launcher_is_refused_before_writing(demo_project, tmp_path):
-    """The config asks for Windows (its [firefox] windows is set) but no Windows launcher is
-    given: ES916 at that config line with the fix, exit 2, before any step writes: no image,
-    so never an autorun.inf naming an e-secure.exe the image does not hold."""
+def test_windows_planned_without_wine_is_refused_before_writing(
+    demo_project, tmp_path, monkeypatch
+):
+    """The config asks for Windows (its [firefox] windows is set), no Windows launcher is
+    given, so the build freezes it under Wine; without Wine on the machine: ES919 naming it,
+    what needs it and the install command, before any step writes: no image, so never an
+    autorun.inf naming an e-secure.exe the image does not hold."""
     firefox = tmp_path / "firefox-win"
     firefox.mkdir()
     (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
     config = demo_project / "esecure.toml"
     config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
-    line = next(n for n, t in enumerate(config.read_text().splitlines(), 1) if "windows = " in t)
+    no_wine = tmp_path / "bin"
+    no_wine.mkdir()
+    monkeypatch.setenv("PATH", str(no_wine))
     out = tmp_path / "out"
     result = _build(demo_project, out)
-    assert result.exit_code == 2, result.output
-    assert "ES916" in result.output
-    assert f"{config}:{line}: [firefox] windows" in result.output
-    assert "pass --launcher-dir windows=DIR" in result.output
+    assert result.exit_code == 1, result.output
+    assert "ES919" in result.output
+    assert (
+        "wine is not installed, and freezing the Windows launcher needs it: install it with "
+        "`sudo apt-get install --no-install-recommends wine wine64`"
+    ) in result.output
     assert "Traceback" not in result.output
     assert "freeze the linux launcher" not in result.output  # refused before the first step
     assert list(out.iterdir()) == []

@@ -8,6 +8,7 @@ the Linux ones are the real frozen launcher from the demo image.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -39,7 +40,11 @@ def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
     (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
     project = copy_project(demo_image.project, scratch / "proj")
     config = project / "esecure.toml"
-    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    head, signing = config.read_text().split("[signing]")
+    # a stand-in PE cannot be signed: this project leaves [signing] empty
+    signing = re.sub(r'(?m)^(certificate|key|ca_certificate) = ".*"$', r'\1 = ""', signing)
+    head = head.replace('windows = ""', f'windows = "{firefox}"')
+    config.write_text(f"{head}[signing]{signing}")
     built = run_build(
         project,
         scratch / "out",
@@ -81,6 +86,9 @@ def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
     assert sorted(report["platforms"]) == ["linux", "windows"]
     assert report["autorun"] == ["autorun.inf", "autorun.sh"]
     assert "no autorun.inf" not in built.stderr
+    assert "warning: e-secure.exe is NOT Authenticode-signed ([signing] is empty)" in (
+        built.stdout + built.stderr
+    )
     # autorun.inf names exactly the Windows launcher and icon this image holds
     inf = (cd / "autorun.inf").read_bytes()
     assert inf == autorun_inf(

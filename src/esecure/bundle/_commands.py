@@ -133,6 +133,11 @@ def verify(image: Path, project: Path, data: Path | None, data_image: Path | Non
         raise click.UsageError("--data and --data-image go together: pass both or neither")
     loaded = load_project(project)
     result = verify_image(image, loaded.trust.image_signing_public_key.read_bytes())
+    from esecure._tools import SYSTEM  # noqa: PLC0415
+    from esecure.bundle.authenticode import check_image_pes  # noqa: PLC0415
+
+    for name, signer in check_image_pes(loaded, image, SYSTEM):  # whatever the manifest says
+        click.echo(f"{name}: Authenticode signature ok, signed by {signer}")
     click.echo(
         f"ok: {image} — {result.product} {result.version}, {result.files} files, "
         f"{result.bytes:,} bytes hashed, signed by the project's key"

@@ -30,7 +30,19 @@ from esecure import __version__
 from esecure._fs import atomic_write, fsync_dir
 from esecure._tools import MCOPY, MKFS_FAT, SYSTEM, Runner
 from esecure.autorun import AutorunSpec, autorun_inf, freedesktop_autorun
-from esecure.bundle import elfdeps, fat, firefox, freeze, iso, licences, release, sbom, sizing
+from esecure.bundle import (
+    authenticode,
+    elfdeps,
+    fat,
+    firefox,
+    freeze,
+    iso,
+    licences,
+    release,
+    sbom,
+    sizing,
+    winfreeze,
+)
 from esecure.bundle.budget import Budget
 from esecure.bundle.manifest import (
     MANIFEST_NAME,
@@ -179,11 +191,14 @@ def _check(project_dir: Path) -> Project:
     return project
 
 
-def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[str, Path | None]:
+def plan_launchers(
+    project: Project, launcher_dirs: Mapping[str, Path], *, freeze_windows: bool = False
+) -> dict[str, Path | None]:
     """Each platform of ``[image] platforms`` and its frozen launcher directory (None: the
-    host's, made here). A --launcher-dir outside the plan is ES901; a platform of the plan
-    with no launcher (not the host, no --launcher-dir) is ES916 at its config line: the
-    build refuses before writing anything (no image without the launcher it plans)."""
+    host's, made here; with ``freeze_windows``, Windows too on Linux, under Wine). A
+    --launcher-dir outside the plan is ES901; a platform of the plan with no launcher (not
+    made here, no --launcher-dir) is ES916 at its config line: the build refuses before
+    writing anything (no image without the launcher it plans)."""
     plan = project.image.platforms
     extra = sorted(set(launcher_dirs) - set(plan))
     if extra:
@@ -205,7 +220,7 @@ def plan_launchers(project: Project, launcher_dirs: Mapping[str, Path]) -> dict[
     for plat in plan:
         if plat in launcher_dirs:
             out[plat] = launcher_dirs[plat]
-        elif plat == host:
+        elif plat == host or (freeze_windows and winfreeze.freezes_here(plat, host)):
             out[plat] = None
         else:
             raise _no_launcher(project, plat, host)
@@ -280,7 +295,7 @@ def _stage(
     runner: Runner,
 ) -> dict[str, Any]:
     name = project.product.launcher_name
-    planned = plan_launchers(project, options.launcher_dirs)
+    planned = plan_launchers(project, options.launcher_dirs, freeze_windows=True)
     info: dict[str, Any] = {"platforms": {}}
     # Pre-flight: every input that can be wrong is checked before the long steps start.
     platforms = sorted(planned)
@@ -293,14 +308,19 @@ def _stage(
     for plat, directory in planned.items():
         if directory is not None:
             freeze.check_launcher_dir(directory, plat, name)
+        elif plat != platform_name():
+            winfreeze.preflight(runner)  # Wine and osslsigncode, before any step
     iso.plan_iso([f"guide/{p}" for p in _guide_files(project.branding.guide)])
     launchers: dict[str, Path] = {}
     for plat, directory in planned.items():
         if directory is not None:
             launchers[plat] = directory
             continue
+        freezer = freeze.freeze_launcher
+        if plat != platform_name():
+            freezer = winfreeze.freeze_windows_launcher
         with steps.step(f"freeze the {plat} launcher"):
-            launchers[plat] = freeze.freeze_launcher(
+            launchers[plat] = freezer(
                 work / f"launcher-{plat}",
                 launcher_name=name,
                 epoch=epoch,
@@ -717,6 +737,16 @@ def build_image(
             info = _stage(
                 project, options, stage=stage, work=work, steps=steps, epoch=epoch, runner=runner
             )
+            if (stage / executable_name(project.product.launcher_name, "windows")).is_file():
+                with steps.step("sign the Windows launcher (Authenticode)"):
+                    info["authenticode"] = authenticode.sign_launcher(
+                        project,
+                        stage,
+                        epoch=epoch,
+                        passphrase=passphrase,
+                        runner=runner,
+                        report=report,
+                    )
             with steps.step("size the data partition"):
                 budget = sizing.root_budget(stage, project.image.platforms)
                 for line in budget.lines():

@@ -48,6 +48,7 @@ __all__ = [
     "copy_deps",
     "freeze_launcher",
     "licence_files",
+    "phase_reporter",
     "runtime_distributions",
 ]
 
@@ -296,15 +297,7 @@ def _run_pyinstaller(
     ]
     runner.find(PYINSTALLER, needed_by=_NEEDED_BY)
     log("freezing the bootstrap with PyInstaller (about a minute)")
-    shown: str | None = None
-
-    def on_line(line: str) -> None:
-        nonlocal shown
-        phase = _phase(line)
-        if phase and phase != shown:
-            shown = phase
-            log(f"  PyInstaller: {phase}")
-
+    on_line = phase_reporter(log)
     runner.run(
         PYINSTALLER,
         args,
@@ -325,6 +318,20 @@ _PHASES = (
     ("Building EXE", "building the executable"),
     ("Building COLLECT", "assembling the onedir tree"),
 )
+
+
+def phase_reporter(log: Callable[[str], None]) -> Callable[[str], None]:
+    """A PyInstaller output-line callback that reports each phase once, as it starts."""
+    shown: str | None = None
+
+    def on_line(line: str) -> None:
+        nonlocal shown
+        phase = _phase(line)
+        if phase and phase != shown:
+            shown = phase
+            log(f"  PyInstaller: {phase}")
+
+    return on_line
 
 
 def _phase(line: str) -> str | None:

@@ -287,6 +287,16 @@ def verify_image(image: Path, project_public_key_pem: bytes) -> VerifyResult:
         reader.close()
 
 
+def read_member(image: Path, path: str) -> bytes | None:
+    """The file ``path`` of an image (cdrom.iso or an extracted tree), None if it has none
+    (read whatever the manifest says: `esecure verify`'s Authenticode check)."""
+    reader: _IsoReader | _TreeReader = _TreeReader(image) if image.is_dir() else _IsoReader(image)
+    try:
+        return reader.read(path) if path in reader.files() else None
+    finally:
+        reader.close()
+
+
 def extract_image(image: Path, dest: Path) -> int:
     """Write every file of the ISO ``image`` under ``dest`` by its Rock Ridge name (the
     names Linux mounts), after checking that its three views agree (ES915) — for

@@ -1,0 +1,141 @@
+"""The Windows launcher, frozen once per session under Wine, and a Wine prefix to run it.
+
+* ``windows_launcher``: :func:`esecure.bundle.winfreeze.freeze_windows_launcher` into a
+  temporary directory, with the real cache (``~/.cache/e-secure/wine``: the prefix, the
+  CPython and the wheels are made once per machine, then reused).
+* ``test_prefix``: a prefix of the tests' own (never the build's), with the test-only
+  ``bcryptprimitives.dll`` stub (Wine 8 lacks it; see bcryptprimitives.c) in system32.
+* ``windows_image``: the demo image with Windows enabled, built by `esecure build` (which
+  freezes ``e-secure.exe`` itself), a stand-in Windows Firefox; extracted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from esecure.bundle.winfreeze import freeze_windows_launcher
+from esecure.demo.images import EPOCH, Built, copy_project, extract, run_build
+
+HERE = Path(__file__).resolve().parent
+STUB_SOURCE = HERE / "bcryptprimitives.c"
+WINE_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class TestPrefix:
+    """A Wine prefix for the tests, and how to run a program in it."""
+
+    path: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "WINEPREFIX": str(self.path),
+            "WINEDEBUG": "-all",
+            "WINEDLLOVERRIDES": "mscoree,mshtml=",
+        }
+
+    def run(self, *args: str, timeout: float = WINE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """``wine ARGS``: stdin /dev/null, stdout and stderr pipes (never regular files)."""
+        return subprocess.run(
+            ["wine", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=self.env(),
+            timeout=timeout,
+            check=False,
+        )
+
+    def map_drive(self, letter: str, target: Path) -> None:
+        link = self.path / "dosdevices" / f"{letter.lower()}:"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["wineserver", "-k"], env=self.env(), timeout=60, check=False, capture_output=True
+        )
+
+
+@pytest.fixture(scope="session")
+def windows_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The Windows launcher directory, frozen under Wine with the tests' SOURCE_DATE_EPOCH."""
+    if shutil.which("wine") is None:
+        pytest.fail("wine is missing: run build_scripts/install-system-deps.sh")
+    out = tmp_path_factory.mktemp("win-launcher") / "launcher"
+    yield freeze_windows_launcher(out, launcher_name="e-secure", epoch=int(EPOCH), log=print)
+    shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def test_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPrefix]:
+    """A new prefix with the bcryptprimitives.dll stub; stopped at the end of the session."""
+    base = tmp_path_factory.mktemp("wine-test")
+    prefix = TestPrefix(base / "prefix")
+    boot = prefix.run("wineboot", "-i")
+    assert boot.returncode == 0, boot.stderr[-2000:]
+    system32 = prefix.path / "drive_c" / "windows" / "system32"
+    stub = subprocess.run(
+        [
+            "x86_64-w64-mingw32-gcc",
+            "-shared",
+            "-O2",
+            "-o",
+            str(system32 / "bcryptprimitives.dll"),
+            str(STUB_SOURCE),
+            "-ladvapi32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stub.returncode == 0, stub.stderr
+    yield prefix
+    prefix.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def windows_firefox_stand_in(directory: Path) -> Path:
+    """A directory that passes for an extracted Windows Firefox ESR at build time."""
+    directory.mkdir(parents=True)
+    (directory / "firefox.exe").write_bytes(b"MZ firefox stand-in")
+    (directory / "application.ini").write_text("[App]\nVersion=128.0esr\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def windows_image(
+    demo_image: Built,
+    extracted: Path,
+    windows_launcher: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Built, Path]]:
+    """The demo project built for Linux and Windows by `esecure build`, which freezes the
+    Windows launcher under Wine (the Linux launcher is the demo image's), and its CD-ROM
+    extracted. ``windows_launcher`` is asked for first: the cache is then warm."""
+    del windows_launcher
+    base = tmp_path_factory.mktemp("windows-image")
+    firefox = windows_firefox_stand_in(base / "firefox-win")
+    project = copy_project(demo_image.project, base / "project")
+    config = project / "esecure.toml"
+    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    built = run_build(
+        project,
+        base / "out",
+        base,
+        args=("--launcher-dir", f"linux={extracted}"),
+    )
+    cd = extract(built.cdrom, base / "cd")
+    yield built, cd
+    shutil.rmtree(base, ignore_errors=True)
