@@ -42,6 +42,7 @@ from esecure._tools import SYSTEM, Runner
 from esecure.bundle.freeze import (
     FREEZE_TIMEOUT,
     _copy_and_compile,
+    _dist_files,
     build_scripts_dir,
     check_launcher_dir,
     phase_reporter,
@@ -381,7 +382,6 @@ def _freeze(
     return work / "dist" / name
 
 
-_SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"}
 # Compiled in a fresh interpreter: marshal's output depends on the compiling process's
 # state (reference counts decide which constants are written as back-references), so an
 # in-process compile differs between a build and a test session holding other modules.
@@ -389,19 +389,13 @@ _COMPILE = "import sys; from esecure.bundle.winfreeze import copy_site; copy_sit
 
 
 def copy_site(site: str, dest: str) -> None:
-    """An installed ``--target`` tree's importable files copied into ``dest`` and compiled
-    (the run in a fresh interpreter of :func:`_lib_windows`)."""
-    target = Path(site)
-    files = []
-    for path in sorted(target.rglob("*")):
-        rel = path.relative_to(target)
-        if not path.is_file() or "__pycache__" in rel.parts or rel.parts[0] == "bin":
-            continue
-        if rel.parts[0].endswith(".dist-info") and rel.name in _SKIP_DIST_INFO:
-            continue
-        if path.suffix in (".pyc", ".pth"):
-            continue
-        files.append((path, rel.as_posix()))
+    """The distributions installed in a ``--target`` tree copied into ``dest`` as the
+    Linux deps are (:func:`esecure.bundle.freeze._dist_files`: importable files, METADATA,
+    RECORD and licence texts for the SBOM, never what the exclude list leaves out), then
+    compiled (the run in a fresh interpreter of :func:`_lib_windows`)."""
+    found = metadata.distributions(path=[site])
+    ordered = sorted(found, key=lambda d: _canonical(d.metadata["Name"] or ""))
+    files = [pair for dist in ordered for pair in _dist_files(dist, "windows")]
     _copy_and_compile(files, Path(dest))
 
 
