@@ -40,6 +40,14 @@ def _verify(*args: str):
     return CliRunner().invoke(cli, ["--lang", "en", "verify", *args])
 
 
+def _verify_key(built: Built, data: Path, expected: Path):
+    """`esecure verify` of a key read back: the image's CD-ROM, and ``data``."""
+    project = str(built.project)
+    return _verify(
+        str(built.cdrom), "--project", project, "--data", str(data), "--data-image", str(expected)
+    )
+
+
 @pytest.fixture(scope="module")
 def batch(demo_image: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two personalised data images of the demo image (a copy of its project: the ledger)."""
@@ -73,15 +81,7 @@ def test_fresh_key_readback_matches_its_personalised_image(
 ) -> None:
     serial = _serials(batch)[1]
     data = _readback(batch / f"data-{serial}.img", tmp_path / "data.bin")
-    result = _verify(
-        str(demo_image.cdrom),
-        "--project",
-        str(demo_image.project),
-        "--data",
-        str(data),
-        "--data-image",
-        str(batch),
-    )
+    result = _verify_key(demo_image, data, batch)
     assert result.exit_code == 0, result.output
     assert f"key {serial}" in result.output
     assert f"data-{serial}.img" in result.output
@@ -118,15 +118,7 @@ def test_unpersonalised_image_on_a_key_of_a_batch_is_refused(
     demo_image: Built, batch: Path, tmp_path: Path
 ) -> None:
     data = _readback(demo_image.data, tmp_path / "data.bin")
-    result = _verify(
-        str(demo_image.cdrom),
-        "--project",
-        str(demo_image.project),
-        "--data",
-        str(data),
-        "--data-image",
-        str(batch),
-    )
+    result = _verify_key(demo_image, data, batch)
     assert result.exit_code == 1
     assert "ES960" in result.output
     assert "unpersonalised data.img" in result.output
