@@ -2272,8 +2272,12 @@ _ENTRIES: tuple[Entry, ...] = (
             "Le répertoire à publier n'est pas une racine d'application.",
         ),
         cause=_t(
-            "It lacks product.json or lib/ (see the layout in docs/updates.md).",
-            "Il lui manque product.json ou lib/ (voir la structure dans docs/updates.md).",
+            "It lacks product.json or lib/ (see the layout in docs/updates.md), or a "
+            "component of a platform the project ships (lib/<platform>/, "
+            "firefox/<platform>/): nothing was published.",
+            "Il lui manque product.json ou lib/ (voir la structure dans docs/updates.md), ou "
+            "un composant d'une plateforme que le projet livre (lib/<plateforme>/, "
+            "firefox/<plateforme>/) : rien n'a été publié.",
         ),
         action=_t(
             (
