@@ -340,6 +340,7 @@ from esecure.bundle import _commands as _bundle  # noqa: E402 - registered after
 cli.add_command(_bundle.build)
 cli.add_command(_bundle.verify)
 cli.add_command(_bundle.personalize)
+cli.add_command(_bundle.firefox_hash)
 
 from esecure.server._commands import admin, serve  # noqa: E402 - registered after cli exists
 

@@ -99,6 +99,7 @@ class FirefoxConfig:
     linux: Path | None
     windows: Path | None
     host_policies: str
+    windows_sha256: str = ""  # the tree hash of ``windows`` (esecure.bundle.winfirefox)
     automation: bool = False  # test images only: Firefox's Remote Agent may be asked for
 
 
@@ -424,6 +425,17 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     "firefox": {
         "linux": _OPT_PATH,
         "windows": _OPT_PATH,
+        "windows_sha256": _Field(
+            str,
+            "a string",
+            _regex(
+                r"([0-9a-f]{64})?",
+                "the SHA-256 tree hash of [firefox] windows (64 lower-case hex digits)",
+                "run `esecure firefox-hash DIR` on the checked Firefox and paste its output",
+            ),
+            required=False,
+            default="",
+        ),
         "host_policies": _Field(str, "a string", _one_of("warn", "refuse")),
         "automation": _Field(bool, "true or false", required=False, default=False),
     },
@@ -926,6 +938,7 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
             windows=opt(f["windows"]),
             host_policies=f["host_policies"],
             automation=f["automation"],
+            windows_sha256=f["windows_sha256"],
         ),
         certificates=CertificatesConfig(
             key_algorithm=c["key_algorithm"],

@@ -2272,8 +2272,12 @@ _ENTRIES: tuple[Entry, ...] = (
             "Le répertoire à publier n'est pas une racine d'application.",
         ),
         cause=_t(
-            "It lacks product.json or lib/ (see the layout in docs/updates.md).",
-            "Il lui manque product.json ou lib/ (voir la structure dans docs/updates.md).",
+            "It lacks product.json or lib/ (see the layout in docs/updates.md), or a "
+            "component of a platform the project ships (lib/<platform>/, "
+            "firefox/<platform>/): nothing was published.",
+            "Il lui manque product.json ou lib/ (voir la structure dans docs/updates.md), ou "
+            "un composant d'une plateforme que le projet livre (lib/<plateforme>/, "
+            "firefox/<plateforme>/) : rien n'a été publié.",
         ),
         action=_t(
             (
@@ -2578,6 +2582,42 @@ _ENTRIES: tuple[Entry, ...] = (
             "[signing] and that its timestamp authority answers).",
             "Ne livrez pas cette image : reconstruisez-la avec `esecure build` depuis le "
             "projet (vérifiez [signing] et que son autorité d'horodatage répond).",
+        ),
+        call_support=False,
+    ),
+    Entry(
+        code="ES976",
+        name="windows-firefox-unchecked",
+        audience="operator",
+        title=_t(
+            "The Windows Firefox is not the one the project pinned",
+            "Le Firefox Windows n'est pas celui que le projet a épinglé",
+        ),
+        message=_t(
+            "The Firefox ESR for Windows named by [firefox] windows failed its checks.",
+            "Le Firefox ESR pour Windows désigné par [firefox] windows a échoué à ses "
+            "vérifications.",
+        ),
+        cause=_t(
+            "A file the key needs is missing (firefox.exe, xul.dll, mozglue.dll, nss3.dll, "
+            "freebl3.dll, softokn3.dll, omni.ja, browser/omni.ja, application.ini), a "
+            "program is not a 64-bit Windows one, application.ini has no version, or the "
+            "tree's hash differs from [firefox] windows_sha256 (a file changed, or the pin "
+            "was never set). Nothing was built.",
+            "Un fichier dont la clé a besoin manque (firefox.exe, xul.dll, mozglue.dll, "
+            "nss3.dll, freebl3.dll, softokn3.dll, omni.ja, browser/omni.ja, "
+            "application.ini), un programme n'est pas un programme Windows 64 bits, "
+            "application.ini n'a pas de version, ou le hash de l'arborescence diffère de "
+            "[firefox] windows_sha256 (un fichier a changé, ou l'empreinte n'a jamais été "
+            "fixée). Rien n'a été construit.",
+        ),
+        action=_t(
+            "Supply the 64-bit Firefox ESR for Windows, extracted; once you have checked it, "
+            "set [firefox] windows_sha256 to the value the message (or `esecure firefox-hash "
+            "DIR`) prints, then build again.",
+            "Fournissez le Firefox ESR 64 bits pour Windows, extrait ; une fois vérifié, "
+            "mettez dans [firefox] windows_sha256 la valeur que le message (ou `esecure "
+            "firefox-hash DIR`) affiche, puis relancez la construction.",
         ),
         call_support=False,
     ),

@@ -132,8 +132,11 @@ guide = "assets/guide/index.html"
 # Firefox ESR installation copied onto the key, per platform. Empty: no build for that
 # platform. Debian's firefox-esr installs into /usr/lib/firefox-esr.
 linux = "/usr/lib/firefox-esr"
-# An unpacked Firefox ESR for Windows (the folder holding firefox.exe).
+# An unpacked Firefox ESR for Windows (the folder holding firefox.exe, xul.dll, ...) and
+# the SHA-256 of its tree, pinned once you have checked it: `esecure firefox-hash DIR`
+# prints it, and the build refuses any other tree (ES976).
 windows = ""
+windows_sha256 = ""
 # Host-level browser policies (Linux /etc/firefox/policies, Windows Group Policy) can
 # weaken the key's: "warn" tells the user and goes on, "refuse" stops the launcher.
 host_policies = "warn"

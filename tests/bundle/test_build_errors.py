@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from esecure.cli import cli
+from tests.windows_firefox import windows_firefox
 
 
 def _build(project: Path, out: Path, *args: str):
@@ -76,11 +77,13 @@ def test_windows_planned_without_wine_is_refused_before_writing(
     given, so the build freezes it under Wine; without Wine on the machine: ES919 naming it,
     what needs it and the install command, before any step writes: no image, so never an
     autorun.inf naming an e-secure.exe the image does not hold."""
-    firefox = tmp_path / "firefox-win"
-    firefox.mkdir()
-    (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
+    firefox, pin = windows_firefox(tmp_path / "firefox-win")
     config = demo_project / "esecure.toml"
-    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    config.write_text(
+        config.read_text()
+        .replace('windows = ""', f'windows = "{firefox}"')
+        .replace('windows_sha256 = ""', f'windows_sha256 = "{pin}"')
+    )
     no_wine = tmp_path / "bin"
     no_wine.mkdir()
     monkeypatch.setenv("PATH", str(no_wine))

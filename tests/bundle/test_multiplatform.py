@@ -1,8 +1,9 @@
 """One image for two platforms: each with its bootstrap, contents directory, deps and Firefox
 components; one app component for both.
 
-The Windows launcher and Firefox are stand-ins (this machine cannot freeze for Windows);
-the Linux ones are the real frozen launcher from the demo image.
+The Windows launcher is a stand-in directory (tests/windows/ freezes the real one under
+Wine), the Windows Firefox the mingw stand-in of tests/windows_firefox.py, pinned by its
+tree hash; the Linux ones are the real frozen launcher from the demo image.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from esecure.bundle.manifest import MANIFEST_NAME
 from esecure.cli import cli
 from esecure.demo.images import copy_project, extract, run_build, standin_distribution
 from esecure_onkey.layout import CD_COMPONENTS, CD_RELEASE
+from tests.windows_firefox import windows_firefox
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +37,15 @@ def test_linux_and_windows_share_one_image(demo_image, extracted, scratch):
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         (lib / rel).write_text("# stand-in\n")
     standin_distribution(lib, "cryptography", {"cryptography/__init__.py": b"# stand-in\n"})
-    firefox = scratch / "firefox-win"
-    firefox.mkdir()
-    (firefox / "firefox.exe").write_bytes(b"MZ firefox stand-in")
+    firefox, pin = windows_firefox(scratch / "firefox-win")
     project = copy_project(demo_image.project, scratch / "proj")
     config = project / "esecure.toml"
     head, signing = config.read_text().split("[signing]")
     # a stand-in PE cannot be signed: this project leaves [signing] empty
     signing = re.sub(r'(?m)^(certificate|key|ca_certificate) = ".*"$', r'\1 = ""', signing)
-    head = head.replace('windows = ""', f'windows = "{firefox}"')
+    head = head.replace('windows = ""', f'windows = "{firefox}"').replace(
+        'windows_sha256 = ""', f'windows_sha256 = "{pin}"'
+    )
     config.write_text(f"{head}[signing]{signing}")
     built = run_build(
         project,

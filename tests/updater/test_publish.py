@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import shutil
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -292,3 +294,60 @@ def test_root_two_of_three_is_published_and_rotates(tmp_path):
     assert root["signed"]["version"] == 2
     assert len(root["signed"]["roles"]["root"]["keyids"]) == 3
     assert (directory / "keys" / "tuf" / "retired" / "root-2.pub").is_file()
+
+
+def _ships(repo, *platforms: str):
+    """The repo's project, shipping ``platforms`` ([image] platforms)."""
+    return replace(repo.project, image=replace(repo.project.image, platforms=platforms))
+
+
+def _add_windows(bundle) -> None:
+    """Windows components laid out beside the Linux ones (lib/windows/, firefox/windows/)."""
+    (bundle / "lib" / "windows" / "dep").mkdir(parents=True)
+    (bundle / "lib" / "windows" / "dep" / "__init__.py").write_text("DEPS = 'win'\n")
+    (bundle / "firefox" / "windows" / "distribution").mkdir(parents=True)
+    (bundle / "firefox" / "windows" / "firefox.exe").write_bytes(b"MZ stand-in")
+    (bundle / "firefox" / "windows" / "distribution" / "policies.json").write_text("{}\n")
+
+
+def test_attack_a_release_without_windows_never_reaches_windows_keys(repo, tmp_path):
+    """The project ships Linux and Windows; a bundle with only Linux's deps and Firefox is
+    refused (ES953) naming each missing component and its folder, before anything is
+    signed or written: the repository is unchanged."""
+    project = _ships(repo, "linux", "windows")
+    bundle = repo.bundle("1.1.0", tmp_path)
+    before = tree_files(repo.project.root / "repository")
+    with pytest.raises(UsageError) as err:
+        publish(project, "1.1.0", bundle, say=_quiet)
+    assert err.value.code == "ES953"
+    assert err.value.detail.startswith(
+        f"{bundle.resolve()} has no deps-windows (lib/windows/), firefox-windows "
+        "(firefox/windows/), and the project ships linux, windows ([image] platforms): a "
+        "release without them would reach windows keys incomplete."
+    )
+    assert tree_files(repo.project.root / "repository") == before
+
+
+def test_a_release_missing_the_linux_firefox_is_refused(repo, tmp_path):
+    """The same rule for the one platform of the demo: no firefox/linux/, no release."""
+    bundle = repo.bundle("1.1.0", tmp_path)
+    shutil.rmtree(bundle / "firefox" / "linux")
+    before = tree_files(repo.project.root / "repository")
+    with pytest.raises(UsageError) as err:
+        publish(repo.project, "1.1.0", bundle, say=_quiet)
+    assert err.value.code == "ES953"
+    assert "has no firefox-linux (firefox/linux/)" in err.value.detail
+    assert tree_files(repo.project.root / "repository") == before
+
+
+def test_a_release_for_every_platform_names_them_all(repo, tmp_path):
+    """With lib/windows/ and firefox/windows/ too, the release record names the
+    components of both platforms."""
+    project = _ships(repo, "linux", "windows")
+    bundle = repo.bundle("1.1.0", tmp_path)
+    _add_windows(bundle)
+    publish(project, "1.1.0", bundle, say=_quiet)
+    record = decode_release((_target_dir(repo) / f"{APP}-1.1.0.release").read_bytes())
+    assert {"deps-windows", "firefox-windows", "deps-linux", "firefox-linux"} <= set(
+        record.components
+    )

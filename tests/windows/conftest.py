@@ -6,7 +6,8 @@
 * ``test_prefix``: a prefix of the tests' own (never the build's), with the test-only
   ``bcryptprimitives.dll`` stub (Wine 8 lacks it; see bcryptprimitives.c) in system32.
 * ``windows_image``: the demo image with Windows enabled, built by `esecure build` (which
-  freezes ``e-secure.exe`` itself), a stand-in Windows Firefox; extracted.
+  freezes ``e-secure.exe`` itself), the mingw stand-in Windows Firefox
+  (tests/windows_firefox.py) pinned by its tree hash; extracted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.windows_firefox import windows_firefox
 
 from esecure.bundle.winfreeze import freeze_windows_launcher
 from esecure.demo.images import EPOCH, Built, copy_project, extract, run_build
@@ -106,14 +108,6 @@ def test_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPrefix
     shutil.rmtree(base, ignore_errors=True)
 
 
-def windows_firefox_stand_in(directory: Path) -> Path:
-    """A directory that passes for an extracted Windows Firefox ESR at build time."""
-    directory.mkdir(parents=True)
-    (directory / "firefox.exe").write_bytes(b"MZ firefox stand-in")
-    (directory / "application.ini").write_text("[App]\nVersion=128.0esr\n")
-    return directory
-
-
 @pytest.fixture(scope="session")
 def windows_image(
     demo_image: Built,
@@ -126,10 +120,14 @@ def windows_image(
     extracted. ``windows_launcher`` is asked for first: the cache is then warm."""
     del windows_launcher
     base = tmp_path_factory.mktemp("windows-image")
-    firefox = windows_firefox_stand_in(base / "firefox-win")
+    firefox, pin = windows_firefox(base / "firefox-win")
     project = copy_project(demo_image.project, base / "project")
     config = project / "esecure.toml"
-    config.write_text(config.read_text().replace('windows = ""', f'windows = "{firefox}"'))
+    config.write_text(
+        config.read_text()
+        .replace('windows = ""', f'windows = "{firefox}"')
+        .replace('windows_sha256 = ""', f'windows_sha256 = "{pin}"')
+    )
     built = run_build(
         project,
         base / "out",

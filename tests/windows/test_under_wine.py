@@ -83,3 +83,35 @@ def test_es105_host_policy_from_the_registry(drive_e):
     assert proc.stdout.startswith("self-check: ok")
     clean = drive_e.run("E:\\e-secure.exe", "--self-check")
     assert "ES105" not in clean.stderr
+
+
+EXPLORER_KEY = "Software\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer"
+
+
+@pytest.mark.parametrize(
+    ("hive", "value", "data", "why"),
+    [
+        (
+            "HKLM",
+            "NoDriveTypeAutoRun",
+            "255",
+            "NoDriveTypeAutoRun=0xFF (HKLM) turns CD-ROM drives off",
+        ),
+        ("HKCU", "NoAutorun", "1", "NoAutorun=1 (HKCU): no autorun.inf is processed"),
+    ],
+)
+def test_e10_autorun_policy_reported_by_the_diagnostics(drive_e, hive, value, data, why):
+    """Seed row E10: an autorun policy written with `wine reg add` is read by the real
+    e-secure.exe --doctor through winreg and reported as a warning with ES104 and the
+    guide's action (start e-secure.exe from the key's drive). Removed afterwards."""
+    key = f"{hive}\\{EXPLORER_KEY}"
+    added = drive_e.run("reg", "add", key, "/v", value, "/t", "REG_DWORD", "/d", data, "/f")
+    assert added.returncode == 0, added.stdout + added.stderr
+    try:
+        proc = drive_e.run("E:\\e-secure.exe", "--doctor")
+    finally:
+        removed = drive_e.run("reg", "delete", key, "/v", value, "/f")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert why in proc.stdout, proc.stdout + proc.stderr
+    assert "ES104" in proc.stdout
+    assert "double-cliquez sur e-secure.exe" in proc.stdout  # the demo speaks French

@@ -153,6 +153,17 @@ def verify(image: Path, project: Path, data: Path | None, data_image: Path | Non
         )
 
 
+@click.command("firefox-hash")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def firefox_hash(directory: Path) -> None:
+    """Print the tree hash of an extracted Firefox (every file's SHA-256, sorted by path,
+    hashed again): the value of [firefox] windows_sha256 once you have checked that
+    Firefox."""
+    from esecure.bundle.winfirefox import tree_sha256  # noqa: PLC0415
+
+    click.echo(tree_sha256(directory))
+
+
 def _data_size(configured: int | None, image_dir: Path | None) -> int:
     """The size of personalised data images: the build's (its report), else the config's."""
     import json  # noqa: PLC0415

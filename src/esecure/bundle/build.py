@@ -41,6 +41,7 @@ from esecure.bundle import (
     release,
     sbom,
     sizing,
+    winfirefox,
     winfreeze,
 )
 from esecure.bundle.budget import Budget
@@ -263,6 +264,20 @@ def _firefox_source(project: Project, platform: str) -> Path:
     return source
 
 
+def _check_firefox(project: Project, source: Path, plat: str, scratch: Path) -> None:
+    """ES910 when ``source`` holds no Firefox for ``plat``; for Windows, the release
+    engineer's Firefox checked against ``[firefox] windows_sha256`` (ES976)."""
+    if firefox.firefox_executable(source, plat) is None:
+        firefox.copy_firefox(source, scratch / "nowhere", plat)  # raises ES910, names it
+    if plat == "windows":
+        winfirefox.check_windows_firefox(
+            source,
+            project.firefox.windows_sha256,
+            where=locate(project, "firefox", "windows"),
+            pin_where=locate(project, "firefox", "windows_sha256"),
+        )
+
+
 def _tool_versions(runner: Runner) -> dict[str, str]:
     from importlib import metadata  # noqa: PLC0415
 
@@ -301,8 +316,7 @@ def _stage(
     platforms = sorted(planned)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
-        if firefox.firefox_executable(source, plat) is None:
-            firefox.copy_firefox(source, work / "nowhere", plat)  # raises ES910, names it
+        _check_firefox(project, source, plat, work)
         if plat == "linux":  # ES927 before freezing: every library it needs can be found
             elfdeps.check_libraries(source, image_prefix=f"firefox/{plat}")
     for plat, directory in planned.items():
@@ -535,8 +549,7 @@ def assemble_app_root(
     platforms = sorted(launchers)
     sources = {plat: _firefox_source(project, plat) for plat in platforms}
     for plat, source in sources.items():
-        if firefox.firefox_executable(source, plat) is None:
-            firefox.copy_firefox(source, dest / "nowhere", plat)  # raises ES910, names it
+        _check_firefox(project, source, plat, dest)
     for plat, directory in launchers.items():
         if directory is not None:
             freeze.check_launcher_dir(directory, plat, project.product.launcher_name)

@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -38,7 +38,13 @@ from esecure.updater._release import (
     read_list,
     split_components,
 )
-from esecure_onkey.components import ReleaseRecord, decode_release, encode_release
+from esecure_onkey.components import (
+    ReleaseRecord,
+    component_names,
+    decode_release,
+    encode_release,
+    mount,
+)
 from esecure_onkey.layout import CD_PRODUCT
 from esecure_onkey.versions import Version, parse_version
 
@@ -406,6 +412,27 @@ def _publish_component(
     return f"patched ({stats.size:,} bytes, {changed} file{'s' if changed != 1 else ''})"
 
 
+def _check_platforms(project: Project, bundle: Path, components: Mapping[str, object]) -> None:
+    """ES953 naming each component of a platform the project ships (``[image] platforms``)
+    that ``bundle`` lacks: a release without ``deps-windows`` or ``firefox-windows`` must
+    never reach a Windows key. Before anything is signed or written."""
+    platforms = project.image.platforms
+    wanted = sorted({name for plat in platforms for name in component_names(plat)})
+    missing = [name for name in wanted if name not in components]
+    if not missing:
+        return
+    lacking = sorted({plat for plat in platforms for n in component_names(plat) if n in missing})
+    raise UsageError(
+        f"{bundle} has no {', '.join(f'{n} ({mount(n)}/)' for n in missing)}, and the "
+        f"project ships {', '.join(sorted(platforms))} ([image] platforms): a release "
+        f"without them would reach {', '.join(lacking)} keys incomplete. Pass a bundle laid "
+        "out for every platform (without --bundle, `esecure publish` lays it out as "
+        "`esecure build` does, with --launcher-dir PLATFORM=DIR for the platforms frozen "
+        "elsewhere), or remove the platform from [image] platforms",
+        code="ES953",
+    )
+
+
 def publish(
     project: Project,
     version: str,
@@ -430,6 +457,7 @@ def publish(
         )
     say(f"splitting {bundle} into components and hashing their files")
     components = split_components(bundle)
+    _check_platforms(project, bundle, components)
     for name in left_out(bundle):
         say(f"left out (in no component): {name}")
     app = app_name(project)
