@@ -18,6 +18,7 @@ from esecure.bundle.build import product_json
 from esecure.bundle.manifest import FileEntry, encode_manifest, verify_manifest
 from esecure.bundle.personalize import Record, identity_json
 from esecure.config import load_project
+from esecure.launcher.diagnostics.proxy import configured_proxy, network_proxy
 from esecure.scaffold import InitOptions, init_project
 from esecure_onkey.components import (
     decode_component_list,
@@ -151,3 +152,17 @@ def test_another_format_number_is_refused(name):
     decode = decode_component_list if name == "component.list" else decode_release
     with pytest.raises(ValueError, match="format 2"):
         decode(json.dumps(doc).encode())
+
+
+def test_a_product_json_from_before_network_reads_as_the_host_settings():
+    """`network` is an optional key added to format 1's product.json (issue 11): the file
+    as images built before it carry it (golden bytes of that time) still reads, and its
+    launcher connections follow the host's proxy settings, as they did."""
+    data = _golden("product-format1-without-network.json")
+    assert b'"network"' not in data
+    product = decode_product(data)
+    assert product is not None
+    assert (product.id, product.version) == ("demo-bank", "1.0.0")
+    doc = json.loads(data)
+    assert network_proxy(doc) == "system"
+    assert configured_proxy(doc) == "system"
