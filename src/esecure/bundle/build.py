@@ -54,7 +54,7 @@ from esecure.bundle.manifest import (
     sign_manifest,
 )
 from esecure.bundle.tree import entries, hash_file, walk_files
-from esecure.config import Project, locate
+from esecure.config import NetworkConfig, Project, locate
 from esecure.errors import ConfigError, Problem, StorageError, ToolError, UsageError
 from esecure_onkey.components import decode_release
 from esecure_onkey.layout import (
@@ -150,8 +150,10 @@ def product_json(project: Project) -> bytes:
             "max_offline_days": project.updates.max_offline_days,
         },
         "data": {"label": project.image.data_label},
-        "network": {"proxy": project.network.proxy, "doh": project.network.doh},
     }
+    if project.network != NetworkConfig():  # an optional key of format 1: only when set, so
+        # an image on the defaults carries the product.json it always did
+        doc["network"] = {"proxy": project.network.proxy, "doh": project.network.doh}
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
