@@ -133,15 +133,20 @@ class FirefoxStartError(Exception):
 class PlatformRule:
     """How a platform starts Firefox: candidate programs (paths relative to the Firefox
     directory, the first present wins) and whether a program that cannot be executed in
-    place is run through a shadow directory."""
+    place is run through a shadow directory; ``start_args``, given before the caller's.
+
+    Windows: Firefox's launcher process starts the browser process and exits at once;
+    ``-wait-for-browser`` keeps it until the browser ends, so the process the launcher
+    started lives as long as the session's Firefox (what "Firefox closed" is told by)."""
 
     executables: tuple[str, ...]
     shadow: bool
+    start_args: tuple[str, ...] = ()
 
 
 RULES: Mapping[str, PlatformRule] = {
     "linux": PlatformRule(("firefox", "firefox-esr", "firefox-bin"), shadow=True),
-    "windows": PlatformRule(("firefox.exe",), shadow=False),
+    "windows": PlatformRule(("firefox.exe",), shadow=False, start_args=("-wait-for-browser",)),
     "macos": PlatformRule(
         ("Contents/MacOS/firefox", "Firefox.app/Contents/MacOS/firefox"), shadow=False
     ),
@@ -481,6 +486,7 @@ def prepare_firefox(
     )
     runs = _runs_in_place(executable) if rule(platform).shadow else True
     mode = start_mode(platform, runs_in_place=runs, noexec_mount=not runs and _noexec(source))
+    args = (*rule(platform).start_args, *args)
     if mode == "in place":
         return FirefoxStart((str(executable), *args), mode, env=env)
     if mode == "refuse":

@@ -8,65 +8,35 @@
 * ``windows_image``: the demo image with Windows enabled, built by `esecure build` (which
   freezes ``e-secure.exe`` itself), the mingw stand-in Windows Firefox
   (tests/windows_firefox.py) pinned by its tree hash; extracted.
+* ``windows_served``: the demo project served by `esecure serve` on 127.0.0.1 and built
+  for Windows against it (the session's frozen launchers reused), its stand-in Firefox
+  carrying a real Windows NSS; extracted. Nothing is published after the build.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.windows.wineprefix import TestPrefix
 from tests.windows_firefox import windows_firefox
 
 from esecure.bundle.winfreeze import freeze_windows_launcher
-from esecure.demo.images import EPOCH, Built, copy_project, extract, run_build
+from esecure.demo.images import (
+    EPOCH,
+    Built,
+    Served,
+    copy_project,
+    extract,
+    run_build,
+    serve_project,
+)
 
 HERE = Path(__file__).resolve().parent
 STUB_SOURCE = HERE / "bcryptprimitives.c"
-WINE_TIMEOUT = 300
-
-
-@dataclass(frozen=True)
-class TestPrefix:
-    """A Wine prefix for the tests, and how to run a program in it."""
-
-    path: Path
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "WINEPREFIX": str(self.path),
-            "WINEDEBUG": "-all",
-            "WINEDLLOVERRIDES": "mscoree,mshtml=",
-        }
-
-    def run(self, *args: str, timeout: float = WINE_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        """``wine ARGS``: stdin /dev/null, stdout and stderr pipes (never regular files)."""
-        return subprocess.run(
-            ["wine", *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=self.env(),
-            timeout=timeout,
-            check=False,
-        )
-
-    def map_drive(self, letter: str, target: Path) -> None:
-        link = self.path / "dosdevices" / f"{letter.lower()}:"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target)
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["wineserver", "-k"], env=self.env(), timeout=60, check=False, capture_output=True
-        )
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +107,37 @@ def windows_image(
     cd = extract(built.cdrom, base / "cd")
     yield built, cd
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def windows_served(
+    demo_image: Built,
+    extracted: Path,
+    windows_launcher: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    """The demo project copied, served by `esecure serve` on 127.0.0.1 for the session, and
+    built for Linux and Windows against it (both frozen launchers reused: no freeze), its
+    stand-in Windows Firefox carrying a real Windows NSS; the CD-ROM extracted."""
+    base = tmp_path_factory.mktemp("windows-served")
+    firefox, pin = windows_firefox(base / "firefox-win", nss=True)
+    project = copy_project(demo_image.project, base / "project")
+    server = serve_project(project, base)
+    try:
+        config = project / "esecure.toml"
+        config.write_text(
+            config.read_text()
+            .replace('windows = ""', f'windows = "{firefox}"')
+            .replace('windows_sha256 = ""', f'windows_sha256 = "{pin}"')
+        )
+        launchers = {"linux": extracted, "windows": windows_launcher}
+        args = tuple(a for p, d in launchers.items() for a in ("--launcher-dir", f"{p}={d}"))
+        built = run_build(project, base / "out", base, args=args)
+        cd = extract(built.cdrom, base / "cd")
+        report = base / "build-report.json"
+        shutil.copyfile(built.out / "build-report.json", report)
+        shutil.rmtree(built.out)  # ~0.5 GB
+        yield Served(project, server.url, cd, report, "")
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

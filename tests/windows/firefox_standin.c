@@ -1,9 +1,12 @@
 /* A stand-in firefox.exe for tests (never shipped): no Windows Firefox can be fetched on
  * the build machine. It records how it was started, then exits 0:
+ *   start\t<process id>       once per start (records are appended: one block a start)
  *   arg\t<argv[i]>            one line per argument, argv[0] first
- *   env\t<NAME>=<value>       every MOZ_* variable, and ESECURE_FIREFOX_RECORD itself
+ *   env\t<NAME>=<value>       every MOZ_* variable, and ESECURE_FIREFOX_* itself
  * into %ESECURE_FIREFOX_RECORD% when set, else <profile>.firefox-record.txt next to the
  * directory given after -profile. UTF-8, LF line ends.
+ * With %ESECURE_FIREFOX_HOLD% set to a path, it stays running (as a browser session does)
+ * until that file exists, for at most 120 s (exit 5 when the bound is reached).
  * Built with `-DSTANDIN_DLL -shared`, it is the stand-in of Firefox's DLLs (no exports).
  */
 #ifdef STANDIN_DLL
@@ -49,16 +52,25 @@ int wmain(int argc, wchar_t **argv)
     path[32767] = L'\0';
     if (path[0] == L'\0')
         return 3;
-    FILE *out = _wfopen(path, L"wb");
+    FILE *out = _wfopen(path, L"ab");
     if (out == NULL)
         return 4;
+    fprintf(out, "start\t%lu\n", (unsigned long)GetCurrentProcessId());
     for (int i = 0; i < argc; i++)
         put(out, "arg", argv[i]);
     for (wchar_t **e = _wenviron; e != NULL && *e != NULL; e++) {
-        if (wcsncmp(*e, L"MOZ_", 4) == 0 || wcsncmp(*e, L"ESECURE_FIREFOX_RECORD=", 23) == 0)
+        if (wcsncmp(*e, L"MOZ_", 4) == 0 || wcsncmp(*e, L"ESECURE_FIREFOX_", 16) == 0)
             put(out, "env", *e);
     }
     fclose(out);
+    const wchar_t *hold = _wgetenv(L"ESECURE_FIREFOX_HOLD");
+    if (hold != NULL && hold[0] != L'\0') {
+        for (int tenths = 0; GetFileAttributesW(hold) == INVALID_FILE_ATTRIBUTES; tenths++) {
+            if (tenths >= 1200)
+                return 5;
+            Sleep(100);
+        }
+    }
     return 0;
 }
 #endif

@@ -64,6 +64,7 @@ __all__ = [
     "Step",
     "key_life",
     "key_version",
+    "nss_certificate",
     "prepare",
     "run_demo",
 ]
@@ -241,7 +242,7 @@ def _drive(browser: Browser, served: Served, mail: str, shots: Path) -> tuple[st
     return tour.page(), sorted(shots.glob("*.png"))
 
 
-def _nss_certificate(profile: Path, serial: int) -> bool:
+def nss_certificate(profile: Path, serial: int) -> bool:
     """Whether the profile's NSS database holds a certificate with ``serial``."""
 
     def certutil(*args: str) -> bytes:
@@ -378,7 +379,7 @@ def key_life(
         version = key_version(key)
         published = _published(served.project)
         issued, registered, logins = _server_side(served, key)
-        in_firefox = _nss_certificate(key.data / "profile", int(issued, 16))
+        in_firefox = nss_certificate(key.data / "profile", int(issued, 16))
         cd_unchanged = tree_digest(key.cd) == cd_before
         step.artefacts += [
             f"served: {', '.join(published)}; installed: {version}",

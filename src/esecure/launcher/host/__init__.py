@@ -1,9 +1,9 @@
 """What the launcher needs from the operating system, behind one interface (:class:`Host`).
 
-One module per OS: :mod:`.linux` (tested here), :mod:`.windows` and :mod:`.macos` (not
-supported yet: they raise :class:`HostNotSupportedError` naming what is missing rather
-than pretend). Callers ask :func:`host_for` for the platform they run on; tests pass
-their own.
+One module per OS: :mod:`.linux` (tested here), :mod:`.windows` (tested by the real
+``e-secure.exe`` under Wine) and :mod:`.macos` (not supported yet: it raises
+:class:`HostNotSupportedError` naming what is missing rather than pretend). Callers ask
+:func:`host_for` for the platform they run on; tests pass their own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""A Wine prefix of the tests' own, and how a Windows program is run in it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+WINE_TIMEOUT = 300
+
+
+def windows_path(path: Path) -> str:
+    """``path`` as Windows programs under Wine name it (drive Z: is the Unix root)."""
+    return "Z:" + str(path.resolve()).replace("/", "\\")
+
+
+@dataclass(frozen=True)
+class TestPrefix:
+    """A Wine prefix for the tests, and how to run a program in it."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    path: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "WINEPREFIX": str(self.path),
+            "WINEDEBUG": "-all",
+            "WINEDLLOVERRIDES": "mscoree,mshtml=",
+        }
+
+    def run(
+        self,
+        *args: str,
+        timeout: float = WINE_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        encoding: str = "utf-8",
+    ) -> subprocess.CompletedProcess[str]:
+        """``wine ARGS`` (with ``env`` added): stdin /dev/null, stdout and stderr pipes
+        (never regular files). A Windows program writes to a pipe in the ANSI code page:
+        pass ``encoding="cp1252"`` (Wine's, in English and French) to read its accents."""
+        return subprocess.run(
+            ["wine", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            encoding=encoding,
+            errors="replace",
+            env={**self.env(), **(env or {})},
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(
+        self, *args: str, env: Mapping[str, str] | None = None, encoding: str = "utf-8"
+    ) -> subprocess.Popen[str]:
+        """``wine ARGS`` in the background, as :meth:`run` starts it."""
+        return subprocess.Popen(
+            ["wine", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            encoding=encoding,
+            errors="replace",
+            env={**self.env(), **(env or {})},
+        )
+
+    def map_drive(self, letter: str, target: Path) -> None:
+        link = self.path / "dosdevices" / f"{letter.lower()}:"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["wineserver", "-k"], env=self.env(), timeout=60, check=False, capture_output=True
+        )
