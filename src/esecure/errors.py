@@ -106,8 +106,9 @@ _ENTRIES: tuple[Entry, ...] = (
             "N'utilisez plus cette clé. Appelez l'assistance pour obtenir une clé de remplacement.",
         ),
         call_support=True,
-        detection="The launcher's self-check: manifest signature, every file's presence and "
-        "size, full hashes of its own files and trust/ (esecure verify: every file).",
+        detection="The launcher's self-check: manifest signature, every file's size, full "
+        "hashes of its own files and trust/ (esecure verify: every file); a changed or "
+        "unlisted file or a bad signature (files only missing or unopenable are ES102).",
     ),
     Entry(
         code="ES102",
@@ -130,7 +131,9 @@ _ENTRIES: tuple[Entry, ...] = (
             "autoriser.",
         ),
         call_support=True,
-        detection="Self-check: a listed file is missing or cannot be opened (access denied).",
+        detection="Self-check and diagnostics: listed files missing or unopenable (access "
+        "denied, sharing violation, virus detected) while every other file matches the "
+        "signed manifest, as a quarantine leaves them; each is named.",
     ),
     Entry(
         code="ES103",

@@ -150,13 +150,28 @@ def test_attack_changed_unhashed_file_of_other_size(medium):
     assert info.value.code == "ES101"
 
 
-def test_missing_file_is_e1(medium):
-    """A listed file that is gone: ES101 naming it."""
+def test_missing_file_is_e4(medium):
+    """A listed file that is gone while every other one matches (what a quarantine
+    leaves): ES102 naming it and saying so."""
     (medium / "app/product.json").unlink()
     with pytest.raises(
-        IntegrityError, match=r"app/product\.json: listed in the manifest but missing"
-    ):
+        StorageError, match=r"app/product\.json: listed in the manifest but missing"
+    ) as info:
         _check(medium)
+    assert info.value.code == "ES102"
+    assert "what an antivirus quarantine leaves" in info.value.detail
+
+
+def test_missing_and_changed_files_are_e1(medium):
+    """A missing file next to a changed one is no quarantine: ES101 naming both."""
+    (medium / "app/product.json").unlink()
+    record = medium / layout.CD_RELEASE
+    record.write_bytes(record.read_bytes().replace(b'"1.0.0"', b'"9.0.0"'))
+    with pytest.raises(
+        IntegrityError, match=r"product\.json: listed.*release\.json: content"
+    ) as info:
+        _check(medium)
+    assert info.value.code == "ES101"
 
 
 def test_changed_release_record_is_e1(medium):

@@ -12,6 +12,8 @@ asked, stays running like a browser session, so a second start can find the firs
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ DONE = "[100%]"  # the flow reached the site (Firefox started)
 ALREADY_RUNNING = "e-secure est déjà lancé"
 ANSI = "cp1252"  # what e-secure.exe writes to a pipe in (Wine's ANSI code page)
 RECORD_WAIT = 120.0  # seconds a held session gets to reach Firefox
+HOLD_SOURCE = Path(__file__).with_name("hold_file.c")
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,11 @@ def _env(key: Key, **extra: str) -> dict[str, str]:
     return {"ESECURE_DATA_DIR": windows_path(key.data), **extra}
 
 
-def _start(drive: TestPrefix, key: Key, *args: str, **extra: str) -> tuple[int, str]:
-    proc = drive.run("E:\\e-secure.exe", "--no-gui", *args, env=_env(key, **extra), encoding=ANSI)
+def _start(
+    drive: TestPrefix, key: Key, *args: str, exe: str = "E:\\e-secure.exe", **extra: str
+) -> tuple[int, str]:
+    """``EXE --no-gui ARGS`` with ``extra`` environment variables: (exit code, output)."""
+    proc = drive.run(exe, "--no-gui", *args, env=_env(key, **extra), encoding=ANSI)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -152,10 +158,10 @@ def held(drive: TestPrefix, key: Key, first_start, tmp_path: Path) -> Iterator[t
     finally:
         release.touch()
         try:
-            running.wait(timeout=RECORD_WAIT)
+            running.communicate(timeout=RECORD_WAIT)
         except subprocess.TimeoutExpired:
             running.kill()
-            running.wait(timeout=30)
+            running.communicate(timeout=30)
 
 
 def test_second_start_is_answered_by_the_running_session(drive, key, held):
@@ -192,3 +198,70 @@ def test_everyday_start_goes_straight_to_firefox(drive, key, first_start):
     assert DONE in output, output
     assert (key.data / "pki" / "certificate.json").read_bytes() == record
     assert len(read_records(_record(key))) == starts + 1
+
+
+QUARANTINED = "firefox/windows/omni.ja"  # removed, as a quarantine removes a file
+BLOCKED = "firefox/windows/browser/omni.ja"  # held open unshared, as a scanner holds one
+E4_ACTION = "elle indiquera à votre service informatique quel fichier autoriser"
+
+
+@pytest.fixture
+def quarantined(windows_served: Served, drive: TestPrefix, tmp_path: Path) -> Path:
+    """A copy of the key's CD-ROM (hard links) without one file, as drive F:."""
+    cd = tmp_path / "cd"
+    shutil.copytree(windows_served.cd, cd, copy_function=os.link)
+    (cd / QUARANTINED).unlink()
+    drive.map_drive("f", cd)
+    return cd
+
+
+def test_e4_quarantined_and_blocked_files_are_named_by_the_diagnostics(
+    drive, key, quarantined, tmp_path
+):
+    """Seed row E4 under Wine: one of the key's files quarantined (gone) and another held
+    open without sharing by a Windows program (what an on-access scanner does):
+    e-secure.exe --doctor names both against the signed manifest, says this is what an
+    antivirus leaves (ES102) with the guide's action, and changes nothing on the key."""
+    hold = tmp_path / "hold_file.exe"
+    made = subprocess.run(
+        ["x86_64-w64-mingw32-gcc", "-municode", "-O2", "-o", str(hold), str(HOLD_SOURCE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    release = tmp_path / "release"
+    target = "F:\\" + BLOCKED.replace("/", "\\")
+    holder = drive.start(windows_path(hold), target, windows_path(release))
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        before = tree_digest(quarantined)
+        proc = drive.run("F:\\e-secure.exe", "--doctor", env=_env(key), encoding=ANSI)
+    finally:
+        release.touch()
+        holder.communicate(timeout=60)  # and its pipe closed
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    row = next(line for line in output.splitlines() if "self-check:" in line)
+    assert "2 file(s) missing or blocked, every other file as signed" in row, row
+    assert "what an antivirus quarantine leaves" in row
+    assert f"{QUARANTINED}: listed in the manifest but missing" in row
+    assert f"{BLOCKED}: cannot be opened (Permission denied)" in row  # sharing violation
+    assert E4_ACTION in output and "[ES102]" in output, output
+    assert tree_digest(quarantined) == before
+
+
+def test_e4_at_start_names_the_quarantined_file(drive, key, quarantined):
+    """A start of the key missing a file: the flow's first check stops with ES102 (E4) and
+    the guide's cause and action, before anything is written to the key's profile."""
+    del quarantined
+    profile = tree_digest(key.data / "profile")
+    code, output = _start(drive, key, exe="F:\\e-secure.exe")
+    assert code == 1, output
+    assert "error ES102" in output, output
+    assert f"{QUARANTINED}: listed in the manifest but missing" in output
+    assert "L'antivirus de cet ordinateur bloque ou met en quarantaine" in output
+    assert E4_ACTION in output
+    assert tree_digest(key.data / "profile") == profile

@@ -9,9 +9,11 @@ launcher loads — not Firefox's large binaries, which ``esecure verify`` and di
 hash in full, nor what only another platform runs.
 
 The decision is :mod:`esecure.bundle.manifest`'s (the same code as ``esecure verify``);
-this module only reads. A changed or missing file is ES101 (E1, "the key is damaged"),
-a listed file that exists but cannot be opened is ES102 (E4, an antivirus blocking it);
-both name the file. The public key checked against is the one in trust/ on the read-only
+this module only reads. A changed file (size, content), an unlisted one or a bad
+signature is ES101 (E1, "the key is damaged"). Files that are only missing or cannot be
+opened while every other one matches are ES102 (E4): what an antivirus leaves when it
+quarantines files (they vanish) or blocks them (opening fails: access denied, a sharing
+violation while it scans, "contains a virus"). Both name the files. The public key checked against is the one in trust/ on the read-only
 medium: the self-check detects damage and tampering of a copy, while a forger able to
 write a whole medium is answered by ``esecure verify`` with the project's own key and by
 the server refusing unknown serials.
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 _MAX_NAMED = 5
+_BLOCKED = frozenset({"missing", "unreadable"})  # what a quarantine leaves (ES102)
 Depth = Literal["sizes", "start", "full"]
 
 
@@ -120,10 +123,14 @@ def self_check(root: Path, *, platform: str, depth: Depth = "start") -> SelfChec
     if mismatches:
         named = "; ".join(m.render() for m in mismatches[:_MAX_NAMED])
         more = len(mismatches) - _MAX_NAMED
-        detail = f"self-check: {named}" + (f" (and {more} more)" if more > 0 else "")
-        if all(m.problem == "unreadable" for m in mismatches):
-            raise StorageError(detail, code="ES102")
-        raise IntegrityError(detail, code="ES101")
+        rest = f" (and {more} more)" if more > 0 else ""
+        if all(m.problem in _BLOCKED for m in mismatches):
+            raise StorageError(
+                f"self-check: {len(mismatches)} file(s) missing or blocked, every other file "
+                f"as signed (what an antivirus quarantine leaves): {named}{rest}",
+                code="ES102",
+            )
+        raise IntegrityError(f"self-check: {named}{rest}", code="ES101")
     hashed = sum(1 for o in observed.values() if o.sha256 is not None)
     return SelfCheck(len(manifest.files), hashed, time.perf_counter() - start)
 
