@@ -28,6 +28,8 @@ FOLD_SOURCE = SOURCE.with_name("nss_fold.c")
 VERSION = "128.5.0"
 RECORD_ENV = "ESECURE_FIREFOX_RECORD"
 HOLD_ENV = "ESECURE_FIREFOX_HOLD"
+WINDOW_ENV = "ESECURE_FIREFOX_WINDOW"
+STUBBORN_ENV = "ESECURE_FIREFOX_STUBBORN"
 
 
 def _mingw(*args: str) -> None:
@@ -193,3 +195,16 @@ def read_records(path: Path) -> list[tuple[list[str], dict[str, str]]]:
             name, _, val = value.partition("=")
             starts[-1][1][name] = val
     return starts
+
+
+def record_events(path: Path) -> list[str]:
+    """What the stand-in's browser process recorded (``window``, ``activated``, ``closed
+    WM_CLOSE``, ``closed ignored``, ``timeout``), in order, without the process ids."""
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        kind, _, value = line.partition("\t")
+        if kind == "closed":
+            events.append(f"closed {value}")
+        elif kind in {"window", "activated", "timeout"}:
+            events.append(kind)
+    return events

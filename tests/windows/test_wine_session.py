@@ -14,15 +14,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from tests.windows.wineprefix import TestPrefix, windows_path
-from tests.windows_firefox import HOLD_ENV, read_records
+from tests.windows.wineprefix import TestPrefix, windows_path, windows_processes, xvfb
+from tests.windows_firefox import (
+    HOLD_ENV,
+    STUBBORN_ENV,
+    WINDOW_ENV,
+    read_records,
+    record_events,
+)
 
 from esecure.demo.images import Served
 from esecure.demo.key import IDENTIFIER, Key, personalised_key, tree_digest
@@ -198,6 +205,83 @@ def test_everyday_start_goes_straight_to_firefox(drive, key, first_start):
     assert DONE in output, output
     assert (key.data / "pki" / "certificate.json").read_bytes() == record
     assert len(read_records(_record(key))) == starts + 1
+
+
+SESSION_EXE = "E:\\e-secure.exe --no-gui"  # how Wine shows the session's process
+FIREFOX_EXE = "E:\\firefox\\windows\\firefox.exe"
+
+
+@pytest.fixture(scope="module")
+def display(drive: TestPrefix) -> Iterator[str]:
+    """An X display for Wine's windows; every process of the prefix is stopped before the
+    display goes (the tests after this module run without one)."""
+    with xvfb() as name:
+        try:
+            yield name
+        finally:
+            drive.stop()
+
+
+def _until(done: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + RECORD_WAIT
+    while not done():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, f"no {what} within {RECORD_WAIT} s"
+        time.sleep(0.25)
+
+
+def _windowed_session(
+    drive: TestPrefix, key: Key, display: str, **extra: str
+) -> tuple[list[str], str, str]:
+    """A session whose stand-in Firefox has a window (a launcher process waiting for its
+    browser process); a second start while it runs; then Ctrl-C to the session, the
+    console's "remove the key". (The stand-in's events, the second start's output, the
+    session's log lines of this run.)"""
+    record = _record(key)
+    log = key.data / "logs" / "e-secure.log"
+    events_before, log_before = len(record_events(record)), len(log.read_text())
+    env = _env(key, DISPLAY=display, **{WINDOW_ENV: "1"}, **extra)
+    session = drive.start("E:\\e-secure.exe", "--no-gui", env=env, encoding=ANSI)
+    try:
+        _until(lambda: "window" in record_events(record)[events_before:], session, "window")
+        code, second = _start(drive, key, DISPLAY=display)
+        assert code == 0, second
+        (pid,) = windows_processes(SESSION_EXE)  # the second start has ended
+        os.kill(pid, signal.SIGINT)  # Wine makes it the console's Ctrl-C
+        session.communicate(timeout=RECORD_WAIT)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.communicate(timeout=30)
+    return record_events(record)[events_before:], second, log.read_text()[log_before:]
+
+
+def test_a_second_start_brings_firefox_forward_and_ctrl_c_closes_it(drive, key, display):
+    """On a display: the second start lets the running session take the foreground and
+    signals it; the session finds the window in Firefox's process tree (the browser
+    process under the launcher process it started) and makes it the foreground window.
+    Ctrl-C ends the session as removing the key does: WM_CLOSE to Firefox's window, which
+    closes (its shutdown would sanitize), and no Firefox process is left."""
+    events, second, log = _windowed_session(drive, key, display)
+    assert ALREADY_RUNNING in second, second
+    assert "window(s) of pid" in log and "foreground: True" in log, log
+    assert "brought forward: True" in log
+    assert "close Firefox: WM_CLOSE to 1 of 1 window(s)" in log, log
+    assert "window" in events and events[-1] == "closed WM_CLOSE", events
+    assert "killed" not in log
+    assert not windows_processes(FIREFOX_EXE)
+
+
+def test_a_firefox_that_does_not_close_is_killed_with_its_browser_process(drive, key, display):
+    """A Firefox that ignores WM_CLOSE (a hung page) is killed after the bound, its whole
+    tree: terminating only the process the launcher started (Firefox's launcher process)
+    would leave the browser running on the key's profile."""
+    events, _second, log = _windowed_session(drive, key, display, **{STUBBORN_ENV: "1"})
+    assert "closed ignored" in events, events
+    assert "closed WM_CLOSE" not in events
+    assert "Firefox did not close within" in log, log
+    assert "Firefox killed: 2 of 2 process(es)" in log, log
+    assert not windows_processes(FIREFOX_EXE)
 
 
 QUARANTINED = "firefox/windows/omni.ja"  # removed, as a quarantine removes a file

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +79,42 @@ class TestPrefix:
         subprocess.run(
             ["wineserver", "-k"], env=self.env(), timeout=60, check=False, capture_output=True
         )
+
+
+@contextmanager
+def xvfb(timeout: float = 30.0) -> Iterator[str]:
+    """A fresh Xvfb on a free display (``-displayfd``): its DISPLAY, stopped at the end."""
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], timeout)
+        number = os.read(read, 64).decode().strip() if ready else ""
+        assert number.isdigit(), f"Xvfb gave no display within {timeout} s"
+        yield f":{number}"
+    finally:
+        os.close(read)
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def windows_processes(start: str) -> list[int]:
+    """Unix pids of the Wine processes whose command line starts with ``start`` (a Windows
+    program's path: Wine shows its processes so)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.startswith(start):
+            found.append(int(entry.name))
+    return found

@@ -13,10 +13,11 @@ this module only reads. A changed file (size, content), an unlisted one or a bad
 signature is ES101 (E1, "the key is damaged"). Files that are only missing or cannot be
 opened while every other one matches are ES102 (E4): what an antivirus leaves when it
 quarantines files (they vanish) or blocks them (opening fails: access denied, a sharing
-violation while it scans, "contains a virus"). Both name the files. The public key checked against is the one in trust/ on the read-only
-medium: the self-check detects damage and tampering of a copy, while a forger able to
-write a whole medium is answered by ``esecure verify`` with the project's own key and by
-the server refusing unknown serials.
+violation while it scans, "contains a virus"). Both name the files. The public key
+checked against is the one in trust/ on the read-only medium: the self-check detects
+damage and tampering of a copy, while a forger able to write a whole medium is answered
+by ``esecure verify`` with the project's own key and by the server refusing unknown
+serials.
 
 When the bootstrap started a release from the data area's component store, the launcher
 checks it too, with the bootstrap's own rules (:func:`esecure_onkey.store.resolve`: the

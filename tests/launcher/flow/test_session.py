@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from esecure.launcher.flow.session import Session
+from esecure.launcher.host.windowing import Ender
 
 IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"  # noqa: E501
 
@@ -40,6 +43,40 @@ def test_a_firefox_that_ignores_the_request_is_killed_after_the_bound():
     firefox = _sleeper(IGNORES_TERM)
     session = Session(_sleeper, firefox, close_timeout=0.5)
     assert session.close_firefox() == -9
+
+
+def test_a_host_ender_asks_then_kills_the_whole_firefox():
+    """Windows' way (an Ender): Firefox is asked (WM_CLOSE to its windows), never sent
+    SIGTERM; not closed within the bound, the ender kills its whole tree."""
+    firefox = _sleeper(IGNORES_TERM)
+    calls = []
+
+    def kill(pid):
+        calls.append(("kill", pid))
+        firefox.kill()
+
+    ender = Ender(lambda pid: calls.append(("ask", pid)) is None, kill)
+    session = Session(_sleeper, firefox, close_timeout=0.5, ender=ender)
+    assert session.close_firefox() == -9
+    assert calls == [("ask", firefox.pid), ("kill", firefox.pid)]
+
+
+def test_a_host_ender_with_nothing_to_ask_kills_at_once():
+    """No window to ask (Firefox still starting): killed without waiting for the bound."""
+    firefox = _sleeper()
+    killed = []
+    ender = Ender(lambda _pid: False, lambda pid: killed.append(pid) or firefox.kill())
+    session = Session(_sleeper, firefox, close_timeout=60, ender=ender)
+    assert session.close_firefox() == -9
+    assert killed == [firefox.pid]
+
+
+def test_a_firefox_that_closes_when_asked_is_not_killed():
+    """Asked and closed within the bound: no kill."""
+    firefox = _sleeper()
+    ender = Ender(lambda _pid: firefox.terminate() is None, lambda _pid: pytest.fail("killed"))
+    session = Session(_sleeper, firefox, close_timeout=30, ender=ender)
+    assert session.close_firefox() == -15
 
 
 def test_open_site_starts_firefox_again_when_it_was_closed():

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from esecure.launcher.host.windowing import raise_window, raiser_for
+from esecure.launcher.host.windowing import Ender, ender_for, raise_window, raiser_for
+from esecure.launcher.host.winwindows import (
+    ask_to_close,
+    descendants,
+    kill_tree,
+    raise_windows,
+)
 
 
 class _Xdotool:
@@ -53,10 +59,25 @@ def test_nothing_to_raise_without_a_display_xdotool_or_a_window() -> None:
     assert not raise_window(1, environ={"DISPLAY": ":9"}, which=lambda _: "/x", run=refused)
 
 
-def test_other_systems_say_no_rather_than_pretend() -> None:
+def test_each_system_has_its_raiser_or_says_no() -> None:
+    """Linux: xdotool; Windows: user32 on Firefox's process tree (run under Wine by
+    tests/windows/test_wine_session.py); macOS: not implemented, never pretended."""
     assert raiser_for("linux") is raise_window
-    assert raiser_for("windows")(1) is False
+    assert raiser_for("windows") is raise_windows
     assert raiser_for("macos")(1) is False
+    assert ender_for("linux") is None and ender_for("macos") is None
+    assert ender_for("windows") == Ender(ask_to_close, kill_tree)
+
+
+def test_firefox_process_tree_follows_parents_and_refuses_adopted_pids() -> None:
+    """The tree under the launcher process: its browser process and their children,
+    parents first; a process whose recorded parent pid was reused by a later process is
+    not adopted by it (it started before its "parent")."""
+    parents = {10: 1, 11: 10, 12: 11, 13: 11, 20: 1, 14: 10}
+    born = {10: 100, 11: 110, 12: 120, 13: 130, 14: 90, 20: 5}
+    assert descendants(10, parents, born.get) == [10, 11, 12, 13]  # 14 predates 10
+    assert descendants(20, parents, born.get) == [20]
+    assert descendants(10, parents, lambda _pid: None) == [10, 11, 14, 12, 13]  # unknown ages
 
 
 DRIVER = textwrap.dedent(

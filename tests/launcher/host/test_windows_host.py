@@ -14,6 +14,7 @@ from esecure.launcher.host.windows import (
     _own_directory,
     local_app_data,
     pipe_name,
+    pipe_pid,
 )
 
 
@@ -27,6 +28,8 @@ def test_pipe_name_is_unique_per_session_and_safe():
     assert name == r"\\.\pipe\e-secure-s-0123abcd-4242-00ff"
     assert pipe_name("a\\b/c:d", 1, "x") == r"\\.\pipe\e-secure-a_b_c_d-1-x"
     assert len(pipe_name("n" * 300, 1, "x")) < 256  # a pipe name's limit
+    assert pipe_pid(name) == 4242  # a second start lets this session take the foreground
+    assert pipe_pid("/run/user/1/e-secure/s.sock") is None
 
 
 def test_local_app_data_from_the_environment_else_the_profile():

@@ -13,6 +13,10 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from esecure.launcher.host.windowing import Ender
 
 __all__ = ["CLOSE_TIMEOUT", "Session"]
 
@@ -37,6 +41,7 @@ class Session:
         profile: Path | None = None,
         data_dir: Path | None = None,
         raise_window: Callable[[int], bool] | None = None,
+        ender: Ender | None = None,
     ) -> None:
         self.profile = profile
         """The live Firefox profile (what the tray's wipe cleans)."""
@@ -47,6 +52,7 @@ class Session:
         self._diagnostics = diagnostics
         self._close_timeout = close_timeout
         self._raise_window = raise_window
+        self._ender = ender
         self._ended = threading.Event()
         self._lock = threading.Lock()
         self.end_hooks: list[Callable[[], None]] = []
@@ -87,15 +93,27 @@ class Session:
         self._diagnostics()
 
     def close_firefox(self) -> int | None:
-        """Ask Firefox to close, then kill it after the bound; its exit status."""
+        """Ask Firefox to close, then kill it after the bound; its exit status. Asking is
+        SIGTERM to the process started, or the host's :class:`Ender` (Windows: WM_CLOSE
+        to the windows of its process tree; killing ends the whole tree)."""
         firefox = self._firefox
         if firefox.poll() is None:
-            firefox.terminate()
+            asked = True
+            if self._ender is None:
+                firefox.terminate()
+            else:
+                asked = self._ender.ask(firefox.pid)
             try:
-                firefox.wait(timeout=self._close_timeout)
+                firefox.wait(timeout=self._close_timeout if asked else 0)  # none asked: kill
             except subprocess.TimeoutExpired:
-                log.warning("Firefox did not close within %s s: killed", self._close_timeout)
-                firefox.kill()
+                if asked:
+                    log.warning("Firefox did not close within %s s: killed", self._close_timeout)
+                else:
+                    log.warning("Firefox had no window to close: killed")
+                if self._ender is None:
+                    firefox.kill()
+                else:
+                    self._ender.kill(firefox.pid)
                 firefox.wait(timeout=self._close_timeout)
         return firefox.returncode
 

@@ -35,7 +35,7 @@ from esecure.launcher.flow import machine as m
 from esecure.launcher.flow.presenter import Enrolment, Step, UpdateOffer
 from esecure.launcher.flow.session import Session
 from esecure.launcher.host import Host
-from esecure.launcher.host.windowing import raiser_for
+from esecure.launcher.host.windowing import ender_for, raiser_for
 from esecure.launcher.identity import read_serial
 from esecure.launcher.instance import RAISE, Acquired, SessionLock
 from esecure_onkey.boot import Choice
@@ -534,6 +534,7 @@ class KeySteps:
             profile=self.profile,
             data_dir=self.choice.data_dir,
             raise_window=raiser_for(self.choice.platform),
+            ender=ender_for(self.choice.platform),
         )
         return m.BrowserStarted(firefox.pid)
 

@@ -5,8 +5,9 @@ Linux (X11, and XWayland where Firefox runs on it): ``xdotool`` finds the visibl
 of Firefox's process by its pid, maps, raises and focuses them, then asks the window
 manager to activate the first (refused without a window manager supporting
 ``_NET_ACTIVE_WINDOW``: raising and focusing still work). Without ``xdotool`` or a
-display nothing is raised and the caller says so in its log. Windows and macOS: not
-implemented yet (the Windows launcher's issue), never pretended: False.
+display nothing is raised and the caller says so in its log. Windows: the windows of
+Firefox's process tree through user32 (:mod:`.winwindows`). macOS: not implemented yet,
+never pretended: False.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-__all__ = ["WindowRaiser", "raise_window", "raiser_for"]
+__all__ = ["Ender", "WindowRaiser", "ender_for", "raise_window", "raiser_for"]
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +75,31 @@ def _not_yet(pid: int) -> bool:
 
 def raiser_for(platform: str) -> WindowRaiser:
     """The window raiser of ``platform`` ("linux", "windows", "macos")."""
+    if platform == "windows":
+        from esecure.launcher.host.winwindows import raise_windows  # noqa: PLC0415
+
+        return raise_windows
     return raise_window if platform == "linux" else _not_yet
+
+
+@dataclass(frozen=True)
+class Ender:
+    """How a host ends the Firefox the launcher started, when it does not end it by
+    signalling that process (Windows: the process started is Firefox's launcher process;
+    the browser under it owns the windows)."""
+
+    ask: Callable[[int], bool]
+    """Ask Firefox under this pid to close as its user would; False when nothing could be
+    asked (then it is killed at once)."""
+    kill: Callable[[int], object]
+    """End Firefox under this pid and every process it started."""
+
+
+def ender_for(platform: str) -> Ender | None:
+    """The :class:`Ender` of ``platform``; None where signalling the process started does
+    it (Linux and macOS: SIGTERM, which Firefox answers by closing)."""
+    if platform != "windows":
+        return None
+    from esecure.launcher.host.winwindows import ask_to_close, kill_tree  # noqa: PLC0415
+
+    return Ender(ask_to_close, kill_tree)

@@ -21,7 +21,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HOST", "LOCK_OFFSET", "PipeListener", "WindowsHost", "local_app_data", "pipe_name"]
+__all__ = [
+    "HOST",
+    "LOCK_OFFSET",
+    "PipeListener",
+    "WindowsHost",
+    "local_app_data",
+    "pipe_name",
+    "pipe_pid",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,12 @@ def pipe_name(name: str, pid: int, token: str) -> str:
     stale record never names a live pipe of another process; the characters a pipe name
     may not hold are replaced."""
     return rf"\\.\pipe\e-secure-{_NAME_CHARS.sub('_', name)[:64]}-{pid}-{token}"
+
+
+def pipe_pid(address: str) -> int | None:
+    """The pid in a :func:`pipe_name` (pure); None when ``address`` is not one."""
+    parts = address.rsplit("-", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def local_app_data(environ: Mapping[str, str], home: Path) -> Path:
@@ -226,6 +240,11 @@ class WindowsHost:
             return None
         from multiprocessing.connection import Client  # noqa: PLC0415
 
+        holder = pipe_pid(address)
+        if holder is not None:  # its answer brings Firefox forward: let it take the front
+            from esecure.launcher.host.winwindows import allow_foreground  # noqa: PLC0415
+
+            allow_foreground(holder)
         try:
             with Client(address, family="AF_PIPE") as conn:
                 conn.send_bytes(request[:_MAX_REQUEST])
