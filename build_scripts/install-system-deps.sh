@@ -28,6 +28,8 @@ packages=(
   wine             # the Windows launcher is frozen (and tested) under Wine
   wine64
   osslsigncode     # Authenticode: checks the Windows CPython's signatures, signs e-secure.exe
+  libengine-pkcs11-openssl  # osslsigncode signing with a key on a PKCS#11 token
+  softhsm2         # the tests' PKCS#11 token (the bank's is an HSM or a USB token)
   gcc-mingw-w64-x86-64-win32  # test-only Windows stand-ins (firefox.exe, a Wine 8 DLL stub)
 )
 

@@ -162,6 +162,16 @@ class SigningConfig:
     ca_certificate: Path | None = None
     tsa_url: str = ""
     tsa_ca_certificate: Path | None = None
+    key_uri: str = ""
+    """The key on a PKCS#11 token (an RFC 7512 ``pkcs11:`` URI given as ``key``): then
+    ``key`` is None and :attr:`pkcs11_module` names the token's module."""
+    pkcs11_module: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether e-secure.exe is signed (a certificate, its CA and a key: file or token)."""
+        has_key = self.key is not None or bool(self.key_uri)
+        return self.certificate is not None and self.ca_certificate is not None and has_key
 
 
 @dataclass(frozen=True)
@@ -475,6 +485,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "ca_certificate": _OPT_PATH,
         "tsa_url": _Field(str, "a URL", required=False, default=""),
         "tsa_ca_certificate": _OPT_PATH,
+        "pkcs11_module": _OPT_PATH,
     },
 }
 # Sections a project may leave out (every key then takes its default).
@@ -496,6 +507,7 @@ _MUST_EXIST = {
     ("signing", "key"),
     ("signing", "ca_certificate"),
     ("signing", "tsa_ca_certificate"),
+    ("signing", "pkcs11_module"),
 }
 
 
@@ -776,7 +788,7 @@ def _cross_checks(v: _Validator, values: dict[str, dict[str, Any]], root: Path) 
         )
     for section, key in sorted(_MUST_EXIST):
         value = values[section][key]
-        if not value:
+        if not value or ((section, key) == ("signing", "key") and is_pkcs11_uri(value)):
             continue
         target = _resolve(root, value)
         if not target.is_file():
@@ -797,8 +809,43 @@ def _plan_platforms(image: Mapping[str, Any], firefox: Mapping[str, Any]) -> tup
     return tuple(sorted(p for p in PLATFORMS if firefox.get(p)))
 
 
+PKCS11_SCHEME = "pkcs11:"
+
+
+def is_pkcs11_uri(value: str) -> bool:
+    """Whether a ``[signing] key`` names a key on a PKCS#11 token (RFC 7512) (pure)."""
+    return value.startswith(PKCS11_SCHEME)
+
+
 def _check_signing(v: _Validator, signing: dict[str, Any]) -> None:
-    """[signing]: certificate, key and ca_certificate all set or all empty; an http(s) TSA."""
+    """[signing]: certificate, key and ca_certificate all set or all empty; an http(s) TSA;
+    a key on a token (``pkcs11:`` URI) with the token's module, and a module only then."""
+    token = is_pkcs11_uri(signing["key"])
+    if token and not signing["pkcs11_module"]:
+        v.add(
+            "signing",
+            "pkcs11_module",
+            "the path of the token's PKCS#11 module when key is a pkcs11: URI",
+            "it empty",
+            "name the module the token's vendor supplies (e.g. /usr/lib/softhsm/libsofthsm2.so)",
+        )
+    if signing["pkcs11_module"] and not token:
+        v.add(
+            "signing",
+            "key",
+            "a pkcs11: URI (RFC 7512) of the key on the token, since pkcs11_module is set",
+            repr(signing["key"]),
+            'give e.g. "pkcs11:token=bank-codesign;object=code-signing;type=private", or '
+            "empty pkcs11_module to sign with a key file",
+        )
+    if token and any(c.isspace() for c in signing["key"]):
+        v.add(
+            "signing",
+            "key",
+            "a pkcs11: URI without spaces (percent-encode them as %20)",
+            repr(signing["key"]),
+            "write each space of the token or object name as %20",
+        )
     paths = ("certificate", "key", "ca_certificate")
     if len({bool(signing[k]) for k in paths}) > 1:
         missing = next(k for k in paths if not signing[k])
@@ -818,6 +865,19 @@ def _check_signing(v: _Validator, signing: dict[str, Any]) -> None:
             repr(url),
             "give the bank's timestamp authority URL, or empty it",
         )
+
+
+def _signing(signing: dict[str, Any], opt: Callable[[str], Path | None]) -> SigningConfig:
+    token = is_pkcs11_uri(signing["key"])
+    return SigningConfig(
+        certificate=opt(signing["certificate"]),
+        key=None if token else opt(signing["key"]),
+        ca_certificate=opt(signing["ca_certificate"]),
+        tsa_url=signing["tsa_url"],
+        tsa_ca_certificate=opt(signing["tsa_ca_certificate"]),
+        key_uri=signing["key"] if token else "",
+        pkcs11_module=opt(signing["pkcs11_module"]),
+    )
 
 
 def _check_platforms(v: _Validator, values: dict[str, dict[str, Any]]) -> None:
@@ -957,11 +1017,5 @@ def _build(values: dict[str, dict[str, Any]], root: Path) -> Project:
         ),
         warnings=tuple(warnings),
         network=NetworkConfig(proxy=n["proxy"], doh=n["doh"]),
-        signing=SigningConfig(
-            certificate=opt(values["signing"]["certificate"]),
-            key=opt(values["signing"]["key"]),
-            ca_certificate=opt(values["signing"]["ca_certificate"]),
-            tsa_url=values["signing"]["tsa_url"],
-            tsa_ca_certificate=opt(values["signing"]["tsa_ca_certificate"]),
-        ),
+        signing=_signing(values["signing"], opt),
     )

@@ -2624,6 +2624,33 @@ _ENTRIES: tuple[Entry, ...] = (
         ),
         call_support=False,
     ),
+    Entry(
+        code="ES977",
+        name="token-pin-missing",
+        audience="operator",
+        title=_t(
+            "No PIN for the code-signing token",
+            "Aucun code PIN pour le jeton de signature de code",
+        ),
+        message=_t(
+            "e-secure.exe is signed with a key on a PKCS#11 token, and no PIN was given.",
+            "e-secure.exe est signé avec une clé sur un jeton PKCS#11, et aucun code PIN "
+            "n'a été fourni.",
+        ),
+        cause=_t(
+            "[signing] key is a pkcs11: URI and ESECURE_PKCS11_PIN is not set. Nothing was "
+            "signed or written.",
+            "[signing] key est une URI pkcs11: et ESECURE_PKCS11_PIN n'est pas définie. Rien "
+            "n'a été signé ni écrit.",
+        ),
+        action=_t(
+            "Set ESECURE_PKCS11_PIN to the token's user PIN for this build (never in "
+            "esecure.toml), then build again.",
+            "Définissez ESECURE_PKCS11_PIN avec le code PIN utilisateur du jeton pour cette "
+            "construction (jamais dans esecure.toml), puis relancez la construction.",
+        ),
+        call_support=False,
+    ),
 )
 
 CATALOGUE: dict[str, Entry] = {e.code: e for e in _ENTRIES}

@@ -196,11 +196,15 @@ server_key = "{server_key}"
 # release. tsa_url: the bank's RFC 3161 timestamp authority (a signature without a
 # trusted timestamp dies with its certificate), and the CA its timestamps chain to (what
 # `esecure verify` checks them against). Empty, the signing time is the build's.
+# A key on a hardware token (required of code-signing certificates since 2023): key =
+# "pkcs11:token=…;object=…;type=private" (RFC 7512) and pkcs11_module = the token
+# vendor's PKCS#11 module; the PIN comes from ESECURE_PKCS11_PIN at build time.
 certificate = "{cs_cert}"
 key = "{cs_key}"
 ca_certificate = "{cs_ca}"
 tsa_url = ""
 tsa_ca_certificate = ""
+pkcs11_module = ""
 """
 
 

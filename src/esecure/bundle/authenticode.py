@@ -12,15 +12,21 @@ manifest says (:func:`check_pe`): an unsigned or wrongly signed program is named
 
 ``esecure init --demo`` makes a demo certificate (:func:`esecure.trust.make_demo_code_signing`), its
 names saying DEMO: Windows trusts it nowhere. A bank imports its own (certificate, key,
-issuing CA) by naming them in ``[signing]``; a PKCS#11 token (osslsigncode's ``-pkcs11module``)
-is the next step, so that the key never lies in a file.
+issuing CA) by naming them in ``[signing]``: a key file (decrypted in memory, given to
+osslsigncode in a private temporary file that is removed), or — as code-signing
+certificates have required since 2023 — a key that never leaves a hardware token:
+``key = "pkcs11:…"`` (RFC 7512) with ``pkcs11_module`` the token vendor's PKCS#11 module,
+the PIN from ``ESECURE_PKCS11_PIN`` (ES977 when missing), through OpenSSL's pkcs11 engine
+(Debian's ``libengine-pkcs11-openssl``). An RSA key signs deterministically on a token
+too: the image stays reproducible (tested with SoftHSM).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -30,20 +36,42 @@ from esecure._tools import Runner
 from esecure.bundle.verify import read_member
 from esecure.bundle.wine import OSSLSIGNCODE
 from esecure.config import Project
-from esecure.errors import IntegrityError, ToolError
+from esecure.errors import IntegrityError, ToolError, UsageError
 from esecure.trust import DEMO_MARK, Passphrase, load_private_key
 from esecure_onkey.layout import executable_name
 
 __all__ = [
+    "PIN_ENV",
+    "TokenKey",
     "check_image_pes",
     "check_pe",
     "pem_in_clear",
     "sign_launcher",
     "sign_pe",
+    "signing_key",
 ]
 
 SIGN_TIMEOUT = 120
 _OK = "Signature verification: ok"
+PIN_ENV = "ESECURE_PKCS11_PIN"
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    """A code-signing key on a PKCS#11 token: its module, its RFC 7512 URI, the user PIN."""
+
+    module: Path
+    uri: str
+    pin: bytes = field(repr=False)
+
+
+def _private_file(directory: Path, name: str, data: bytes) -> Path:
+    """``data`` in a new file readable by this user alone."""
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
 
 
 def sign_pe(
@@ -51,26 +79,30 @@ def sign_pe(
     *,
     certificate: Path,
     ca_certificate: Path,
-    private_key_pem: bytes,
+    private_key_pem: bytes | TokenKey,
     description: str,
     epoch: int,
     tsa_url: str,
     runner: Runner,
 ) -> None:
     """Sign the PE at ``path`` in place (Authenticode, SHA-256). ``private_key_pem`` is the
-    key in clear: it is written for osslsigncode into a private temporary directory (0700,
-    the file 0600) and removed. ES975 if osslsigncode fails."""
+    key in clear, written for osslsigncode into a private temporary directory (0700, the
+    file 0600) and removed; or a :class:`TokenKey`, whose PIN alone goes to such a file
+    (``-readpass``: never on a command line) while the key stays on the token. ES975 if
+    osslsigncode fails; ``path`` is replaced only by a signed file."""
     with tempfile.TemporaryDirectory(prefix="esecure-sign-") as tmp:
         work = Path(tmp)
         work.chmod(0o700)
-        key = work / "key.pem"
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(private_key_pem)
+        if isinstance(private_key_pem, TokenKey):
+            pin = _private_file(work, "pin", private_key_pem.pin)
+            key_args = ["-pkcs11module", str(private_key_pem.module)]
+            key_args += ["-key", private_key_pem.uri, "-readpass", str(pin)]
+        else:
+            key_args = ["-key", str(_private_file(work, "key.pem", private_key_pem))]
         chain = work / "chain.pem"
         chain.write_bytes(certificate.read_bytes() + ca_certificate.read_bytes())
         signed = work / "signed.exe"
-        args = ["sign", "-certs", str(chain), "-key", str(key), "-h", "sha256"]
+        args = ["sign", "-certs", str(chain), *key_args, "-h", "sha256"]
         args += ["-n", description]
         args += ["-ts", tsa_url] if tsa_url else ["-time", str(epoch)]
         args += ["-in", str(path), "-out", str(signed)]
@@ -89,6 +121,9 @@ def sign_pe(
             raise ToolError(
                 f"{path.name} could not be signed{where}: {exc.detail}", code="ES975"
             ) from None
+        if not signed.is_file():  # osslsigncode may say "Failed" and exit 0 (a token)
+            what = f"{path.name} could not be signed: osslsigncode wrote nothing"
+            raise ToolError(what, code="ES975")
         signed.replace(path)
 
 
@@ -169,6 +204,7 @@ def sign_launcher(
     passphrase: Callable[[], Passphrase] | None,
     runner: Runner,
     report: Callable[[str], None],
+    environ: Mapping[str, str] | None = None,
 ) -> str | None:
     """Sign the Windows launcher of ``stage`` (if it holds one) with ``[signing]``; returns
     what the build report says of it (None: no Windows launcher). Without ``[signing]`` the
@@ -178,13 +214,13 @@ def sign_launcher(
     if not exe.is_file():
         return None
     s = project.signing
-    if s.certificate is None or s.key is None or s.ca_certificate is None:
+    if not s.enabled or s.certificate is None or s.ca_certificate is None:
         report(
             f"warning: {name} is NOT Authenticode-signed ([signing] is empty): antivirus "
             "products flag unsigned programs first; set [signing] before a release"
         )
         return "unsigned"
-    key = pem_in_clear(load_private_key(s.key, passphrase))
+    key = signing_key(project, passphrase, os.environ if environ is None else environ)
     sign_pe(
         exe,
         certificate=s.certificate,
@@ -203,6 +239,25 @@ def sign_launcher(
     if DEMO_MARK in subject:
         report(f"warning: {name} is signed with a DEMO certificate: never ship this image")
     return subject
+
+
+def signing_key(
+    project: Project, passphrase: Callable[[], Passphrase] | None, environ: Mapping[str, str]
+) -> bytes | TokenKey:
+    """The code-signing key of ``[signing]``: a file's key in clear (decrypted with the
+    passphrase when encrypted), or the token's with its PIN from ESECURE_PKCS11_PIN."""
+    s = project.signing
+    if s.key_uri and s.pkcs11_module is not None:
+        pin = environ.get(PIN_ENV, "")
+        if not pin:
+            raise UsageError(
+                f"[signing] key is on a PKCS#11 token ({s.key_uri}) and {PIN_ENV} is not set",
+                code="ES977",
+            )
+        return TokenKey(s.pkcs11_module, s.key_uri, pin.encode())
+    if s.key is None:
+        raise UsageError("[signing] names no code-signing key", code="ES975")
+    return pem_in_clear(load_private_key(s.key, passphrase))
 
 
 def check_image_pes(project: Project, image: Path, runner: Runner) -> list[tuple[str, str]]:
