@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from esecure.cli import cli
 from esecure.demo.run import MARKER, prepare_work
+from tests.signals import sigint_for_children
 
 RUN_TIMEOUT = 600.0  # build, publish and the launcher's start on a loaded machine
 STOP_TIMEOUT = 120.0
@@ -88,14 +89,15 @@ def test_ctrl_c_mid_run_stops_every_process(tmp_path):
     }
     for name in ("DISPLAY", "WAYLAND_DISPLAY"):
         env.pop(name, None)
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "esecure", "--lang", "en", "demo", str(work)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
+    with sigint_for_children():  # as a terminal's foreground job has it
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "esecure", "--lang", "en", "demo", str(work)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     lines: queue.Queue[str | None] = queue.Queue()  # None: the output ended
     said: list[str] = []
 

@@ -207,7 +207,6 @@ def test_everyday_start_goes_straight_to_firefox(drive, key, first_start):
     assert len(read_records(_record(key))) == starts + 1
 
 
-SESSION_EXE = "E:\\e-secure.exe --no-gui"  # how Wine shows the session's process
 FIREFOX_EXE = "E:\\firefox\\windows\\firefox.exe"
 
 
@@ -246,13 +245,13 @@ def _windowed_session(
         _until(lambda: "window" in record_events(record)[events_before:], session, "window")
         code, second = _start(drive, key, DISPLAY=display)
         assert code == 0, second
-        (pid,) = windows_processes(SESSION_EXE)  # the second start has ended
-        os.kill(pid, signal.SIGINT)  # Wine makes it the console's Ctrl-C
+        assert session.poll() is None, session.communicate()[0]  # still running
+        os.kill(session.pid, signal.SIGINT)  # wine's own pid: Wine makes it Ctrl-C
         session.communicate(timeout=RECORD_WAIT)
     finally:
         if session.poll() is None:
             session.kill()
-            session.communicate(timeout=30)
+        session.communicate(timeout=30)  # and its pipe closed, whatever happened
     return record_events(record)[events_before:], second, log.read_text()[log_before:]
 
 

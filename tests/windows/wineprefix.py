@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.signals import sigint_for_children
+
 WINE_TIMEOUT = 300
 
 
@@ -58,16 +60,18 @@ class TestPrefix:
     def start(
         self, *args: str, env: Mapping[str, str] | None = None, encoding: str = "utf-8"
     ) -> subprocess.Popen[str]:
-        """``wine ARGS`` in the background, as :meth:`run` starts it."""
-        return subprocess.Popen(
-            ["wine", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            encoding=encoding,
-            errors="replace",
-            env={**self.env(), **(env or {})},
-        )
+        """``wine ARGS`` in the background, as :meth:`run` starts it (SIGINT at its default:
+        the tests send it Ctrl-C)."""
+        with sigint_for_children():
+            return subprocess.Popen(
+                ["wine", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                encoding=encoding,
+                errors="replace",
+                env={**self.env(), **(env or {})},
+            )
 
     def map_drive(self, letter: str, target: Path) -> None:
         link = self.path / "dosdevices" / f"{letter.lower()}:"
