@@ -32,6 +32,7 @@ __all__ = [
     "Passphrase",
     "check_trust",
     "get_passphrase",
+    "key_usage",
     "load_certificate",
     "load_checked_project",
     "load_private_key",
@@ -58,6 +59,22 @@ class Passphrase:
 
     value: bytes
     source: str
+
+
+def key_usage(*, ca: bool) -> x509.KeyUsage:
+    """The key usage of the project's certificates: digital signature, and for a CA
+    certificate and CRL signing too; nothing else (pure)."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _now() -> dt.datetime:
@@ -93,17 +110,7 @@ def make_ca(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(ca=True),
             critical=True,
         )
         .add_extension(ski, critical=False)
@@ -179,17 +186,7 @@ def make_demo_code_signing(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(ca=False),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)

@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from esecure.config import Project
 from esecure.errors import OperationError
-from esecure.trust import CAKey, Passphrase, load_certificate, load_private_key
+from esecure.trust import CAKey, Passphrase, key_usage, load_certificate, load_private_key
 
 __all__ = ["Issuer", "certs_only"]
 
@@ -87,17 +87,7 @@ class Issuer:  # not slots: cached_property needs the instance dict
             .not_valid_after(now + dt.timedelta(days=self.validity_days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                key_usage(ca=False),
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
